@@ -1,0 +1,3 @@
+from sciceapp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""The ``sciceapp`` command line: everything the GUI does, scriptable.
+
+Each sub-command group lives in ``sciceapp/commands/<group>.py`` and exposes
+``register(subparsers)``. Those modules import their heavy dependencies (torch, Qt,
+onnxruntime, faiss) inside the functions that run a command, so ``sciceapp --help`` and a
+plain ``sciceapp locate`` never pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from sciceapp import __version__
+from sciceapp.errors import CancelledError, SciceappError
+
+log = logging.getLogger("sciceapp")
+
+COMMAND_MODULES = (
+    "sciceapp.commands.model",
+    "sciceapp.commands.collection",
+    "sciceapp.commands.search",
+    "sciceapp.commands.train",
+    "sciceapp.commands.gui",
+    "sciceapp.commands.doctor",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sciceapp",
+        description="Photo geolocation with the SciceVPR visual place recognition network.",
+    )
+    parser.add_argument("--version", action="version", version=f"sciceapp {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where collections and models are stored (default: $SCICEAPP_DATA_DIR, "
+        "else the platform's user data folder)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        result = func(args)
+    except CancelledError as exc:
+        print(f"sciceapp: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sciceapp: interrupted; work finished before that is kept.", file=sys.stderr)
+        return 130
+    except SciceappError as exc:
+        print(f"sciceapp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return int(result or 0)
+
+
+def gui_main() -> int:
+    """Entry point of the ``sciceapp-gui`` launcher: the window, with any CLI options."""
+    return main(["gui", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Fixtures shared by every test: a fresh data folder per test, offscreen Qt, the sample photos."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Qt must know before it is first imported: no screen here, and QtWebEngine as root needs
+# its sandbox off.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXIF_SAMPLES = REPO_ROOT.parent / "shared" / "data" / "exif-samples"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty data folder, also for code that reads the environment."""
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("SCICEAPP_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def exif_samples() -> Path:
+    """The real camera and phone photos in ../shared/data/exif-samples (must exist)."""
+    if not (EXIF_SAMPLES / "gps").is_dir():
+        raise FileNotFoundError(
+            f"The sample photos are missing: expected {EXIF_SAMPLES} beside the checkout."
+        )
+    return EXIF_SAMPLES

@@ -1,0 +1,62 @@
+"""The repository keeps its promises: README commands, CI script, layers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+
+
+def _fenced_command(section: str) -> str:
+    text = (REPO_ROOT / "README.md").read_text()
+    match = re.search(rf"## {re.escape(section)}\n.*?```sh\n(.*?)\n```", text, re.S)
+    assert match, f"README has no fenced sh command under '## {section}'"
+    return match.group(1).strip()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    command = _fenced_command("Running the tests")
+    ci_lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci_lines
+
+
+def test_quick_start_starts_the_app():
+    assert _fenced_command("Quick start").endswith("sciceapp gui")
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    pattern = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", re.M)
+    for path in (REPO_ROOT / "sciceapp" / package).rglob("*.py"):
+        found[str(path.relative_to(REPO_ROOT))] = set(pattern.findall(path.read_text()))
+    return found
+
+
+def test_engine_imports_neither_qt_nor_torch():
+    for path, modules in _imports("engine").items():
+        assert not modules & {"torch", "torchvision", "PySide6"}, path
+
+
+def test_ui_imports_no_torch():
+    for path, modules in _imports("ui").items():
+        assert not modules & {"torch", "torchvision"}, path
+
+
+def test_cli_help_does_not_import_torch_or_qt():
+    code = (
+        "import sys; from sciceapp.cli import build_parser; build_parser(); "
+        "bad = [m for m in ('torch', 'PySide6', 'onnxruntime', 'faiss') if m in sys.modules]; "
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_version_flag():
+    result = subprocess.run(
+        [sys.executable, "-m", "sciceapp", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("sciceapp ")
