@@ -13,6 +13,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["fixtures_models"]
+
 EXIF_SAMPLES = REPO_ROOT.parent / "shared" / "data" / "exif-samples"
 
 
