@@ -39,8 +39,12 @@ def models_dir(data: Path) -> Path:
 def repo_or_package_dir(name: str) -> Path:
     """A resource folder (``resources`` or ``models``) shipped with the app.
 
-    Installed: inside the package (``sciceapp/_data/<name>``); frozen: next to the executable
-    (PyInstaller's ``sys._MEIPASS``); from a checkout: the repository's top-level folder.
+    Looked up in this order, first existing wins:
+    frozen (PyInstaller): ``sys._MEIPASS/sciceapp/_data/<name>``;
+    installed from a wheel: ``<package>/_data/<name>`` (setup.py copies the folders there);
+    a checkout or editable install: the repository's top-level ``<name>`` folder (only when
+    the package sits in a checkout, so a stray ``site-packages/<name>`` is never taken).
+    When none exists, the first place looked is returned: callers see a missing folder.
     """
     import sys
 
@@ -49,8 +53,10 @@ def repo_or_package_dir(name: str) -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         candidates.append(Path(frozen_root) / "sciceapp" / "_data" / name)
-    candidates += [here / "_data" / name, here.parent / name]
+    candidates.append(here / "_data" / name)
+    if (here.parent / "pyproject.toml").is_file():
+        candidates.append(here.parent / name)
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    return candidates[-1]
+    return candidates[0]
