@@ -1,0 +1,204 @@
+"""Resumable HTTP(S) downloads with size and SHA-256 checks (standard library only).
+
+Bytes arrive in ``<dest>.part``; an interrupted transfer leaves that file behind and the next
+call asks the server for the rest (HTTP ``Range``). Only a complete, verified file is renamed
+to ``dest``, so a half download never carries the final name. Used by ``sciceapp model fetch``
+and by the GUI.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from sciceapp import __version__
+from sciceapp.errors import DownloadError
+from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+TIMEOUT_S = 30.0
+USER_AGENT = f"sciceapp/{__version__}"
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex SHA-256 of a file, read in chunks (model files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def part_path(dest: Path) -> Path:
+    """Where the bytes of an unfinished download of ``dest`` are kept."""
+    return dest.with_name(dest.name + ".part")
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    timeout_s: float = TIMEOUT_S,
+) -> Path:
+    """Fetch ``url`` into ``dest``, resuming ``dest.part`` if an earlier try was cut off.
+
+    ``size`` (bytes) and ``sha256`` (hex) are checked when given; a mismatch deletes the
+    partial file (its bytes cannot be trusted) and raises ``DownloadError``. A file already at
+    ``dest`` that passes the checks is kept and not fetched again. Cancelling raises
+    ``CancelledError`` and keeps the partial file for a later resume.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and _matches(dest, sha256, size):
+        log.info("%s is already complete", dest)
+        return dest
+    part = part_path(dest)
+    try:
+        _transfer(url, part, size, progress, cancel, timeout_s)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DownloadError(
+                f"The disk holding {dest.parent} is full. Free some space and run the same "
+                "command again: the download resumes where it stopped."
+            ) from exc
+        raise
+    _verify(part, url, sha256, size)
+    _fsync(part)
+    os.replace(part, dest)
+    return dest
+
+
+def _transfer(
+    url: str,
+    part: Path,
+    size: int | None,
+    progress: ProgressFn | None,
+    cancel: CancelToken | None,
+    timeout_s: float,
+) -> None:
+    """Append the missing bytes of ``url`` to ``part``."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have == size:
+        return
+    if size is not None and have > size:
+        part.unlink()
+        have = 0
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout_s)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:
+            # The server has nothing past what we hold: the part is complete (checked later).
+            return
+        raise DownloadError(
+            f"The server answered HTTP {exc.code} ({exc.reason}) for {url}. Check the address "
+            "or try again later."
+        ) from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"Could not reach {url} ({reason}). Check the network connection (or use --url "
+            "with a mirror, or copy the file into the model folder yourself)."
+        ) from exc
+    with response:
+        if have and response.status != 206:
+            log.info("server ignored the range request; starting %s again", url)
+            have = 0
+        expected_total = _expected_total(response, have)
+        if size is not None and expected_total is not None and expected_total != size:
+            raise DownloadError(
+                f"{url} is {expected_total} bytes but {size} were expected: the address "
+                "points to a different file. Check the address."
+            )
+        total = size if size is not None else expected_total
+        _copy_body(response, part, have, total, url, progress, cancel)
+
+
+def _expected_total(response: http.client.HTTPResponse, have: int) -> int | None:
+    """The full file size from the response headers, if the server says."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status == 206 and "/" in content_range:
+        tail = content_range.rsplit("/", 1)[1].strip()
+        return int(tail) if tail.isdigit() else None
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit():
+        return have + int(length)
+    return None
+
+
+def _copy_body(
+    response: http.client.HTTPResponse,
+    part: Path,
+    have: int,
+    total: int | None,
+    url: str,
+    progress: ProgressFn | None,
+    cancel: CancelToken | None,
+) -> None:
+    done = have
+    with open(part, "ab" if have else "wb") as out:
+        while True:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            try:
+                block = response.read(CHUNK_BYTES)
+            except (http.client.IncompleteRead, TimeoutError, ConnectionError) as exc:
+                raise _cut_off(url, done, total) from exc
+            if not block:
+                break
+            out.write(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, total, part.name)
+    if total is not None and done < total:
+        raise _cut_off(url, done, total)
+
+
+def _cut_off(url: str, done: int, total: int | None) -> DownloadError:
+    of_total = f" of {total}" if total is not None else ""
+    return DownloadError(
+        f"The transfer of {url} stopped after {done}{of_total} bytes. Run the same command "
+        "again: it resumes from there."
+    )
+
+
+def _verify(part: Path, url: str, sha256: str | None, size: int | None) -> None:
+    actual_size = part.stat().st_size
+    if size is not None and actual_size != size:
+        part.unlink()
+        raise DownloadError(
+            f"{url} gave {actual_size} bytes instead of {size}; the partial file was deleted. "
+            "Run the command again; if it keeps failing the address serves a different file."
+        )
+    if sha256 is not None:
+        actual = sha256_file(part)
+        if actual.lower() != sha256.lower():
+            part.unlink()
+            raise DownloadError(
+                f"The file from {url} is damaged or not the expected one (SHA-256 {actual}, "
+                f"expected {sha256}); it was deleted. Run the command again."
+            )
+
+
+def _matches(path: Path, sha256: str | None, size: int | None) -> bool:
+    if size is not None and path.stat().st_size != size:
+        return False
+    return sha256 is None or sha256_file(path).lower() == sha256.lower()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

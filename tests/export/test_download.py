@@ -1,0 +1,187 @@
+"""The resumable download against a threaded HTTP server on 127.0.0.1 (no internet)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from sciceapp.engine.download import download, part_path
+from sciceapp.errors import CancelledError, DownloadError
+from sciceapp.progress import CancelToken
+
+PAYLOAD = os.urandom(300_000)
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@dataclass
+class ServerState:
+    """What the handler serves and what it saw."""
+
+    cut_after_bytes: int | None = None  # send full headers, then drop the connection here
+    honour_range: bool = True
+    ranges: list[str | None] = field(default_factory=list)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    state: ServerState
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        if self.path != "/weights.pth":
+            self.send_error(404, "Not Found")
+            return
+        header = self.headers.get("Range")
+        self.state.ranges.append(header)
+        start = 0
+        if header and self.state.honour_range:
+            start = int(header.removeprefix("bytes=").split("-")[0])
+            if start >= len(PAYLOAD):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        else:
+            self.send_response(200)
+        body = PAYLOAD[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        cut = self.state.cut_after_bytes
+        if cut is not None:
+            self.state.cut_after_bytes = None  # only the first transfer is cut off
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def server() -> Iterator[tuple[str, ServerState]]:
+    state = ServerState()
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_download_verifies_and_reports_progress(server, tmp_path: Path):
+    url, _ = server
+    seen: list[tuple[int, int | None]] = []
+    dest = download(
+        f"{url}/weights.pth",
+        tmp_path / "w.pth",
+        sha256=PAYLOAD_SHA256,
+        size=len(PAYLOAD),
+        progress=lambda done, total, msg="": seen.append((done, total)),
+    )
+    assert dest.read_bytes() == PAYLOAD
+    assert not part_path(dest).exists()
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_cut_off_transfer_resumes_with_a_range_request(server, tmp_path: Path):
+    url, state = server
+    state.cut_after_bytes = 100_000
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="stopped after 100000 of 300000 bytes"):
+        download(f"{url}/weights.pth", dest, sha256=PAYLOAD_SHA256)
+    assert not dest.exists()
+    assert part_path(dest).read_bytes() == PAYLOAD[:100_000]
+
+    download(f"{url}/weights.pth", dest, sha256=PAYLOAD_SHA256)
+    assert state.ranges == [None, "bytes=100000-"]
+    assert dest.read_bytes() == PAYLOAD
+    assert not part_path(dest).exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path: Path):
+    url, state = server
+    state.honour_range = False
+    dest = tmp_path / "w.pth"
+    part_path(dest).write_bytes(b"stale bytes from another file")
+    download(f"{url}/weights.pth", dest, sha256=PAYLOAD_SHA256)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_complete_part_file_is_finished_without_refetching(server, tmp_path: Path):
+    url, state = server
+    dest = tmp_path / "w.pth"
+    part_path(dest).write_bytes(PAYLOAD)
+    download(f"{url}/weights.pth", dest, sha256=PAYLOAD_SHA256)
+    assert state.ranges == [f"bytes={len(PAYLOAD)}-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_hash_mismatch_deletes_the_download(server, tmp_path: Path):
+    url, _ = server
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download(f"{url}/weights.pth", dest, sha256="0" * 64)
+    assert not dest.exists()
+    assert not part_path(dest).exists()
+
+
+def test_wrong_size_is_refused(server, tmp_path: Path):
+    url, _ = server
+    with pytest.raises(DownloadError, match="different file"):
+        download(f"{url}/weights.pth", tmp_path / "w.pth", size=len(PAYLOAD) + 1)
+    assert not (tmp_path / "w.pth").exists()
+
+
+def test_http_404_is_a_clear_error(server, tmp_path: Path):
+    url, _ = server
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(f"{url}/missing.pth", tmp_path / "w.pth")
+    assert not (tmp_path / "w.pth").exists()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DownloadError, match="Could not reach"):
+        download(f"http://127.0.0.1:{port}/w.pth", tmp_path / "w.pth", timeout_s=5)
+
+
+def test_cancel_keeps_the_partial_file(server, tmp_path: Path, monkeypatch):
+    url, _ = server
+    monkeypatch.setattr("sciceapp.engine.download.CHUNK_BYTES", 64 * 1024)
+    token = CancelToken()
+    dest = tmp_path / "w.pth"
+
+    def cancel_after_first_block(done: int, total: int | None, message: str = "") -> None:
+        token.cancel()
+
+    with pytest.raises(CancelledError):
+        download(f"{url}/weights.pth", dest, progress=cancel_after_first_block, cancel=token)
+    assert not dest.exists()
+    assert 0 < part_path(dest).stat().st_size < len(PAYLOAD)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_full_disk_is_a_clear_error(server, tmp_path: Path):
+    url, _ = server
+    dest = tmp_path / "w.pth"
+    part_path(dest).symlink_to("/dev/full")  # every write there fails with ENOSPC
+    with pytest.raises(DownloadError, match="disk .* is full"):
+        download(f"{url}/weights.pth", dest)
+    assert not dest.exists()
