@@ -1,0 +1,251 @@
+"""Known models (the JSON manifests in ``models/``), the official backbone files, and the
+ONNX models a user has built, downloaded or imported into the data folder.
+
+No torch here: the GUI lists models with this module alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sciceapp.errors import ModelError
+from sciceapp.paths import models_dir, repo_or_package_dir
+
+log = logging.getLogger(__name__)
+
+DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/{name}/{file}"
+DINOV2_BACKBONES = (
+    "dinov2_vits14",
+    "dinov2_vitb14",
+    "dinov2_vitl14",
+    "dinov2_vitg14",
+    "dinov2_vits14_reg4",
+    "dinov2_vitb14_reg4",
+    "dinov2_vitl14_reg4",
+    "dinov2_vitg14_reg4",
+)
+# Sizes (bytes) and SHA-256 of the official files, recorded only once measured from the real
+# files; a backbone missing here is checked for completeness (Content-Length) but not by hash.
+KNOWN_BACKBONE_FILES: dict[str, dict[str, Any]] = {}
+
+RANDOM_INIT_NOTE = "random weights: demo, not accurate"
+REQUIRED_KEYS = ("name", "label", "preset", "description", "descriptor_dim", "image_size")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One known model: what it is and where its weights come from."""
+
+    name: str
+    label: str
+    preset: str
+    description: str
+    descriptor_dim: int
+    image_size: int
+    mean: list[float]
+    std: list[float]
+    backbone: str | None
+    weights: str
+    training_free: bool = False
+    path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backbone_url(self) -> str | None:
+        return backbone_url(self.backbone) if self.backbone else None
+
+
+@dataclass(frozen=True)
+class BackboneFile:
+    """An official DINOv2 backbone checkpoint and what we know about it."""
+
+    name: str
+    url: str
+    filename: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """An ONNX file in the model folder: its metadata, or why it cannot be used."""
+
+    path: Path
+    info: Any | None
+    error: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.info is None:
+            return f"{self.path.name} (unusable: {self.error})"
+        return self.info.display_name
+
+
+def backbone_file(name: str) -> BackboneFile:
+    """The download address of an official DINOv2 backbone (``dinov2_vitb14``, ``..._reg4``)."""
+    if name not in DINOV2_BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}; choose one of: {', '.join(DINOV2_BACKBONES)}")
+    filename = f"{name}_pretrain.pth"
+    folder = name.removesuffix("_reg4")
+    known = KNOWN_BACKBONE_FILES.get(name, {})
+    return BackboneFile(
+        name=name,
+        url=DINOV2_URL.format(name=folder, file=filename),
+        filename=filename,
+        sha256=known.get("sha256"),
+        size_bytes=known.get("size_bytes"),
+    )
+
+
+def backbone_url(name: str) -> str:
+    return backbone_file(name).url
+
+
+def manifests_dir() -> Path:
+    return repo_or_package_dir("models")
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read one manifest file; ``ModelError`` if it is not valid JSON or lacks a key."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Model manifest {path} cannot be read: {exc}") from exc
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise ModelError(f"Model manifest {path} lacks {', '.join(missing)}; fix or remove it.")
+    known = {
+        "name", "label", "preset", "description", "descriptor_dim", "image_size",
+        "mean", "std", "backbone", "weights", "training_free",
+    }  # fmt: skip
+    return Manifest(
+        name=str(data["name"]),
+        label=str(data["label"]),
+        preset=str(data["preset"]),
+        description=str(data["description"]),
+        descriptor_dim=int(data["descriptor_dim"]),
+        image_size=int(data["image_size"]),
+        mean=[float(v) for v in data.get("mean", (0.485, 0.456, 0.406))],
+        std=[float(v) for v in data.get("std", (0.229, 0.224, 0.225))],
+        backbone=data.get("backbone"),
+        weights=str(data.get("weights", "")),
+        training_free=bool(data.get("training_free", False)),
+        path=path,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def list_manifests(folder: str | os.PathLike[str] | None = None) -> list[Manifest]:
+    """Every manifest in ``models/`` (or ``folder``), sorted by name."""
+    folder = Path(folder) if folder is not None else manifests_dir()
+    if not folder.is_dir():
+        log.warning("no model manifests at %s", folder)
+        return []
+    return sorted((load_manifest(p) for p in folder.glob("*.json")), key=lambda m: m.name)
+
+
+def find_manifest(name: str) -> Manifest | None:
+    """The manifest called ``name`` (or for preset ``name``), if there is one."""
+    for manifest in list_manifests():
+        if name in (manifest.name, manifest.preset):
+            return manifest
+    return None
+
+
+def read_info(path: str | os.PathLike[str]) -> Any:
+    """The metadata of an ONNX model file (the engine's ``read_model_info``)."""
+    try:
+        from sciceapp.engine.onnx_model import read_model_info
+    except ImportError:  # the engine's reader has not landed yet
+        return _read_info_with_session(Path(path))
+    return read_model_info(Path(path))
+
+
+@dataclass(frozen=True)
+class _BasicInfo:
+    path: Path
+    sha256: str
+    variant: str
+    label: str
+    random_init: bool
+    precision: str
+    descriptor_dim: int
+    image_size: int
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.label} ({RANDOM_INIT_NOTE})" if self.random_init else self.label
+
+
+def _read_info_with_session(path: Path) -> _BasicInfo:
+    import onnxruntime as ort
+
+    from sciceapp.engine.download import sha256_file
+
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise ModelError(f"{path} is not a readable ONNX model: {exc}") from exc
+    if meta.get("sciceapp.format") != "1":
+        raise ModelError(f"{path} was not exported by sciceapp (no sciceapp.format 1 metadata).")
+    return _BasicInfo(
+        path=path,
+        sha256=sha256_file(path),
+        variant=meta["sciceapp.variant"],
+        label=meta["sciceapp.label"],
+        random_init=meta["sciceapp.random_init"] == "true",
+        precision=meta["sciceapp.precision"],
+        descriptor_dim=int(meta["sciceapp.descriptor_dim"]),
+        image_size=int(meta["sciceapp.image_size"]),
+    )
+
+
+def list_local_models(data_dir: str | os.PathLike[str]) -> list[LocalModel]:
+    """The ONNX files in the data folder's model folder, with metadata or the reason they fail."""
+    found = []
+    for path in sorted(models_dir(Path(data_dir)).glob("*.onnx")):
+        try:
+            found.append(LocalModel(path=path, info=read_info(path)))
+        except ModelError as exc:
+            found.append(LocalModel(path=path, info=None, error=str(exc)))
+    return found
+
+
+def import_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str]) -> LocalModel:
+    """Check an ONNX model file and copy it (atomically) into the data folder's model folder.
+
+    Refuses a file the engine cannot use, and a different file that would replace one already
+    there under the same name.
+    """
+    source = Path(path)
+    info = read_info(source)
+    target = models_dir(Path(data_dir)) / source.name
+    if target.exists():
+        if read_info(target).sha256 == info.sha256:
+            return LocalModel(path=target, info=read_info(target))
+        raise ModelError(
+            f"A different model called {target.name} is already in {target.parent}. Rename "
+            "the file you are importing, or remove the old one first."
+        )
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    try:
+        shutil.copyfile(source, tmp_name)
+        with open(tmp_name, "rb+") as copy:
+            os.fsync(copy.fileno())
+        os.replace(tmp_name, target)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return LocalModel(path=target, info=read_info(target))
