@@ -8,6 +8,13 @@ Public API (docs/DEVELOPING.md, contract 2): `PRESETS`, `SciceConfig`, `get_conf
 import logging
 
 from sciceapp.model.build import build, trainable_parameters
+from sciceapp.model.checkpoint import (
+    FORMAT,
+    LoadReport,
+    build_from_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from sciceapp.model.config import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -20,6 +27,11 @@ from sciceapp.model.config import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "FORMAT",
+    "LoadReport",
+    "build_from_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PRESETS",

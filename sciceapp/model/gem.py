@@ -40,11 +40,17 @@ def regions(grid: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
 
 
 class GeM(nn.Module):
-    """``[B, C, H, W] -> [B, 14, C]``: the regional GeM vectors, each L2-normalised."""
+    """``[B, C, grid, grid] -> [B, 14, C]``: the regional GeM vectors, each L2-normalised.
 
-    def __init__(self, *, p: float = 3.0, learnable: bool = True) -> None:
+    The regions are fixed at construction (no shape-dependent Python in ``forward``, so both
+    ONNX exporters see the same graph).
+    """
+
+    def __init__(self, *, grid: int, p: float = 3.0, learnable: bool = True) -> None:
         super().__init__()
         self.p = nn.Parameter(torch.ones(1) * p, requires_grad=learnable)
+        self.grid = grid
+        self.regions = regions(grid)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C]``: GeM over the whole map (not normalised)."""
@@ -53,8 +59,7 @@ class GeM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         powered = x.clamp(min=GEM_EPS).pow(self.p)  # shared by the overlapping regions
         means = [
-            powered[:, :, r0:r1, c0:c1].mean(dim=(-2, -1))
-            for (r0, r1), (c0, c1) in regions(x.shape[-1])
+            powered[:, :, r0:r1, c0:c1].mean(dim=(-2, -1)) for (r0, r1), (c0, c1) in self.regions
         ]
         pooled = torch.stack(means, dim=1).pow(1.0 / self.p)  # [B, 14, C]
         return F.normalize(pooled, p=2, dim=-1)

@@ -93,7 +93,7 @@ class SciceVPR(_Network):
                 for _ in range(config.token_mixers)
             )
         )
-        self.gem = GeM(p=config.gem_p, learnable=True)
+        self.gem = GeM(grid=config.grid_size, p=config.gem_p, learnable=True)
         layer = nn.TransformerEncoderLayer(
             d_model=dim,
             nhead=config.encoder_heads,
@@ -132,7 +132,7 @@ class DinoGem(_Network):
         super().__init__()
         self.config = config
         self.backbone = DinoBackbone(config)
-        self.gem = GeM(p=config.gem_p, learnable=False)
+        self.gem = GeM(grid=config.grid_size, p=config.gem_p, learnable=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         regional = self.gem(self.backbone(x))  # [B, 14, C]

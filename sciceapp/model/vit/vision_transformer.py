@@ -70,6 +70,7 @@ class DinoVisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=LAYER_NORM_EPS)
         # A resampled table for one grid size, set by `bake_pos_embed` (not saved in state_dict).
         self.register_buffer("baked_pos_embed", None, persistent=False)
+        self.baked_image_size: int | None = None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -105,9 +106,11 @@ class DinoVisionTransformer(nn.Module):
             self.baked_pos_embed = None
             table = self.pos_embed_for(image_size // self.patch_size).detach().clone()
         self.baked_pos_embed = table
+        self.baked_image_size = image_size
 
     def unbake_pos_embed(self) -> None:
         self.baked_pos_embed = None
+        self.baked_image_size = None
 
     def prepare_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W] -> [B, 1 + R + HW/p^2, D]`` with positions added (square images)."""
