@@ -1,0 +1,526 @@
+"""Reference collections: photos embedded with one model into one faiss index, catalogued.
+
+Files of a collection live in ``<data>/collections/<id>/``: ``index-<gen>.faiss`` (the faiss
+index saved at generation ``gen``) and the write lock. Every photo has one row in the shared
+``catalogue.sqlite`` (see ``catalogue.py``).
+
+Why the catalogue and the faiss file always agree, even after kill -9 or a full disk: a run
+works in generation ``G = saved_gen + 1``. Each batch commits its catalogue rows (tagged
+``gen = G``; deletions only marked with ``deleted_gen = G``) and then changes the in-memory
+index. A checkpoint saves the index as ``index-G.faiss`` (atomic: temp file, fsync, rename)
+and only then commits ``saved_gen = G`` and purges the marked deletions, then removes the
+older file. Whatever dies in between, the catalogue names a complete file, and
+``rollback_unsaved`` turns the catalogue back into exactly what that file holds (rows newer
+than the file are dropped and re-embedded on the next run; undone deletions come back).
+We chose this over keeping descriptors in a second, append-only file because descriptors of
+the base model are 43 KB per photo: storing them twice would double the disk a collection
+needs, while redoing at most one checkpoint interval of work after a crash is cheap.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sciceapp import paths as app_paths
+from sciceapp.engine import catalogue
+from sciceapp.engine.catalogue import PhotoRecord
+from sciceapp.engine.download import sha256_file
+from sciceapp.engine.index import VectorIndex
+from sciceapp.engine.locking import collection_lock
+from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
+from sciceapp.engine.pipeline import Prepared, embed_files, scan
+from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
+from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Collection", "CollectionSummary", "IndexReport", "Library", "PhotoRecord"]
+
+COLLECTIONS_DIR = "collections"
+CHECKPOINT_S = 60.0
+"""Seconds between index saves during a run: at most this much work is redone after a crash."""
+INDEX_KINDS = ("flat",)
+MAX_NAME_CHARS = 100
+INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
+
+
+@dataclass
+class CollectionSummary:
+    name: str
+    model_label: str
+    model_random_init: bool
+    indexed: int
+    without_gps: int  # indexed photos that match but cannot vote for a location
+    skipped: int
+    total: int
+    model_path: str = ""
+    model_sha256: str = ""
+    index_kind: str = "flat"
+    created: str = ""
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def _check_name(name: str) -> str:
+    clean = name.strip()
+    if not clean or len(clean) > MAX_NAME_CHARS or any(ord(c) < 32 for c in clean):
+        raise CollectionError(
+            f"Invalid collection name {name!r}: use 1 to {MAX_NAME_CHARS} printable characters."
+        )
+    return clean
+
+
+class Library:
+    """All collections of one data folder."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+        self.data_dir = app_paths.data_dir(data_dir)
+        with closing(self.connect()):
+            pass  # create or migrate the catalogue now, so errors surface here
+
+    def connect(self) -> sqlite3.Connection:
+        """A new catalogue connection (one per job: they are not shared across threads)."""
+        return catalogue.connect(self.data_dir)
+
+    def create_collection(
+        self, name: str, model_path: str | os.PathLike[str], index_kind: str = "flat"
+    ) -> Collection:
+        """A new, empty collection bound to the model file's fingerprint."""
+        name = _check_name(name)
+        if index_kind not in INDEX_KINDS:
+            raise CollectionError(
+                f"Index kind {index_kind!r} is not available for collections; choose one of "
+                f"{', '.join(INDEX_KINDS)}."
+            )
+        info = read_model_info(model_path)
+        with closing(self.connect()) as conn:
+            try:
+                with catalogue.transaction(conn):
+                    conn.execute(
+                        "INSERT INTO collections (name, model_path, model_sha256, model_label, "
+                        "model_random_init, descriptor_dim, index_kind, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            name,
+                            str(info.path),
+                            info.sha256,
+                            info.display_name,
+                            int(info.random_init),
+                            info.descriptor_dim,
+                            index_kind,
+                            catalogue.now_iso(),
+                        ),
+                    )
+            except sqlite3.IntegrityError as exc:
+                raise CollectionError(
+                    f"A collection named {name!r} already exists; pick another name or remove it "
+                    "first."
+                ) from exc
+        log.info("created collection %r with %s", name, info.display_name)
+        return self.open_collection(name)
+
+    def open_collection(self, name: str) -> Collection:
+        with closing(self.connect()) as conn:
+            row = conn.execute("SELECT * FROM collections WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                known = [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY name")]
+                raise CollectionError(
+                    f"No collection named {name!r}. Existing: {', '.join(known) or 'none'} "
+                    "(create one with `sciceapp collection create`)."
+                )
+        return Collection(self, row)
+
+    def list_collections(self) -> list[CollectionSummary]:
+        with closing(self.connect()) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY name")]
+        return [self.open_collection(name).summary() for name in names]
+
+    def remove_collection(self, name: str) -> None:
+        """Delete a collection's catalogue rows and files (the photos themselves stay)."""
+        collection = self.open_collection(name)
+        with collection_lock(collection.folder, name), closing(self.connect()) as conn:
+            with catalogue.transaction(conn):
+                conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
+            for path in collection.folder.glob("index-*"):
+                path.unlink(missing_ok=True)
+        shutil.rmtree(collection.folder, ignore_errors=True)
+        log.info("removed collection %r", name)
+
+
+class Collection:
+    """One reference collection. Writes (``add``, ``update``) hold its cross-process lock."""
+
+    def __init__(self, library: Library, row: sqlite3.Row) -> None:
+        self.library = library
+        self.id: int = row["id"]
+        self.name: str = row["name"]
+        self.model_path = Path(row["model_path"])
+        self.model_sha256: str = row["model_sha256"]
+        self.model_label: str = row["model_label"]
+        self.model_random_init = bool(row["model_random_init"])
+        self.descriptor_dim: int = row["descriptor_dim"]
+        self.index_kind: str = row["index_kind"]
+        self.created: str = row["created"]
+        self.folder = library.data_dir / COLLECTIONS_DIR / str(self.id)
+        self.checkpoint_s = CHECKPOINT_S
+        self.provider = "auto"
+        self.batch_size: int | None = None
+        self._embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+        self._index_gen = -1
+
+    # -- the model -----------------------------------------------------------------------
+    @property
+    def model_info(self) -> ModelInfo:
+        """The model file's metadata, after checking it is still the file this collection uses."""
+        self._check_model()
+        return read_model_info(self.model_path)
+
+    def _check_model(self) -> None:
+        if not self.model_path.is_file():
+            raise ModelError(
+                f"The model file of collection {self.name!r} is missing: {self.model_path}. Put it "
+                "back, or re-create the collection with another model."
+            )
+        found = model_fingerprint(self.model_path)
+        if found != self.model_sha256:
+            raise ModelError(
+                f"The model file {self.model_path} is not the one collection {self.name!r} was "
+                f"built with (fingerprint {found[:12]}, expected {self.model_sha256[:12]}). "
+                "Descriptors of different models cannot be mixed: restore the original file, or "
+                "re-create the collection (`sciceapp collection remove`, then `create` and `add`) "
+                "to re-embed its photos with the new model."
+            )
+
+    def embedder(self) -> Embedder:
+        """The collection's embedding session (created once, reused)."""
+        if self._embedder is None:
+            self._check_model()
+            self._embedder = Embedder(self.model_path, self.provider, batch_size=self.batch_size)
+        return self._embedder
+
+    # -- reading ---------------------------------------------------------------------------
+    def photos(self, state: str | None = None) -> list[PhotoRecord]:
+        with closing(self.library.connect()) as conn:
+            return catalogue.photos(conn, self.id, state)
+
+    def summary(self) -> CollectionSummary:
+        with closing(self.library.connect()) as conn:
+            counts = conn.execute(
+                "SELECT SUM(state = 'indexed'), SUM(state = 'indexed' AND lat IS NULL), "
+                "SUM(state = 'skipped'), COUNT(*) FROM photos "
+                "WHERE collection_id = ? AND deleted_gen IS NULL",
+                (self.id,),
+            ).fetchone()
+        indexed, without_gps, skipped, total = (int(v or 0) for v in counts)
+        return CollectionSummary(
+            name=self.name,
+            model_label=self.model_label,
+            model_random_init=self.model_random_init,
+            indexed=indexed,
+            without_gps=without_gps,
+            skipped=skipped,
+            total=total,
+            model_path=str(self.model_path),
+            model_sha256=self.model_sha256,
+            index_kind=self.index_kind,
+            created=self.created,
+        )
+
+    def _saved_gen(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT saved_gen FROM collections WHERE id = ?", (self.id,)).fetchone()
+        if row is None:
+            raise CollectionError(f"Collection {self.name!r} was removed.")
+        return int(row[0])
+
+    def _load_index(self, gen: int) -> VectorIndex:
+        if gen == 0:
+            return VectorIndex(self.descriptor_dim, self.index_kind)
+        return VectorIndex.load(self.folder / f"index-{gen}.faiss")
+
+    def index(self) -> VectorIndex:
+        """The faiss index as last saved (reloaded when another run saved a newer one)."""
+        with closing(self.library.connect()) as conn:
+            gen = self._saved_gen(conn)
+        if self._index is None or gen != self._index_gen:
+            self._index, self._index_gen = self._load_index(gen), gen
+        return self._index
+
+    def search(self, descriptors: np.ndarray, k: int) -> list[list[tuple[PhotoRecord, float]]]:
+        """Top-``k`` indexed photos per query: ``descriptors [Q, D]`` -> Q lists of (photo, score)."""
+        scores, ids = self.index().search(np.atleast_2d(descriptors), k)
+        with closing(self.library.connect()) as conn:
+            records = catalogue.photos_by_id(conn, ids.ravel().tolist())
+        return [
+            [
+                (records[int(i)], float(s))
+                for s, i in zip(row_scores, row_ids, strict=True)
+                if int(i) in records
+            ]
+            for row_scores, row_ids in zip(scores, ids, strict=True)
+        ]
+
+    # -- writing ---------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Add files and folders (recursively); new and changed files are embedded."""
+        roots = [str(Path(p).expanduser().absolute()) for p in paths]
+        if not roots:
+            raise CollectionError("Nothing to add: give at least one file or folder.")
+        scan(roots)  # refuse a missing path before recording anything
+        with closing(self.library.connect()) as conn, catalogue.transaction(conn):
+            conn.executemany(
+                "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",
+                [(self.id, root) for root in roots],
+            )
+        return self._run(roots, remove_missing=False, progress=progress, cancel=cancel)
+
+    def update(
+        self, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+    ) -> IndexReport:
+        """Re-scan every added path: embed new and changed files, drop deleted ones."""
+        with closing(self.library.connect()) as conn:
+            roots = [
+                r[0]
+                for r in conn.execute("SELECT path FROM roots WHERE collection_id = ?", (self.id,))
+            ]
+        present = [root for root in roots if os.path.exists(root)]
+        for root in set(roots) - set(present):
+            log.warning("%s is gone; its photos are removed from %r", root, self.name)
+        return self._run(present, remove_missing=True, progress=progress, cancel=cancel)
+
+    def _run(
+        self,
+        roots: list[str],
+        remove_missing: bool,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> IndexReport:
+        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+            catalogue.rollback_unsaved(conn, self.id)
+            saved = self._saved_gen(conn)
+            run = _Run(self, conn, saved)
+            try:
+                return run.execute(roots, remove_missing, progress, cancel)
+            finally:
+                self._index, self._index_gen = None, -1
+
+
+class _Run:
+    """One add/update pass under the collection's lock (see the module docstring)."""
+
+    def __init__(self, collection: Collection, conn: sqlite3.Connection, saved_gen: int) -> None:
+        self.c = collection
+        self.conn = conn
+        self.gen = saved_gen + 1
+        self.index = collection._load_index(saved_gen)
+        self.dirty = False
+        self.report = IndexReport()
+
+    def execute(
+        self,
+        roots: list[str],
+        remove_missing: bool,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> IndexReport:
+        embedder = self.c.embedder()
+        info = embedder.info
+        files = scan(roots) if roots else []
+        existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
+        todo, replaced = self._triage(files, existing)
+        if remove_missing:
+            seen = {str(f) for f in files}
+            self._remove([p for path, p in existing.items() if path not in seen])
+        last_save = time.monotonic()
+        try:
+            for batch in embed_files(
+                todo,
+                embedder,
+                info.image_size,
+                info.mean,
+                info.std,
+                progress=progress,
+                cancel=cancel,
+            ):
+                self._write_batch(batch.items, batch.ok, batch.vectors, replaced)
+                if time.monotonic() - last_save >= self.c.checkpoint_s:
+                    self._save()
+                    last_save = time.monotonic()
+        except (CancelledError, KeyboardInterrupt) as exc:
+            self._save()  # keep every finished batch
+            self.report.cancelled = True
+            error = CancelledError(
+                f"Indexing of {self.c.name!r} cancelled: {self.report.added} added and "
+                f"{self.report.updated} updated photos are kept; run `sciceapp collection "
+                "update` to finish."
+            )
+            error.report = self.report  # type: ignore[attr-defined]
+            raise error from exc
+        except sqlite3.OperationalError as exc:
+            self._rollback()
+            raise CollectionError(
+                f"The catalogue could not be written ({exc}); the disk may be full. Nothing "
+                "stored was lost: free some space and run `sciceapp collection update`."
+            ) from exc
+        except BaseException:
+            # Anything else: go back to the last consistent save, nothing more.
+            self._rollback()
+            raise
+        self._save()
+        return self.report
+
+    def _triage(
+        self, files: list[Path], existing: dict[str, PhotoRecord]
+    ) -> tuple[list[Path], dict[str, PhotoRecord]]:
+        todo: list[Path] = []
+        replaced: dict[str, PhotoRecord] = {}
+        touched: list[tuple[int, int]] = []
+        for path in files:
+            row = existing.get(str(path))
+            if row is None:
+                todo.append(path)
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # vanished since the scan; update() removes it next time
+            if row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
+                self.report.unchanged += 1
+            elif row.size == stat.st_size and row.sha256 == sha256_file(path):
+                touched.append((stat.st_mtime_ns, row.id))  # touched, same bytes
+                self.report.unchanged += 1
+            else:
+                todo.append(path)
+                replaced[str(path)] = row
+        if touched:
+            with catalogue.transaction(self.conn):
+                self.conn.executemany("UPDATE photos SET mtime_ns = ? WHERE id = ?", touched)
+        return todo, replaced
+
+    def _remove(self, gone: list[PhotoRecord]) -> None:
+        if not gone:
+            return
+        with catalogue.transaction(self.conn):
+            self.conn.executemany(
+                "UPDATE photos SET deleted_gen = ? WHERE id = ?", [(self.gen, p.id) for p in gone]
+            )
+        self.index.remove([p.id for p in gone if p.state == "indexed"])
+        self.report.removed += len(gone)
+        self.dirty = True
+
+    def _write_batch(
+        self,
+        items: list[Prepared],
+        ok: list[Prepared],
+        vectors: np.ndarray,
+        replaced: dict[str, PhotoRecord],
+    ) -> None:
+        new_ids: dict[int, int] = {}  # id(item) -> row id
+        old_ids: list[int] = []
+        with catalogue.transaction(self.conn):
+            for item in items:
+                old = replaced.get(str(item.path))
+                if old is not None:
+                    self.conn.execute(
+                        "UPDATE photos SET deleted_gen = ? WHERE id = ?", (self.gen, old.id)
+                    )
+                    if old.state == "indexed":
+                        old_ids.append(old.id)
+                new_ids[id(item)] = self._insert(item)
+                if item.error is not None:
+                    self.report.skipped.append((str(item.path), item.error))
+                elif old is not None:
+                    self.report.updated += 1
+                else:
+                    self.report.added += 1
+        self.index.remove(old_ids)
+        if ok:
+            self.index.add([new_ids[id(item)] for item in ok], vectors)
+        self.dirty = True
+
+    def _insert(self, item: Prepared) -> int:
+        meta = item.meta
+        gps = meta.gps if meta else None
+        cursor = self.conn.execute(
+            "INSERT INTO photos (collection_id, path, size, mtime_ns, sha256, lat, lon, alt, "
+            "gps_reason, capture_time, state, skip_reason, model_sha256, gen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.c.id,
+                str(item.path),
+                item.size,
+                item.mtime_ns,
+                item.sha256,
+                gps.lat if gps else None,
+                gps.lon if gps else None,
+                gps.alt if gps else None,
+                meta.gps_reason if meta else None,
+                meta.capture_time if meta else None,
+                "indexed" if item.error is None else "skipped",
+                item.error,
+                self.c.model_sha256 if item.error is None else None,
+                self.gen,
+            ),
+        )
+        row_id = int(cursor.lastrowid)
+        if item.error is None:
+            self.conn.execute("UPDATE photos SET index_id = id WHERE id = ?", (row_id,))
+        return row_id
+
+    def _save(self) -> None:
+        """Checkpoint: index file first, then the catalogue's pointer to it (module docstring)."""
+        if not self.dirty:
+            return
+        target = self.c.folder / f"index-{self.gen}.faiss"
+        try:
+            self.index.save(target)
+        except OSError as exc:
+            self._rollback()
+            if exc.errno == errno.ENOSPC:
+                raise CollectionError(
+                    f"The disk is full: the index of {self.c.name!r} could not be saved to "
+                    f"{target.parent}. Nothing stored was lost (the collection is as it was at its "
+                    "last save); free some space and run `sciceapp collection update`."
+                ) from exc
+            raise CollectionError(
+                f"Cannot save the index of {self.c.name!r} to {target}: "
+                f"{exc.strerror or exc}. The collection is as it was at its last save."
+            ) from exc
+        catalogue.commit_saved(self.conn, self.c.id, self.gen)
+        for old in self.c.folder.glob("index-*.faiss"):
+            match = INDEX_FILE.match(old.name)
+            if match and int(match.group(1)) != self.gen:
+                old.unlink(missing_ok=True)
+        self.gen += 1
+        self.dirty = False
+
+    def _rollback(self) -> None:
+        try:
+            catalogue.rollback_unsaved(self.conn, self.c.id)
+        except (sqlite3.Error, SciceappError):
+            log.exception("could not roll the catalogue back; the next run will")

@@ -1,0 +1,153 @@
+"""The indexing pipeline: files -> (read, hash, EXIF, decode, resize in a thread pool) -> batches
+-> ONNX Runtime -> descriptors.
+
+Decoding runs ahead of inference in worker threads (Pillow, hashlib and ONNX Runtime all
+release the GIL), so while the model embeds one batch the next ones are being decoded.
+``embed_files`` knows nothing of catalogues or indexes: it is the unit a distributed job runs
+per shard (ARCHITECTURE.md, "Scale"), and what ``library.py`` consumes for one collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from sciceapp.engine.exif import PhotoMeta, read_photo_meta
+from sciceapp.engine.images import is_image_path, load_for_model
+from sciceapp.errors import CollectionError, ImageError
+from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger(__name__)
+
+PREFETCH_BATCHES = 2
+"""Batches decoded ahead of the one being embedded: enough to hide decoding behind
+inference, few enough that memory stays at a few batches of pixels."""
+
+
+class EmbedsImages(Protocol):
+    batch_size: int
+
+    def embed(self, images: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Prepared:
+    """One file after the thread-pool step; ``error`` says why it cannot be embedded."""
+
+    path: Path
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str | None = None
+    meta: PhotoMeta | None = None
+    pixels: np.ndarray | None = None  # float32 [3, S, S]
+    error: str | None = None
+
+
+@dataclass
+class EmbeddedBatch:
+    items: list[Prepared]  # in input order, failed ones included
+    vectors: np.ndarray  # float32 [n_ok, D]: one row per item whose error is None, in order
+    ok: list[Prepared] = field(default_factory=list)
+
+
+def scan(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Image files under ``paths`` (files taken as given, folders recursively), sorted, absolute.
+
+    Raises ``CollectionError`` for a path that does not exist.
+    """
+    found: set[Path] = set()
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        if path.is_file():
+            found.add(path)
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found.update(Path(root, name) for name in files if is_image_path(name))
+        else:
+            raise CollectionError(f"{path} does not exist (or is not a file or folder).")
+    return sorted(found)
+
+
+def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
+    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels."""
+    item = Prepared(path)
+    try:
+        stat = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        item.error = f"cannot read the file: {exc.strerror or exc}"
+        return item
+    item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
+    item.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        item.pixels = load_for_model(data, image_size, mean, std)
+    except ImageError as exc:
+        item.error = str(exc)
+        return item
+    item.meta = read_photo_meta(data)
+    return item
+
+
+def embed_files(
+    paths: list[Path],
+    embedder: EmbedsImages,
+    image_size: int,
+    mean: tuple,
+    std: tuple,
+    *,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[EmbeddedBatch]:
+    """Yield ``EmbeddedBatch``es of ``embedder.batch_size`` files, in order.
+
+    Raises ``CancelledError`` between batches once ``cancel`` is set; every batch yielded
+    before that is complete.
+    """
+    batch_size = max(1, embedder.batch_size)
+    total = len(paths)
+    workers = workers or min(8, os.cpu_count() or 2)
+    done = skipped = 0
+    pending: deque[Future[Prepared]] = deque()
+    queue = iter(paths)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+
+        def top_up() -> None:
+            while len(pending) < batch_size * (PREFETCH_BATCHES + 1):
+                path = next(queue, None)
+                if path is None:
+                    return
+                pending.append(pool.submit(prepare, path, image_size, mean, std))
+
+        try:
+            top_up()
+            while pending:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                items = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
+                top_up()
+                ok = [item for item in items if item.error is None]
+                if ok:
+                    vectors = embedder.embed(np.stack([item.pixels for item in ok]))
+                else:
+                    vectors = np.zeros((0, 0), dtype=np.float32)
+                for item in ok:
+                    item.pixels = None  # the batch is embedded; free the memory
+                done += len(items)
+                skipped += len(items) - len(ok)
+                yield EmbeddedBatch(items, vectors, ok)
+                if progress is not None:
+                    progress(done, total, f"{skipped} skipped" if skipped else "")
+        finally:
+            for future in pending:
+                future.cancel()
