@@ -1,0 +1,75 @@
+"""First run: there is no model yet. Explain what is needed and offer the ways to get one.
+
+The app never falls back to a random-weight model on its own: a demo model is one explicit,
+clearly labelled choice among the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout
+
+from sciceapp.ui.guard import catch_all
+
+EXPLANATION = (
+    "<h3>Welcome to sciceapp</h3>"
+    "<p>To find where a photo was taken, sciceapp compares it with your own geotagged photos "
+    "using a <b>SciceVPR</b> place-recognition model (an ONNX file). There is no model on "
+    "this computer yet.</p>"
+    "<ul>"
+    "<li><b>Import a model</b>: an ONNX file made with <code>sciceapp model export</code> "
+    "(for example on another computer).</li>"
+    "<li><b>Build from checkpoints</b>: export one here from SciceVPR or DINOv2 weight files "
+    "(needs the <code>torch</code> extra).</li>"
+    "<li><b>Create a demo model</b>: a tiny network with <b>random weights</b>, to try the app "
+    "out. It is marked “demo, not accurate” everywhere: its matches are not meaningful.</li>"
+    "</ul>"
+)
+
+
+class FirstRunDialog(QDialog):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("A model is needed")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        text = QLabel(EXPLANATION)
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        self.text = text
+        self.import_button = QPushButton("Import a model…")
+        self.build_button = QPushButton("Build from checkpoints…")
+        self.demo_button = QPushButton("Create a demo model (random weights: demo, not accurate)")
+        self.later_button = QPushButton("Later")
+        buttons = QDialogButtonBox()
+        for button in (self.import_button, self.build_button, self.demo_button):
+            buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.later_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.import_button.clicked.connect(self._import)
+        self.build_button.clicked.connect(self._build)
+        self.demo_button.clicked.connect(self._demo)
+        self.later_button.clicked.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        self.resize(620, 360)
+
+    def _models(self) -> Any:
+        from sciceapp.ui.model_dialog import ModelDialog
+
+        self.accept()
+        return ModelDialog.show_for(self.window_)
+
+    @catch_all
+    def _import(self) -> None:
+        self._models()._import()
+
+    @catch_all
+    def _build(self) -> None:
+        self._models()
+
+    @catch_all
+    def _demo(self) -> None:
+        self._models().create_demo_model()

@@ -1,0 +1,24 @@
+"""How numbers reach the user: coordinates, distances, confidences."""
+
+from __future__ import annotations
+
+
+def format_latlon(lat: float | None, lon: float | None) -> str:
+    """``43.46712, 11.87915`` (five decimals: about a metre); empty when unknown."""
+    if lat is None or lon is None:
+        return ""
+    return f"{lat:.5f}, {lon:.5f}"
+
+
+def format_distance(distance_m: float | None) -> str:
+    if distance_m is None:
+        return ""
+    if distance_m < 1000:
+        return f"{distance_m:.0f} m"
+    return f"{distance_m / 1000:.1f} km"
+
+
+def format_confidence(confidence: float | None) -> str:
+    if confidence is None:
+        return ""
+    return f"{100 * confidence:.0f} %"

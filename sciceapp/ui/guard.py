@@ -1,0 +1,64 @@
+"""Keep exceptions out of the Qt event loop.
+
+An exception raised in a slot called from Qt is printed and swallowed at best, and aborts
+the process at worst. ``catch_all`` wraps slots so that every error is logged and shown to
+the user through one error sink, and the window goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sciceapp.errors import SciceappError
+
+log = logging.getLogger("sciceapp.ui")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_sink: list[Callable[[str], None]] = []
+
+
+def set_error_sink(sink: Callable[[str], None] | None) -> None:
+    """Where ``catch_all`` sends messages (the main window's ``show_error``); None resets."""
+    _sink.clear()
+    if sink is not None:
+        _sink.append(sink)
+
+
+def describe(exc: BaseException) -> str:
+    """A message for the user: ours say what to do; anything else is a bug, said plainly."""
+    if isinstance(exc, SciceappError):
+        return str(exc)
+    return f"Unexpected error ({type(exc).__name__}: {exc}). The details are in the log."
+
+
+def report(message: str) -> None:
+    """Send a message to the error sink, or to the log when there is none."""
+    if _sink:
+        try:
+            _sink[0](message)
+            return
+        except Exception:  # the sink itself must never take the app down
+            log.exception("Could not show an error message")
+    log.error("%s", message)
+
+
+def catch_all(func: F) -> F:
+    """Decorate a slot: any exception is logged and reported instead of reaching Qt."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, SciceappError):
+                log.warning("%s", exc)
+            else:
+                log.exception("Error in %s", func.__qualname__)
+            report(describe(exc))
+            return None
+
+    return wrapper  # type: ignore[return-value]

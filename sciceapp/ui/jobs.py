@@ -1,0 +1,147 @@
+"""The work the window hands to workers: plain functions over the engine, no Qt.
+
+Each takes ``progress`` and ``cancel`` keyword arguments (the worker supplies them) and
+returns plain data. The engine (onnxruntime, faiss, folium) is imported inside the
+functions so the window opens without paying for those imports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sciceapp.progress import CancelToken, ProgressFn
+
+
+@dataclass
+class CollectionsState:
+    """What the collections panel shows: every collection's summary, and the usable models."""
+
+    summaries: list[Any]
+    models: list[Any]
+
+
+def _library(data_dir: Path) -> Any:
+    from sciceapp.engine.library import Library
+
+    return Library(data_dir)
+
+
+def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given, folders replaced by the image files inside them (recursively, sorted)."""
+    from sciceapp.engine.images import is_image_path
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+        elif path.exists():
+            found.append(path)
+    return found
+
+
+def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
+    from sciceapp.engine.manifests import list_local_models
+
+    summaries = _library(data_dir).list_collections()
+    return CollectionsState(summaries=summaries, models=list_local_models(data_dir))
+
+
+def index_folders(
+    data_dir: Path,
+    name: str,
+    folders: list[str],
+    model_path: str | None,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> Any:
+    """Create the collection ``name`` (when ``model_path`` is given) or open it, then add
+    ``folders``; returns the engine's ``IndexReport``."""
+    library = _library(data_dir)
+    if model_path:
+        collection = library.create_collection(name, model_path)
+    else:
+        collection = library.open_collection(name)
+    return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
+
+
+def update_collection(
+    data_dir: Path, name: str, *, progress: ProgressFn, cancel: CancelToken
+) -> Any:
+    return _library(data_dir).open_collection(name).update(progress=progress, cancel=cancel)
+
+
+def remove_collection(
+    data_dir: Path, name: str, *, progress: ProgressFn, cancel: CancelToken
+) -> str:
+    _library(data_dir).remove_collection(name)
+    return name
+
+
+def skipped_photos(
+    data_dir: Path, name: str, *, progress: ProgressFn, cancel: CancelToken
+) -> list[Any]:
+    return _library(data_dir).open_collection(name).photos(state="skipped")
+
+
+def locate_photos(
+    data_dir: Path,
+    name: str,
+    paths: list[str],
+    top_k: int,
+    radius_m: float,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> list[Any]:
+    """Locate every photo against the collection; one ``LocateResult`` per photo."""
+    from sciceapp.engine.locate import locate
+
+    collection = _library(data_dir).open_collection(name)
+    photos = [Path(p) for p in paths]
+    return locate(
+        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
+    )
+
+
+def review_folder(
+    data_dir: Path,
+    name: str,
+    folder: str,
+    threshold_m: float,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> list[Any]:
+    from sciceapp.engine.review import review
+
+    collection = _library(data_dir).open_collection(name)
+    paths = expand_photos([folder])
+    return review(collection, paths, threshold_m, progress=progress, cancel=cancel)
+
+
+def import_model_file(
+    data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> Any:
+    from sciceapp.engine.manifests import import_model
+
+    return import_model(path, data_dir)
+
+
+def provider_text(*, progress: ProgressFn, cancel: CancelToken) -> str:
+    from sciceapp.engine.onnx_model import provider_report
+
+    return provider_report()
+
+
+def list_models(
+    data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
+) -> tuple[list[Any], list[Any]]:
+    """``(manifests, local models)`` for the model dialog."""
+    from sciceapp.engine.manifests import list_local_models, list_manifests
+
+    return list_manifests(), list_local_models(data_dir)

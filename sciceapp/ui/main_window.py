@@ -1,0 +1,439 @@
+"""The main window: collections on the left, queries below them, the map and the match strip
+on the right. Everything slow runs in workers; this class wires widgets, actions and drops."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sciceapp import paths as app_paths
+from sciceapp.ui import jobs
+from sciceapp.ui.collections_panel import CollectionsPanel
+from sciceapp.ui.dropping import local_paths, paths_from_text
+from sciceapp.ui.formatting import format_latlon
+from sciceapp.ui.guard import catch_all, set_error_sink
+from sciceapp.ui.indexing import IndexingController
+from sciceapp.ui.locating import QueryController
+from sciceapp.ui.map_widget import MapView
+from sciceapp.ui.match_strip import MatchStrip
+from sciceapp.ui.queries import QueryTableModel
+from sciceapp.ui.settings import AppSettings, load_settings, make_qsettings, save_settings
+from sciceapp.ui.thumbnails import ThumbnailCache
+from sciceapp.ui.workers import WorkerPool
+
+log = logging.getLogger("sciceapp.ui")
+
+WINDOW_SIZE_PX = (1440, 900)
+CLOSE_WAIT_MS = 60_000
+
+
+class MainWindow(QMainWindow):
+    error_shown = Signal(str)
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        store: QSettings | None = None,
+        *,
+        first_run_check: bool = True,
+    ) -> None:
+        super().__init__()
+        self.store = store or make_qsettings()
+        self.settings: AppSettings = load_settings(self.store)
+        self.data_dir = app_paths.data_dir(data_dir or self.settings.data_dir or None)
+        self.first_run_check = first_run_check
+        self.pool = WorkerPool(self)
+        self._map_tmp = tempfile.TemporaryDirectory(prefix="sciceapp-map-")
+        self.error_box: QMessageBox | None = None
+        self.first_run_dialog: Any = None
+        self.setWindowTitle("sciceapp: where was this photo taken?")
+        self.setAcceptDrops(True)
+        self._build()
+        self._build_actions()
+        set_error_sink(self.show_error)
+        self.indexing.state_loaded.connect(self._on_state_loaded)
+        self.indexing.refresh(select=self.settings.last_collection or None)
+        self.resize(*WINDOW_SIZE_PX)
+        geometry = self.store.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.statusBar().showMessage(f"Data folder: {self.data_dir}")
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.thumbnails = ThumbnailCache(self.pool, parent=self)
+        self.collections = CollectionsPanel()
+        self.indexing = IndexingController(self.pool, self.collections, lambda: self.data_dir)
+        self.query_model = QueryTableModel(self.thumbnails, self)
+        self.query_table = QTableView()
+        self.query_table.setModel(self.query_model)
+        self.query_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.query_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.query_table.verticalHeader().setDefaultSectionSize(56)
+        self.query_table.verticalHeader().hide()
+        self.query_table.setIconSize(
+            self.query_table.iconSize().expandedTo(self.query_table.iconSize() * 3)
+        )
+        self.query_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.query_table.horizontalHeader().setStretchLastSection(True)
+        self.query_table.doubleClicked.connect(lambda _i: self.open_current_photo())
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText(
+            "Drop photos anywhere, or paste a photo or folder path and press Enter"
+        )
+        self.path_edit.returnPressed.connect(self._on_path_entered)
+        open_button = QPushButton("Open photos…")
+        open_button.clicked.connect(self.open_photos)
+        query_row = QHBoxLayout()
+        query_row.addWidget(self.path_edit, 1)
+        query_row.addWidget(open_button)
+        query_box = QWidget()
+        query_layout = QVBoxLayout(query_box)
+        query_layout.setContentsMargins(4, 4, 4, 4)
+        query_layout.addWidget(QLabel("<b>Query photos</b>"))
+        query_layout.addLayout(query_row)
+        query_layout.addWidget(self.query_table, 1)
+
+        self.map_view = MapView(Path(self._map_tmp.name))
+        self.map_view.files_dropped.connect(self.add_queries)
+        self.map_view.map_page.navigation_refused.connect(
+            lambda url: self.statusBar().showMessage(
+                f"The map stays on its own page (refused {url[:80]}).", 5000
+            )
+        )
+        self.strip = MatchStrip(self.thumbnails)
+        self.strip_label = QLabel("<b>Best matches</b> (select a query)")
+        self.locating = QueryController(
+            self, self.pool, self.query_model, self.query_table, self.strip, self.map_view
+        )
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.map_view, 1)
+        right_layout.addWidget(self.strip_label)
+        right_layout.addWidget(self.strip)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.collections)
+        left.addWidget(query_box)
+        left.setSizes([380, 520])
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setSizes([520, 920])
+        self.setCentralWidget(self.splitter)
+
+        self.collections.create_requested.connect(self.new_collection)
+        self.collections.new_button.clicked.connect(lambda: self.new_collection())
+        self.collections.add_button.clicked.connect(self.add_folders)
+        self.collections.add_requested.connect(self.indexing.add)
+        self.collections.update_requested.connect(self.indexing.update)
+        self.collections.remove_requested.connect(self.remove_collection)
+        self.collections.skipped_requested.connect(self.show_skipped)
+        self.collections.current_changed.connect(self._on_collection_changed)
+        self.indexing.message.connect(lambda text: self.statusBar().showMessage(text))
+        self.indexing.failed.connect(self.show_error)
+        self.locating.message.connect(lambda text: self.statusBar().showMessage(text))
+        self.locating.failed.connect(self.show_error)
+        self.locating.queries_finished.connect(self._on_queries_finished)
+
+    def _build_actions(self) -> None:
+        specs = [
+            ("&New collection…", QKeySequence.StandardKey.New, lambda: self.new_collection()),
+            ("&Add folders to collection…", "Ctrl+Shift+A", self.add_folders),
+            ("&Update collection", QKeySequence.StandardKey.Refresh, self.update_collection),
+            ("&Open photos…", QKeySequence.StandardKey.Open, self.open_photos),
+            ("Open &folder of photos…", "Ctrl+Shift+O", self.open_query_folder),
+            ("&Paste photo paths", "Ctrl+Shift+V", self.paste_paths),
+            ("Field survey &review…", "Ctrl+R", self.open_review),
+            ("&Models…", "Ctrl+M", self.open_models),
+            ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
+            ("&Export map as HTML…", "Ctrl+E", self.export_map),
+            ("&Copy predicted coordinates", "Ctrl+Shift+C", self.copy_coordinates),
+            ("Open photo in &viewer", "Ctrl+Return", self.open_current_photo),
+            ("C&lear queries", "Ctrl+Shift+Delete", self.clear_queries),
+            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
+        ]
+        self.actions_by_name: dict[str, QAction] = {}
+        menu = self.menuBar().addMenu("&File")
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        on_toolbar = {
+            "&New collection…",
+            "&Update collection",
+            "&Open photos…",
+            "Field survey &review…",
+            "&Models…",
+            "&Export map as HTML…",
+            "&Settings…",
+        }
+        for text, shortcut, slot in specs:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(catch_all(lambda _checked=False, s=slot: s()))
+            self.addAction(action)
+            menu.addAction(action)
+            if text in on_toolbar:
+                toolbar.addAction(action)
+            self.actions_by_name[text.replace("&", "").rstrip("…")] = action
+
+    # -- errors -----------------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        """Tell the user (status bar and a non-blocking message box); the window goes on."""
+        log.warning("%s", message)
+        self.statusBar().showMessage(message, 15_000)
+        if self.error_box is None:
+            self.error_box = QMessageBox(QMessageBox.Icon.Warning, "sciceapp", message, parent=self)
+            self.error_box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box.setText(message)
+        self.error_box.open()
+        self.error_shown.emit(message)
+
+    # -- collections --------------------------------------------------------------------------------
+    def current_collection(self) -> str | None:
+        return self.collections.current_name()
+
+    @catch_all
+    def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
+        usable = [m for m in state.models if m.info is not None]
+        if self.settings.model_path and not Path(self.settings.model_path).is_file():
+            self.settings.model_path = ""
+        if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
+            self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose
+        if (
+            self.first_run_check
+            and not state.summaries
+            and not usable
+            and self.first_run_dialog is None
+        ):
+            self.show_first_run()
+        self.first_run_check = False
+
+    @catch_all
+    def _on_collection_changed(self, name: str) -> None:
+        self.settings.last_collection = name
+        if self.locating.map_collection != name:
+            self.locating.render_map(self.locating.current_result())
+
+    def new_collection(self, folders: list[str] | None = None) -> None:
+        if not folders:
+            folders = self._pick_folders("Folders of geotagged photos for the new collection")
+        if not folders:
+            return
+        default = Path(folders[0]).name or "photos"
+        name, ok = QInputDialog.getText(
+            self, "New collection", "Name of the collection:", text=default
+        )
+        if ok and name.strip():
+            self.create_collection(name.strip(), folders)
+
+    def create_collection(self, name: str, folders: list[str]) -> Any:
+        """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""
+        if not self.settings.model_path:
+            self.show_error("Choose a model first: open Models (Ctrl+M) to import or build one.")
+            self.open_models()
+            return None
+        return self.indexing.create(name, folders, self.settings.model_path)
+
+    def add_folders(self) -> None:
+        name = self.current_collection()
+        if name is None:
+            self.new_collection()
+            return
+        folders = self._pick_folders(f"Folders to add to “{name}”")
+        if folders:
+            self.indexing.add(name, folders)
+
+    def update_collection(self) -> None:
+        name = self.current_collection()
+        if name:
+            self.indexing.update(name)
+
+    def remove_collection(self, name: str) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Remove collection",
+            f"Remove the collection “{name}”? The photos themselves stay where they are.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.indexing.remove(name)
+
+    def show_skipped(self, name: str) -> None:
+        from sciceapp.ui.skipped_dialog import SkippedDialog
+
+        SkippedDialog.show_for(self, name)
+
+    def _pick_folders(self, title: str) -> list[str]:
+        folder = QFileDialog.getExistingDirectory(self, title)
+        return [folder] if folder else []
+
+    # -- queries --------------------------------------------------------------------------------------
+    @catch_all
+    def add_queries(self, paths: list[str]) -> Any:
+        """Locate photos (folders are searched for photos) against the current collection."""
+        name = self.current_collection()
+        if name is None:
+            self.show_error(
+                "There is no reference collection yet: create one from folders of geotagged photos first."
+            )
+            return None
+        photos = jobs.expand_photos(paths)
+        if not photos:
+            self.show_error(
+                "No photos found in what was dropped (supported: JPEG, PNG, TIFF, WebP, HEIC)."
+            )
+            return None
+        return self.locating.locate(name, photos)
+
+    def open_photos(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Photos to locate",
+            "",
+            "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)",
+        )
+        if files:
+            self.add_queries(files)
+
+    def open_query_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to locate")
+        if folder:
+            self.add_queries([folder])
+
+    def paste_paths(self) -> None:
+        self.add_queries(paths_from_text(QApplication.clipboard().text()))
+
+    @catch_all
+    def _on_path_entered(self) -> None:
+        text = self.path_edit.text()
+        if text.strip():
+            self.add_queries(paths_from_text(text))
+            self.path_edit.clear()
+
+    def clear_queries(self) -> None:
+        self.query_model.clear()
+        self.strip.show_matches(None)
+        self.locating.render_map(None)
+
+    @catch_all
+    def _on_queries_finished(self, results: list) -> None:
+        result = self.locating.current_result()
+        self.strip_label.setText(
+            f"<b>Best matches</b> for {Path(str(result.query)).name}"
+            if result is not None
+            else "<b>Best matches</b>"
+        )
+
+    def copy_coordinates(self) -> None:
+        result = self.locating.current_result()
+        if result is None or result.predicted is None:
+            self.show_error("Select a located query first.")
+            return
+        text = format_latlon(*result.predicted)
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"Copied {text}", 5000)
+
+    def open_current_photo(self) -> None:
+        match = self.strip.current_match() if self.strip.hasFocus() else None
+        row = self.query_table.currentIndex().row()
+        path = match.path if match else (self.query_model.rows[row].path if row >= 0 else None)
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    # -- dialogs ----------------------------------------------------------------------------------------
+    def show_first_run(self) -> None:
+        from sciceapp.ui.first_run import FirstRunDialog
+
+        self.first_run_dialog = FirstRunDialog(self)
+        self.first_run_dialog.open()
+
+    def open_models(self) -> None:
+        from sciceapp.ui.model_dialog import ModelDialog
+
+        ModelDialog.show_for(self)
+
+    def open_settings(self) -> None:
+        from sciceapp.ui.settings_dialog import SettingsDialog
+
+        SettingsDialog.show_for(self)
+
+    def open_review(self) -> None:
+        from sciceapp.ui.review_window import ReviewWindow
+
+        ReviewWindow.show_for(self)
+
+    def export_map(self) -> None:
+        from sciceapp.ui.map_render import export_current_map
+
+        export_current_map(self)
+
+    def apply_settings(self, settings: AppSettings) -> None:
+        """Take new settings from the dialog; a new data folder reloads everything."""
+        old_dir = self.data_dir
+        self.settings = settings.clamped()
+        save_settings(self.settings, self.store)
+        new_dir = app_paths.data_dir(self.settings.data_dir or None)
+        if new_dir != old_dir:
+            self.data_dir = new_dir
+            self.clear_queries()
+            self.indexing.refresh()
+        else:
+            self.locating.render_map(self.locating.current_result())
+
+    # -- drops anywhere: queries ---------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    @catch_all
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = local_paths(event.mimeData())
+        event.acceptProposedAction()
+        if paths:
+            self.add_queries([str(p) for p in paths])
+
+    # -- closing -----------------------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Cancel running jobs (engine work finished so far is kept) and remember the window."""
+        if self.indexing.busy:
+            self.statusBar().showMessage("Stopping indexing; keeping what is done…")
+        self.pool.cancel_all()
+        self.pool.wait(CLOSE_WAIT_MS)
+        self.store.setValue("window/geometry", self.saveGeometry())
+        save_settings(self.settings, self.store)
+        set_error_sink(None)
+        super().closeEvent(event)
+        QTimer.singleShot(0, self._map_tmp.cleanup)

@@ -1,0 +1,74 @@
+"""The web page behind the map view: it only ever shows the app's own map files.
+
+The map is a local HTML file written by ``sciceapp.engine.mapview.render_map``. The page
+refuses every navigation except to files inside the folder those maps are written to, so a
+link in a popup, a script or a photo dropped on the view can never take it elsewhere, and
+it opens no new windows. JavaScript reaches Python through the ``bridge`` object.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+
+from sciceapp.ui.guard import catch_all
+
+log = logging.getLogger("sciceapp.ui")
+
+# Sub-frames (folium popups) may be created empty or from inline source.
+SUBFRAME_SCHEMES_OK = ("about:blank", "about:srcdoc")
+
+
+class MapBridge(QObject):
+    """The QWebChannel object the page calls as ``bridge``."""
+
+    marker_clicked = Signal(str)
+
+    @Slot(str)
+    @catch_all
+    def markerClicked(self, marker_id: str) -> None:  # noqa: N802 - the name the page calls
+        self.marker_clicked.emit(str(marker_id))
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+class MapPage(QWebEnginePage):
+    """A page that accepts navigation only to local files under ``allowed_dir``."""
+
+    navigation_refused = Signal(str)
+    console_message = Signal(str)
+
+    def __init__(self, allowed_dir: Path, parent: QObject | None = None) -> None:
+        # Qt 6's default profile is off the record: no cookies, cache or storage on disk.
+        super().__init__(QWebEngineProfile.defaultProfile(), parent)
+        self.allowed_dir = Path(allowed_dir)
+
+    def is_allowed(self, url: QUrl, is_main_frame: bool) -> bool:
+        if url.isLocalFile():
+            return is_inside(Path(url.toLocalFile()), self.allowed_dir)
+        return not is_main_frame and url.toString() in SUBFRAME_SCHEMES_OK
+
+    def acceptNavigationRequest(  # noqa: N802 - Qt override
+        self, url: QUrl, nav_type: QWebEnginePage.NavigationType, is_main_frame: bool
+    ) -> bool:
+        if self.is_allowed(url, is_main_frame):
+            return True
+        log.info("Map view refused to navigate to %s", url.toString())
+        self.navigation_refused.emit(url.toString())
+        return False
+
+    def createWindow(self, _type: QWebEnginePage.WebWindowType) -> QWebEnginePage | None:  # noqa: N802
+        self.navigation_refused.emit("a new window")
+        return None
+
+    def javaScriptConsoleMessage(self, level, message: str, line: int, source: str) -> None:  # noqa: N802
+        log.debug("map js [%s] %s:%s %s", level, source, line, message)
+        self.console_message.emit(message)

@@ -1,0 +1,76 @@
+"""Turn a collection and query results into a map file (engine ``render_map``), in a worker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger("sciceapp.ui")
+
+
+def _collection(data_dir: Path, name: str) -> Any:
+    from sciceapp.engine.library import Library
+
+    return Library(data_dir).open_collection(name)
+
+
+def render_collection_map(
+    data_dir: Path,
+    name: str,
+    items: list[Any],
+    output_html: Path,
+    tile_url: str,
+    bridge: bool = True,
+    review: bool = False,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> Path:
+    """The collection's geotagged photos with either query results (each prediction, its
+    matches and the query's own GPS) or, with ``review``, a survey's recorded and predicted
+    positions."""
+    from sciceapp.engine.mapview import MapData, render_map
+
+    collection = _collection(data_dir, name)
+    data = (
+        MapData.from_review(collection, items)
+        if review
+        else MapData.from_collection(collection, items)
+    )
+    return render_map(data, output_html, tile_url=tile_url or None, bridge=bridge)
+
+
+def export_current_map(window: Any) -> None:
+    """Ask where, then write the current map as a stand-alone HTML file (no bridge hooks)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from sciceapp.ui.workers import Worker
+
+    name = window.current_collection()
+    if name is None:
+        window.show_error("There is no map to export yet: create a collection first.")
+        return
+    path, _ = QFileDialog.getSaveFileName(
+        window, "Export map", f"{name}-map.html", "Web page (*.html)"
+    )
+    if not path:
+        return
+    result = window.locating.current_result()
+    results = [result] if result is not None and not result.error else []
+    worker = Worker(
+        render_collection_map,
+        window.data_dir,
+        name,
+        results,
+        Path(path),
+        window.settings.tile_url,
+        False,
+    )
+    worker.signals.result.connect(
+        lambda p: window.statusBar().showMessage(f"Map saved as {p}", 8000)
+    )
+    worker.signals.errored.connect(window.show_error)
+    window.pool.start(worker)

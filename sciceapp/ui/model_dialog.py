@@ -1,0 +1,280 @@
+"""Model management: the models on this computer and the known ones, the provider in use,
+importing an ONNX file, and exporting one (from checkpoints, or a clearly labelled demo
+model with random weights) in a subprocess."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sciceapp.paths import models_dir
+from sciceapp.ui import jobs
+from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.export_process import DEMO_PRESET, ExportProcess, export_arguments
+from sciceapp.ui.guard import catch_all
+from sciceapp.ui.workers import Worker
+
+log = logging.getLogger("sciceapp.ui")
+
+DEMO_COLOR = QColor("#b00020")
+
+
+def _file_row(edit: QLineEdit, title: str, pattern: str, parent: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse…")
+    button.clicked.connect(
+        lambda: edit.setText(
+            QFileDialog.getOpenFileName(parent, title, "", pattern)[0] or edit.text()
+        )
+    )
+    row.addWidget(button)
+    return row
+
+
+class ModelDialog(QDialog):
+    models_changed = Signal()
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Models")
+        self.resize(760, 640)
+        self.local_list = QListWidget()
+        self.use_button = QPushButton("Use for new collections")
+        self.use_button.clicked.connect(self._use_selected)
+        self.import_button = QPushButton("Import ONNX file…")
+        self.import_button.clicked.connect(self._import)
+        self.known_list = QListWidget()
+        self.provider_label = QLabel("Checking ONNX Runtime providers…")
+        self.provider_label.setWordWrap(True)
+        self.provider_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.preset = QComboBox()
+        self.checkpoint = QLineEdit()
+        self.backbone = QLineEdit()
+        self.precision = QComboBox()
+        self.precision.addItems(["fp32", "fp16", "int8"])
+        self.export_button = QPushButton("Export model")
+        self.export_button.clicked.connect(self._export_from_files)
+        self.demo_button = QPushButton("Create demo model (random weights: demo, not accurate)")
+        self.demo_button.clicked.connect(self.create_demo_model)
+        self.cancel_button = QPushButton("Cancel export")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.exporter = ExportProcess(self)
+        self.exporter.progress.connect(self._on_progress)
+        self.exporter.output.connect(self.log_view.appendPlainText)
+        self.exporter.succeeded.connect(self._exported)
+        self.exporter.failed.connect(self._export_failed)
+        self.cancel_button.clicked.connect(self.exporter.cancel)
+
+        local_box = QGroupBox("Models on this computer")
+        local_layout = QVBoxLayout(local_box)
+        local_layout.addWidget(self.local_list)
+        row = QHBoxLayout()
+        row.addWidget(self.use_button)
+        row.addWidget(self.import_button)
+        row.addStretch(1)
+        local_layout.addLayout(row)
+        known_box = QGroupBox("Known models")
+        QVBoxLayout(known_box).addWidget(self.known_list)
+        export_box = QGroupBox(
+            "Build a model (runs `sciceapp model export`; needs the torch extra)"
+        )
+        form = QFormLayout(export_box)
+        form.addRow("Network", self.preset)
+        form.addRow(
+            "SciceVPR checkpoint",
+            _file_row(
+                self.checkpoint,
+                "SciceVPR checkpoint",
+                "Checkpoints (*.pth *.pt *.ckpt *.safetensors);;All files (*)",
+                self,
+            ),
+        )
+        form.addRow(
+            "DINOv2 backbone file",
+            _file_row(self.backbone, "DINOv2 backbone", "Checkpoints (*.pth);;All files (*)", self),
+        )
+        form.addRow("Precision", self.precision)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        form.addRow(self.progress)
+        form.addRow(self.log_view)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Provider in use</b>"))
+        layout.addWidget(self.provider_label)
+        layout.addWidget(local_box, 2)
+        layout.addWidget(known_box, 1)
+        layout.addWidget(export_box, 3)
+        self.reload()
+        provider = Worker(jobs.provider_text, name="provider report")
+        provider.signals.result.connect(self.provider_label.setText)
+        provider.signals.errored.connect(self.provider_label.setText)
+        window.pool.start(provider)
+
+    @classmethod
+    def show_for(cls, window: Any) -> ModelDialog:
+        return open_dialog(cls, window)
+
+    # -- listing -------------------------------------------------------------------------------
+    def reload(self) -> Worker:
+        worker = Worker(jobs.list_models, self.window_.data_dir, name="list models")
+        worker.signals.result.connect(self._listed)
+        worker.signals.errored.connect(self.window_.show_error)
+        return self.window_.pool.start(worker)
+
+    @catch_all
+    def _listed(self, found: tuple[list[Any], list[Any]]) -> None:
+        manifests, local = found
+        self.local_list.clear()
+        current = self.window_.settings.model_path
+        for model in local:
+            text = model.display_name
+            if str(model.path) == current:
+                text = f"✔ {text}  (used for new collections)"
+            item = QListWidgetItem(f"{text}\n    {model.path}")
+            item.setData(Qt.ItemDataRole.UserRole, str(model.path))
+            if model.info is None or model.info.random_init:
+                item.setForeground(DEMO_COLOR)
+            if model.info is None:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+            self.local_list.addItem(item)
+        if not local:
+            self.local_list.addItem("No model yet: import an ONNX file or build one below.")
+        self.known_list.clear()
+        self.preset.clear()
+        for manifest in manifests:
+            self.known_list.addItem(
+                f"{manifest.label}: {manifest.description} (weights: {manifest.weights})"
+            )
+            self.preset.addItem(f"{manifest.name}: {manifest.label}", manifest.preset)
+        self.models_changed.emit()
+
+    @catch_all
+    def _use_selected(self) -> None:
+        item = self.local_list.currentItem()
+        path = item.data(Qt.ItemDataRole.UserRole) if item else None
+        if not path:
+            self.window_.show_error("Select a usable model in the list first.")
+            return
+        self.window_.settings.model_path = path
+        self.window_.apply_settings(self.window_.settings)
+        self.reload()
+
+    @catch_all
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import an ONNX model", "", "ONNX models (*.onnx)"
+        )
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path: str) -> Worker:
+        worker = Worker(jobs.import_model_file, self.window_.data_dir, path, name="import model")
+        worker.signals.result.connect(lambda local: self._adopt(str(local.path)))
+        worker.signals.errored.connect(self.window_.show_error)
+        return self.window_.pool.start(worker)
+
+    # -- exporting ---------------------------------------------------------------------------------
+    @catch_all
+    def _export_from_files(self) -> None:
+        preset = self.preset.currentData() or self.preset.currentText()
+        if not self.checkpoint.text() and not self.backbone.text():
+            self.window_.show_error(
+                "Choose a SciceVPR checkpoint or a DINOv2 backbone file; for a model without "
+                "trained weights use “Create demo model”."
+            )
+            return
+        name = f"{preset}-{self.precision.currentText()}.onnx"
+        self.start_export(
+            preset,
+            name,
+            checkpoint=self.checkpoint.text() or None,
+            backbone_weights=self.backbone.text() or None,
+            precision=self.precision.currentText(),
+        )
+
+    @catch_all
+    def create_demo_model(self) -> None:
+        """An explicit choice: a tiny network with random weights, labelled as a demo everywhere."""
+        self.start_export(DEMO_PRESET, f"{DEMO_PRESET}-random-demo.onnx", random_init=True)
+
+    def start_export(self, preset: str, file_name: str, **options: Any) -> None:
+        if self.exporter.is_running():
+            self.window_.show_error("An export is already running.")
+            return
+        output = models_dir(self.window_.data_dir) / file_name
+        self.log_view.clear()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_exporting(True)
+        self.exporter.start(
+            export_arguments(self.window_.data_dir, output, preset=preset, **options), output
+        )
+
+    def _set_exporting(self, running: bool) -> None:
+        self.export_button.setEnabled(not running)
+        self.demo_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.progress.setFormat(f"{message}  %p%" if message else "%p%")
+
+    @catch_all
+    def _exported(self, path: str) -> None:
+        self._set_exporting(False)
+        self.progress.hide()
+        self.log_view.appendPlainText(f"Done: {path}")
+        self._adopt(path)
+
+    @catch_all
+    def _export_failed(self, message: str) -> None:
+        self._set_exporting(False)
+        self.progress.hide()
+        self.log_view.appendPlainText(message)
+        self.window_.show_error(html.unescape(message))
+
+    def _adopt(self, path: str) -> None:
+        """A model just imported or built becomes the one new collections use."""
+        self.window_.settings.model_path = str(Path(path))
+        self.window_.apply_settings(self.window_.settings)
+        self.window_.statusBar().showMessage(f"Model ready: {Path(path).name}", 8000)
+        self.reload()
+
+    def reject(self) -> None:
+        self.exporter.cancel()
+        super().reject()

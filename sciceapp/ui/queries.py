@@ -1,0 +1,112 @@
+"""The query list: one row per dropped photo with its thumbnail, prediction, confidence and error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+
+from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
+from sciceapp.ui.table_model import Index, RowsTableModel
+from sciceapp.ui.thumbnails import ThumbnailCache
+
+COLUMNS = ("Photo", "Predicted location", "Confidence", "Error", "Status")
+PHOTO, PREDICTED, CONFIDENCE, ERROR, STATUS = range(len(COLUMNS))
+
+
+@dataclass
+class QueryRow:
+    """A query photo and, once located, its ``LocateResult``."""
+
+    path: str
+    status: str = "waiting"
+    result: Any | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def status_text(self) -> str:
+        result = self.result
+        if result is None:
+            return self.status
+        if result.error:
+            return f"failed: {result.error}"
+        if result.predicted is None:
+            return "no geotagged match"
+        return "located"
+
+
+class QueryTableModel(RowsTableModel):
+    COLUMNS = COLUMNS
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        thumbnails.ready.connect(self._thumbnails_ready)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == PHOTO:
+            return self.thumbnails.pixmap(row.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.path if column == PHOTO else row.status_text()
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        return None
+
+    def _text(self, row: QueryRow, column: int) -> str:
+        result = row.result
+        if column == PHOTO:
+            return row.name
+        if column == STATUS:
+            return row.status_text()
+        if result is None or result.error:
+            return ""
+        if column == PREDICTED:
+            return format_latlon(*result.predicted) if result.predicted else "unknown"
+        if column == CONFIDENCE:
+            return format_confidence(result.confidence) if result.predicted else ""
+        if column == ERROR:
+            return format_distance(result.error_m) if result.query_gps else "no GPS in photo"
+        return ""
+
+    # -- changes ----------------------------------------------------------------------------
+    def add_paths(self, paths: list[str]) -> list[int]:
+        """Append queries (waiting); returns their row numbers."""
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(paths) - 1)
+        self.rows += [QueryRow(str(p)) for p in paths]
+        self.endInsertRows()
+        self.thumbnails.request([str(p) for p in paths])
+        return list(range(first, first + len(paths)))
+
+    def set_status(self, rows: list[int], status: str) -> None:
+        for r in rows:
+            self.rows[r].status = status
+            self._changed(r)
+
+    def set_results(self, rows: list[int], results: list[Any]) -> None:
+        for r, result in zip(rows, results, strict=True):
+            self.rows[r].result = result
+            self.rows[r].status = "done"
+            self._changed(r)
+
+    def clear(self) -> None:
+        self.set_rows([])
+
+    def _changed(self, r: int) -> None:
+        self.dataChanged.emit(self.index(r, 0), self.index(r, len(COLUMNS) - 1))
+
+    def _thumbnails_ready(self, paths: list[str]) -> None:
+        wanted = set(paths)
+        for r, row in enumerate(self.rows):
+            if row.path in wanted:
+                self.dataChanged.emit(self.index(r, PHOTO), self.index(r, PHOTO))

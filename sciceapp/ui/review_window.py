@@ -1,0 +1,221 @@
+"""Field survey review: recorded vs predicted positions of a folder of geotagged photos, with
+the disagreements flagged, sortable, exportable as CSV or GeoJSON, and both on the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+)
+
+from sciceapp.ui import jobs
+from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
+from sciceapp.ui.guard import catch_all
+from sciceapp.ui.table_model import Index, RowsTableModel
+from sciceapp.ui.workers import Worker
+
+COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
+FLAG_COLOR = QColor("#fde2e1")
+
+
+def _field(row: Any, *names: str) -> Any:
+    for name in names:
+        if hasattr(row, name):
+            return getattr(row, name)
+    return None
+
+
+def row_values(
+    row: Any,
+) -> tuple[str, tuple | None, tuple | None, float | None, float | None, bool]:
+    """``(name, recorded, predicted, distance_m, confidence, flagged)`` of a ``ReviewRow``."""
+    return (
+        Path(str(_field(row, "path", "photo", "query"))).name,
+        _field(row, "recorded", "recorded_gps", "query_gps"),
+        _field(row, "predicted"),
+        _field(row, "distance_m", "error_m"),
+        _field(row, "confidence"),
+        bool(_field(row, "flagged", "disagrees")),
+    )
+
+
+def _latlon(point: Any) -> tuple[float, float] | None:
+    if point is None:
+        return None
+    if hasattr(point, "lat"):
+        return (point.lat, point.lon)
+    return (point[0], point[1])
+
+
+class ReviewTableModel(RowsTableModel):
+    COLUMNS = COLUMNS
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        name, recorded, predicted, distance_m, confidence, flagged = row_values(
+            self.rows[index.row()]
+        )
+        column = index.column()
+        if role == Qt.ItemDataRole.BackgroundRole and flagged:
+            return FLAG_COLOR
+        if role == Qt.ItemDataRole.UserRole:  # what sorting compares
+            return (
+                name,
+                _latlon(recorded) or (),
+                _latlon(predicted) or (),
+                distance_m if distance_m is not None else float("inf"),
+                confidence or 0.0,
+                flagged,
+            )[column]
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if column == 0:
+            return name
+        if column == 1:
+            return format_latlon(*_latlon(recorded)) if recorded is not None else "no GPS"
+        if column == 2:
+            return format_latlon(*_latlon(predicted)) if predicted is not None else "unknown"
+        if column == 3:
+            return format_distance(distance_m)
+        if column == 4:
+            return format_confidence(confidence)
+        return "DISAGREES" if flagged else "agrees"
+
+
+class ReviewWindow(QDialog):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Field survey review")
+        self.resize(900, 560)
+        self.model = ReviewTableModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.threshold_m = QDoubleSpinBox()
+        self.threshold_m.setRange(1, 100_000)
+        self.threshold_m.setDecimals(0)
+        self.threshold_m.setSuffix(" m")
+        self.threshold_m.setValue(max(100.0, window.settings.radius_m))
+        self.open_button = QPushButton("Open folder…")
+        self.open_button.clicked.connect(self._open)
+        self.csv_button = QPushButton("Export CSV…")
+        self.geojson_button = QPushButton("Export GeoJSON…")
+        self.csv_button.clicked.connect(lambda: self._export("csv"))
+        self.geojson_button.clicked.connect(lambda: self._export("geojson"))
+        self.map_button = QPushButton("Show on map")
+        self.map_button.clicked.connect(self.show_on_map)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.summary = QLabel(
+            "Open a folder of geotagged photos to check their GPS against what they show."
+        )
+        top = QHBoxLayout()
+        top.addWidget(self.open_button)
+        top.addWidget(QLabel("Flag when more than"))
+        top.addWidget(self.threshold_m)
+        top.addStretch(1)
+        top.addWidget(self.map_button)
+        top.addWidget(self.csv_button)
+        top.addWidget(self.geojson_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.table, 1)
+        self._set_has_rows(False)
+
+    @classmethod
+    def show_for(cls, window: Any) -> ReviewWindow:
+        return open_dialog(cls, window, modal=False)
+
+    def _set_has_rows(self, has: bool) -> None:
+        for button in (self.csv_button, self.geojson_button, self.map_button):
+            button.setEnabled(has)
+
+    @catch_all
+    def _open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of geotagged survey photos")
+        if folder:
+            self.review(folder)
+
+    def review(self, folder: str) -> Worker | None:
+        name = self.window_.current_collection()
+        if name is None:
+            self.window_.show_error(
+                "Select a reference collection to compare the survey photos with."
+            )
+            return None
+        worker = Worker(
+            jobs.review_folder,
+            self.window_.data_dir,
+            name,
+            folder,
+            self.threshold_m.value(),
+            name="review",
+        )
+        worker.signals.progress.connect(self._on_progress)
+        worker.signals.result.connect(self._reviewed)
+        worker.signals.errored.connect(self.window_.show_error)
+        worker.signals.finished.connect(self.progress.hide)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.summary.setText(f"Reviewing {folder} against “{name}”…")
+        return self.window_.pool.start(worker)
+
+    def _on_progress(self, done: int, total: int, _message: str) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    @catch_all
+    def _reviewed(self, rows: list[Any]) -> None:
+        self.model.set_rows(rows)
+        flagged = sum(1 for r in rows if row_values(r)[5])
+        self.summary.setText(
+            f"{len(rows)} photo(s); {flagged} flagged where the recorded and predicted positions disagree."
+        )
+        self._set_has_rows(bool(rows))
+        self.table.resizeColumnsToContents()
+
+    @catch_all
+    def _export(self, kind: str) -> None:
+        pattern = "CSV (*.csv)" if kind == "csv" else "GeoJSON (*.geojson *.json)"
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {kind.upper()}", f"review.{kind}", pattern
+        )
+        if path:
+            self.export(kind, path)
+
+    def export(self, kind: str, path: str) -> None:
+        from sciceapp.engine.review import write_csv, write_geojson
+
+        (write_csv if kind == "csv" else write_geojson)(self.model.rows, Path(path))
+        self.window_.statusBar().showMessage(f"Wrote {path}", 5000)
+
+    @catch_all
+    def show_on_map(self) -> None:
+        self.window_.locating.render_review(self.model.rows)

@@ -1,0 +1,88 @@
+"""The settings dialog: data folder, tile URL, top-K, consensus radius, provider preference."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+)
+
+from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.settings import OSM_TILE_URL, PROVIDERS, RADIUS_M_RANGE, TOP_K_RANGE, AppSettings
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Settings")
+        current: AppSettings = window.settings
+        self.data_dir = QLineEdit(current.data_dir)
+        self.data_dir.setPlaceholderText(f"default: {window.data_dir}")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.data_dir, 1)
+        data_row.addWidget(browse)
+        self.tile_url = QLineEdit(current.tile_url)
+        self.tile_url.setPlaceholderText("empty: offline, points on a plain background")
+        self.tile_url.setToolTip(
+            f"A {{z}}/{{x}}/{{y}} tile address; OpenStreetMap is {OSM_TILE_URL}"
+        )
+        self.top_k = QSpinBox()
+        self.top_k.setRange(*TOP_K_RANGE)
+        self.top_k.setValue(current.top_k)
+        self.radius_m = QDoubleSpinBox()
+        self.radius_m.setRange(*RADIUS_M_RANGE)
+        self.radius_m.setDecimals(0)
+        self.radius_m.setSuffix(" m")
+        self.radius_m.setValue(current.radius_m)
+        self.provider = QComboBox()
+        self.provider.addItems(PROVIDERS)
+        self.provider.setCurrentText(current.provider)
+        form = QFormLayout(self)
+        form.addRow("Data folder", data_row)
+        form.addRow("Map tile URL", self.tile_url)
+        form.addRow("Matches per query (top-K)", self.top_k)
+        form.addRow("Consensus radius", self.radius_m)
+        form.addRow("Compute provider", self.provider)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @classmethod
+    def show_for(cls, window: Any) -> SettingsDialog:
+        return open_dialog(cls, window)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        if folder:
+            self.data_dir.setText(folder)
+
+    def values(self) -> AppSettings:
+        return replace(
+            self.window_.settings,
+            data_dir=self.data_dir.text().strip(),
+            tile_url=self.tile_url.text().strip(),
+            top_k=self.top_k.value(),
+            radius_m=self.radius_m.value(),
+            provider=self.provider.currentText(),
+        )
+
+    def accept(self) -> None:
+        self.window_.apply_settings(self.values())
+        super().accept()

@@ -1,0 +1,101 @@
+"""Background jobs: a QRunnable with a companion QObject that carries its signals.
+
+The shape follows superqt/napari workers. A job is a plain function
+``fn(*args, progress=..., cancel=..., **kwargs)`` that knows nothing of Qt (engine calls);
+the worker runs it on a QThreadPool, forwards its progress as a signal and hands back its
+return value, its error message or its cancellation. Nothing raised in a job escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from sciceapp.errors import CancelledError
+from sciceapp.progress import CancelToken
+from sciceapp.ui.guard import describe
+
+log = logging.getLogger("sciceapp.ui")
+
+UNKNOWN_TOTAL = -1
+
+
+class WorkerSignals(QObject):
+    """Emitted from the pool thread; receivers in the GUI thread get them queued."""
+
+    started = Signal()
+    progress = Signal(int, int, str)  # done, total (UNKNOWN_TOTAL when unknown), message
+    result = Signal(object)
+    errored = Signal(str)
+    cancelled = Signal(str)
+    finished = Signal()
+
+
+class Worker(QRunnable):
+    """Runs ``fn(*args, progress=cb, cancel=token, **kwargs)`` once on a pool thread."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the pool below keeps the Python object alive instead
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.name = name or getattr(fn, "__name__", "job")
+        self.cancel_token = CancelToken()
+        self.signals = WorkerSignals()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def _progress(self, done: int, total: int | None, message: str = "") -> None:
+        self.signals.progress.emit(
+            int(done), UNKNOWN_TOTAL if total is None else int(total), message
+        )
+
+    def run(self) -> None:
+        self.signals.started.emit()
+        try:
+            value = self.fn(
+                *self.args, progress=self._progress, cancel=self.cancel_token, **self.kwargs
+            )
+        except CancelledError as exc:
+            log.info("%s cancelled", self.name)
+            self.signals.cancelled.emit(str(exc))
+        except Exception as exc:
+            log.warning("%s failed", self.name, exc_info=True)
+            self.signals.errored.emit(describe(exc))
+        else:
+            self.signals.result.emit(value)
+        finally:
+            self.signals.finished.emit()
+
+
+class WorkerPool(QObject):
+    """A QThreadPool that keeps its running workers alive and can cancel them all."""
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._active: set[Worker] = set()
+
+    def start(self, worker: Worker) -> Worker:
+        self._active.add(worker)
+        worker.signals.finished.connect(lambda: self._active.discard(worker))
+        self.pool.start(worker)
+        return worker
+
+    @property
+    def active(self) -> list[Worker]:
+        return list(self._active)
+
+    def cancel_all(self) -> None:
+        for worker in list(self._active):
+            worker.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until every job has returned (used when the window closes)."""
+        return self.pool.waitForDone(timeout_ms)
