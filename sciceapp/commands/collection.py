@@ -1,9 +1,167 @@
-"""`sciceapp collection`: placeholder until its issue lands."""
+"""`sciceapp collection`: create, fill, update, list, show and remove reference collections.
+
+Indexing shows a tqdm bar; Ctrl-C stops after the batch in progress and keeps everything
+finished before it (the next `add` or `update` goes on from there).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
+
+SKIPPED_SHOWN = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this group's sub-commands (none yet)."""
+    """Add ``collection create|add|update|list|show|remove``."""
+    group = subparsers.add_parser("collection", help="build and inspect reference collections")
+    sub = group.add_subparsers(dest="collection_command", metavar="ACTION", required=True)
+
+    create = sub.add_parser("create", help="a new, empty collection bound to one model")
+    create.add_argument("name")
+    create.add_argument("--model", metavar="MODEL.onnx", required=True)
+    create.set_defaults(func=_create)
+
+    add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
+    add.add_argument("name")
+    add.add_argument("paths", nargs="+", metavar="PATH")
+    _add_run_options(add)
+    add.set_defaults(func=_add)
+
+    update = sub.add_parser("update", help="re-scan: embed new and changed photos, drop deleted")
+    update.add_argument("name")
+    _add_run_options(update)
+    update.set_defaults(func=_update)
+
+    listing = sub.add_parser("list", help="every collection with its counts")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=_list)
+
+    show = sub.add_parser("show", help="counts, model and skipped files of one collection")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_show)
+
+    remove = sub.add_parser("remove", help="delete a collection (the photos themselves stay)")
+    remove.add_argument("name")
+    remove.set_defaults(func=_remove)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+        help="ONNX Runtime execution provider (default: the best available)",
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="images per model call")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _library(args: argparse.Namespace) -> Any:
+    from sciceapp.engine.library import Library
+    from sciceapp.paths import data_dir
+
+    return Library(data_dir(args.data_dir))
+
+
+def _create(args: argparse.Namespace) -> int:
+    collection = _library(args).create_collection(args.name, args.model)
+    print(f"Created collection {collection.name!r} with {collection.model_label}.")
+    return 0
+
+
+def _index(args: argparse.Namespace, job: str) -> int:
+    from sciceapp.errors import CancelledError
+    from sciceapp.progress import CancelToken, TqdmProgress
+
+    collection = _library(args).open_collection(args.name)
+    collection.provider = args.provider
+    collection.batch_size = args.batch_size
+    embedder = collection.embedder()
+    print(embedder.provider_report.splitlines()[0], file=sys.stderr)
+    cancel = CancelToken()
+    try:
+        with TqdmProgress(f"{job} {collection.name}", unit="photo", disable=args.quiet) as bar:
+            if job == "add":
+                report = collection.add(args.paths, progress=bar, cancel=cancel)
+            else:
+                report = collection.update(progress=bar, cancel=cancel)
+    except CancelledError as exc:
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            _print_report(partial)
+        raise
+    _print_report(report)
+    return 0
+
+
+def _print_report(report: Any) -> None:
+    print(
+        f"added {report.added}, updated {report.updated}, removed {report.removed}, "
+        f"unchanged {report.unchanged}, skipped {len(report.skipped)}"
+    )
+    for path, reason in report.skipped[:SKIPPED_SHOWN]:
+        print(f"  skipped {path}: {reason}")
+    if len(report.skipped) > SKIPPED_SHOWN:
+        print(f"  ... and {len(report.skipped) - SKIPPED_SHOWN} more (see `collection show`)")
+
+
+def _add(args: argparse.Namespace) -> int:
+    return _index(args, "add")
+
+
+def _update(args: argparse.Namespace) -> int:
+    return _index(args, "update")
+
+
+def _summary_dict(summary: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(summary)
+
+
+def _list(args: argparse.Namespace) -> int:
+    summaries = _library(args).list_collections()
+    if args.json:
+        print(json.dumps([_summary_dict(s) for s in summaries], indent=2))
+        return 0
+    if not summaries:
+        print("No collections yet (create one with `sciceapp collection create NAME --model M`).")
+    for s in summaries:
+        print(
+            f"{s.name}: {s.indexed} indexed ({s.without_gps} without GPS), {s.skipped} skipped"
+            f" - {s.model_label}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    collection = _library(args).open_collection(args.name)
+    summary = collection.summary()
+    skipped = [(p.path, p.skip_reason) for p in collection.photos(state="skipped")]
+    if args.json:
+        data = _summary_dict(summary)
+        data["skipped_files"] = [{"path": path, "reason": reason} for path, reason in skipped]
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"Collection: {summary.name} (created {summary.created})")
+    print(f"Model:      {summary.model_label}")
+    print(f"            {summary.model_path} (sha256 {summary.model_sha256[:16]}...)")
+    if summary.model_random_init:
+        print("Warning:    this model has random weights: results are a demo, not accurate.")
+    print(f"Index:      {summary.index_kind}")
+    print(
+        f"Photos:     {summary.indexed} indexed, {summary.without_gps} of them without GPS "
+        "(they match but cannot vote for a location)"
+    )
+    print(f"Skipped:    {summary.skipped}")
+    for path, reason in skipped:
+        print(f"  {path}: {reason}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    _library(args).remove_collection(args.name)
+    print(f"Removed collection {args.name!r} (the photo files are untouched).")
+    return 0
