@@ -157,3 +157,32 @@ def test_icons_match_their_generator(tmp_path: Path):
         assert committed.getpixel((size // 2, size // 2))[3] == 255
     with Image.open(icons / "sciceapp.ico") as ico:
         assert (256, 256) in ico.info["sizes"]
+
+
+def test_install_desktop_script_installs_and_uninstalls(tmp_path: Path):
+    """packaging/install-desktop.sh on an unpacked bundle layout, for a throwaway home."""
+    app = tmp_path / "sciceapp"
+    shutil.copytree(REPO_ROOT / "resources", app / "_internal" / "sciceapp" / "_data" / "resources")
+    for launcher in ("sciceapp", "sciceapp-gui"):
+        (app / launcher).write_text("#!/bin/sh\n")
+    shutil.copy2(REPO_ROOT / "packaging" / "install-desktop.sh", app)
+    home = tmp_path / "home"
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+    script = [str(app / "install-desktop.sh")]
+    result = subprocess.run(["bash", *script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    share = home / ".local" / "share"
+    entry = (share / "applications" / "sciceapp.desktop").read_text()
+    assert f"Exec={home}/.local/bin/sciceapp-gui" in entry.splitlines()
+    assert (home / ".local" / "bin" / "sciceapp-gui").resolve() == (app / "sciceapp-gui").resolve()
+    assert (share / "icons" / "hicolor" / "48x48" / "apps" / "sciceapp.png").is_file()
+    assert (share / "icons" / "hicolor" / "scalable" / "apps" / "sciceapp.svg").is_file()
+    result = subprocess.run(
+        ["bash", *script, "--uninstall"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    # the desktop database's own cache may stay; it no longer lists sciceapp
+    left = [p for p in home.rglob("*") if p.is_file() or p.is_symlink()]
+    left = [p for p in left if p.name != "mimeinfo.cache"]
+    assert not left, left
+    assert (app / "sciceapp-gui").is_file()  # the app folder itself is left alone

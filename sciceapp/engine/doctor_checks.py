@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import platform
 import shutil
@@ -51,11 +52,14 @@ def package_version(distributions: tuple[str, ...], module: str) -> str | None:
 
 
 def torch_version() -> str | None:
-    """torch's version without importing it (it is optional and slow to import)."""
+    """torch's version without importing it (optional and slow to import); None when this
+    interpreter cannot import it, whatever metadata may be lying around (the frozen app)."""
+    if importlib.util.find_spec("torch") is None:
+        return None
     try:
         return importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
-        return None
+        return "unknown version"
 
 
 def check_versions() -> Check:

@@ -1,0 +1,119 @@
+"""Check a built one-folder app: it starts, answers --version, runs doctor, opens its window
+offscreen, carries its resources, and holds no torch.
+
+    python packaging/check_bundle.py dist/sciceapp
+
+Prints one line per check and exits 1 if any failed. packaging/build.sh runs it after every
+build, and tests/test_packaging_frozen.py runs it on a fresh build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Anything of the toolkit in the bundle means the exclusions in sciceapp.spec failed.
+TOOLKIT_FILE = re.compile(
+    r"^(torch|torchvision|triton|libtorch|libc10|onnxscript|pytorch_metric_learning)([._-]|$)",
+    re.IGNORECASE,
+)
+START_TIMEOUT_S = 120
+
+
+def _version() -> str:
+    text = (REPO_ROOT / "sciceapp" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'__version__ = "([^"]+)"', text)
+    assert match, "sciceapp/__init__.py has no __version__"
+    return match.group(1)
+
+
+def _run(command: list[str], data_dir: Path, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SCICEAPP_DATA_DIR": str(data_dir), "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=START_TIMEOUT_S, env=env, **kwargs
+    )
+
+
+def check_versions(bundle: Path, data_dir: Path) -> str:
+    expected = f"sciceapp {_version()}"
+    for launcher in ("sciceapp", "sciceapp-gui"):
+        result = _run([str(bundle / launcher), "--version"], data_dir)
+        assert result.returncode == 0, f"{launcher} --version failed: {result.stderr[-2000:]}"
+        assert result.stdout.strip() == expected, f"{launcher} says {result.stdout!r}"
+    return expected
+
+
+def check_no_toolkit(bundle: Path, data_dir: Path) -> str:
+    found = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if TOOLKIT_FILE.match(p.name)]
+    assert not found, f"toolkit files in the bundle: {found[:10]}"
+    return "no torch, torchvision or onnx export code"
+
+
+def check_resources(bundle: Path, data_dir: Path) -> str:
+    data = bundle / "_internal" / "sciceapp" / "_data"
+    for rel in ("resources/sciceapp.desktop", "resources/icons/sciceapp.svg"):
+        assert (data / rel).is_file(), f"missing {rel}"
+    manifests = sorted(p.name for p in (REPO_ROOT / "models").glob("*.json"))
+    shipped = sorted(p.name for p in (data / "models").glob("*.json"))
+    assert shipped == manifests, f"manifests {shipped} != {manifests}"
+    leaflet = list((bundle / "_internal").rglob("leaflet.js"))
+    assert leaflet, "Leaflet's JavaScript is missing (xstatic-leaflet)"
+    return f"icons, desktop entry, {len(shipped)} manifests, Leaflet"
+
+
+def check_doctor(bundle: Path, data_dir: Path) -> str:
+    result = _run([str(bundle / "sciceapp"), "doctor", "--json", "--offline"], data_dir)
+    assert result.stdout.strip(), f"doctor printed nothing: {result.stderr[-2000:]}"
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    versions = checks["versions"]["details"]
+    assert versions["frozen"] is True, "doctor does not know it is frozen"
+    assert versions["torch"] is None, f"the frozen app can import torch {versions['torch']}"
+    for name in ("versions", "onnxruntime", "QtWebEngine", "data folder"):
+        assert checks[name]["status"] in ("ok", "warning"), f"{name}: {checks[name]}"
+    return f"doctor: {checks['QtWebEngine']['summary']}"
+
+
+def check_window(bundle: Path, data_dir: Path) -> str:
+    shot = data_dir / "window.png"
+    result = _run([str(bundle / "sciceapp-gui"), "--screenshot", str(shot)], data_dir)
+    assert result.returncode == 0, (
+        f"window failed (exit {result.returncode}): {result.stderr[-3000:]}"
+    )
+    assert shot.is_file() and shot.stat().st_size > 1000, "no screenshot written"
+    return f"window opened offscreen, screenshot {shot.stat().st_size} bytes"
+
+
+CHECKS: list[Callable[[Path, Path], str]] = [
+    check_versions,
+    check_no_toolkit,
+    check_resources,
+    check_doctor,
+    check_window,
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path, help="the built folder (dist/sciceapp)")
+    args = parser.parse_args(argv)
+    failed = 0
+    for check in CHECKS:
+        with tempfile.TemporaryDirectory(prefix="sciceapp-check-") as data_dir:
+            try:
+                print(f"ok    {check.__name__}: {check(args.bundle.resolve(), Path(data_dir))}")
+            except (AssertionError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+                failed += 1
+                print(f"FAIL  {check.__name__}: {exc}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

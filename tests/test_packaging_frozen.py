@@ -1,0 +1,70 @@
+"""The frozen app: build it with PyInstaller from packaging/sciceapp.spec and check it with
+packaging/check_bundle.py (starts, --version, doctor, window offscreen, resources, no torch).
+
+About a minute on a 2-core machine, so it runs in CI with the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+BUILD_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert importlib.util.find_spec("PyInstaller"), (
+        "PyInstaller is not installed: pip install 'pyinstaller>=6.10' (a dev dependency)"
+    )
+    out = tmp_path_factory.mktemp("frozen")
+    command = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(out / "dist"),
+        "--workpath",
+        str(out / "work"),
+        str(REPO_ROOT / "packaging" / "sciceapp.spec"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out / "dist" / "sciceapp"
+
+
+@pytest.mark.slow
+@pytest.mark.gui
+def test_frozen_app_passes_the_release_checks(bundle: Path):
+    check = [sys.executable, str(REPO_ROOT / "packaging" / "check_bundle.py"), str(bundle)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    for name in ("check_versions", "check_no_toolkit", "check_resources", "check_doctor"):
+        assert f"ok    {name}" in result.stdout
+    assert "ok    check_window" in result.stdout
+
+
+@pytest.mark.slow
+def test_check_bundle_notices_torch(bundle: Path, tmp_path: Path):
+    """The torch check is not a formality: a torch file planted in the bundle fails it."""
+    sys.path.insert(0, str(REPO_ROOT / "packaging"))
+    try:
+        import check_bundle
+    finally:
+        sys.path.remove(str(REPO_ROOT / "packaging"))
+    assert check_bundle.check_no_toolkit(bundle, tmp_path)
+    planted = bundle / "_internal" / "torch"
+    planted.mkdir()
+    try:
+        with pytest.raises(AssertionError, match="torch"):
+            check_bundle.check_no_toolkit(bundle, tmp_path)
+    finally:
+        planted.rmdir()
