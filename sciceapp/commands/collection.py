@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--provider", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+        "--provider",
+        choices=("auto", "cpu", "cuda", "tensorrt"),
+        default="auto",
         help="ONNX Runtime execution provider (default: the best available)",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="images per model call")

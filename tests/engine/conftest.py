@@ -1,0 +1,200 @@
+"""Engine test fixtures: a toy ONNX model (torch-free), photos with EXIF built at test time."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TOY_SIZE = 32
+TOY_GRID = 4
+TOY_DIM = 3 * TOY_GRID * TOY_GRID
+
+
+def toy_metadata(**overrides: str) -> dict[str, str]:
+    meta = {
+        "sciceapp.format": "1",
+        "sciceapp.variant": "toy",
+        "sciceapp.label": "Toy pooling model",
+        "sciceapp.config": json.dumps({"grid": TOY_GRID}),
+        "sciceapp.descriptor_dim": str(TOY_DIM),
+        "sciceapp.image_size": str(TOY_SIZE),
+        "sciceapp.mean": json.dumps([0.485, 0.456, 0.406]),
+        "sciceapp.std": json.dumps([0.229, 0.224, 0.225]),
+        "sciceapp.random_init": "true",
+        "sciceapp.precision": "fp32",
+        "sciceapp.weights_sha256": json.dumps({}),
+        "sciceapp.exporter": "tests/engine/conftest.py",
+    }
+    meta.update(overrides)
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def build_toy_model(
+    path: Path, metadata: dict[str, str] | None = None, dim_out: int = TOY_DIM
+) -> Path:
+    """``images [B,3,32,32] -> descriptors [B,48]``: 8x8 average pool, flatten, L2-normalise."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    kernel = TOY_SIZE // TOY_GRID
+    nodes = [
+        helper.make_node(
+            "AveragePool",
+            ["images"],
+            ["pooled"],
+            kernel_shape=[kernel, kernel],
+            strides=[kernel, kernel],
+        ),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("LpNormalization", ["flat"], ["descriptors"], axis=1, p=2),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "toy",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["B", 3, TOY_SIZE, TOY_SIZE])],
+        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["B", dim_out])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata if metadata is not None else toy_metadata()).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def toy_model(tmp_path: Path) -> Path:
+    return build_toy_model(tmp_path / "toy.onnx")
+
+
+def tiff_exif(ifd0: dict | None = None, exif: dict | None = None, gps: dict | None = None) -> bytes:
+    """Raw ``Exif\\0\\0`` + little-endian TIFF with the given IFDs.
+
+    Entries: ``tag -> (type, value)`` with type "ascii" (str), "byte" (int), "short" (int),
+    "rational" / "srational" (list of (num, den)).
+    """
+    sizes = {
+        "ascii": (2, 1),
+        "byte": (1, 1),
+        "short": (3, 2),
+        "long": (4, 4),
+        "rational": (5, 8),
+        "srational": (10, 8),
+    }
+
+    def encode(kind: str, value) -> tuple[int, int, bytes]:
+        code, _ = sizes[kind]
+        if kind == "ascii":
+            data = value.encode() + b"\0"
+            return code, len(data), data
+        if kind == "byte":
+            return code, 1, bytes([value])
+        if kind == "short":
+            return code, 1, struct.pack("<H", value)
+        if kind == "long":
+            return code, 1, struct.pack("<I", value)
+        fmt = "<ii" if kind == "srational" else "<II"
+        return code, len(value), b"".join(struct.pack(fmt, n, d) for n, d in value)
+
+    ifds: list[dict] = [dict(ifd0 or {})]
+    if exif:
+        ifds[0][0x8769] = ("long", 0)
+        ifds.append(dict(exif))
+    if gps:
+        ifds[0][0x8825] = ("long", 0)
+        ifds.append(dict(gps))
+    offsets: list[int] = []
+    position = 8
+    for ifd in ifds:
+        offsets.append(position)
+        position += 2 + 12 * len(ifd) + 4
+        position += sum(len(encode(*v)[2]) for v in ifd.values() if len(encode(*v)[2]) > 4)
+    pointers = {0x8769: offsets[1] if exif else 0, 0x8825: offsets[-1] if gps else 0}
+    out = bytearray(b"II*\0" + struct.pack("<I", 8))
+    for ifd, start in zip(ifds, offsets, strict=True):
+        data_at = start + 2 + 12 * len(ifd) + 4
+        body, extra = bytearray(struct.pack("<H", len(ifd))), bytearray()
+        for tag in sorted(ifd):
+            kind, value = ifd[tag]
+            if tag in pointers and ifd is ifds[0] and kind == "long":
+                value = pointers[tag]
+            code, count, data = encode(kind, value)
+            if len(data) <= 4:
+                body += struct.pack("<HHI", tag, code, count) + data.ljust(4, b"\0")
+            else:
+                body += struct.pack("<HHII", tag, code, count, data_at + len(extra))
+                extra += data
+        body += struct.pack("<I", 0)
+        out += body + extra
+    return b"Exif\0\0" + bytes(out)
+
+
+def gps_ifd(lat: float, lon: float, alt: float | None = None) -> dict:
+    def dms(value: float) -> list[tuple[int, int]]:
+        value = abs(value)
+        degrees = int(value)
+        minutes = int((value - degrees) * 60)
+        seconds = round((value - degrees - minutes / 60) * 3600 * 1000)
+        return [(degrees, 1), (minutes, 1), (seconds, 1000)]
+
+    entries = {
+        1: ("ascii", "N" if lat >= 0 else "S"),
+        2: ("rational", dms(lat)),
+        3: ("ascii", "E" if lon >= 0 else "W"),
+        4: ("rational", dms(lon)),
+    }
+    if alt is not None:
+        entries[5] = ("byte", 1 if alt < 0 else 0)
+        entries[6] = ("rational", [(round(abs(alt) * 100), 100)])
+    return entries
+
+
+def write_photo(
+    path: Path, seed: int, exif: bytes | None = None, size: tuple[int, int] = (96, 72)
+) -> Path:
+    """A distinct, smooth-ish random JPEG (blocks of colour, so pooling tells them apart)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    image = Image.fromarray(blocks).resize(size, Image.Resampling.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "JPEG", quality=90, **({"exif": exif} if exif else {}))
+    return path
+
+
+@pytest.fixture
+def make_photos(tmp_path: Path):
+    """``make_photos(n, folder="photos", gps=True)`` -> list of JPEG paths with GPS EXIF."""
+
+    def make(n: int, folder: str = "photos", gps: bool = True, start: int = 0) -> list[Path]:
+        paths = []
+        for i in range(start, start + n):
+            exif = tiff_exif(gps=gps_ifd(43.46 + i * 1e-3, 11.88 + i * 1e-3)) if gps else None
+            paths.append(write_photo(tmp_path / folder / f"photo_{i:03d}.jpg", seed=i, exif=exif))
+        return paths
+
+    return make
+
+
+@pytest.fixture
+def model_builder():
+    """``build(path, metadata=None, dim_out=48) -> path``; ``model_builder.meta(**overrides)``."""
+    build_toy_model.meta = toy_metadata
+    return build_toy_model
+
+
+@pytest.fixture
+def exif_tools():
+    """Constructing EXIF: ``.tiff(ifd0, exif, gps)``, ``.gps(lat, lon, alt)``, ``.photo(path, seed, exif)``."""
+
+    class Tools:
+        tiff = staticmethod(tiff_exif)
+        gps = staticmethod(gps_ifd)
+        photo = staticmethod(write_photo)
+
+    return Tools
