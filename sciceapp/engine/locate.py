@@ -1,0 +1,224 @@
+"""Where was a photo taken? Embed it, search the collection, and let the geotagged matches vote.
+
+For one query with top-K matches of similarity ``s_i`` (cosine, best first):
+
+- each match with GPS gets the weight ``w_i = exp((s_i - s_1) / TEMPERATURE)`` (1 for the best
+  match, falling off as similarity drops); matches without GPS are listed but do not vote;
+- the *cluster* is the heaviest group of geotagged matches lying within ``radius_m`` of one
+  of them (``geo.heaviest_cluster``); the prediction is its ``w``-weighted centre. When no two
+  matches agree, the cluster is the single best geotagged match;
+- the confidence is the product of three factors, each in (0, 1]:
+
+  ``share``    = cluster weight / weight of every geotagged match (does the top-K agree?)
+  ``margin``   = 1 / (1 + exp(-(s_in - s_out) / TEMPERATURE)), with ``s_in`` / ``s_out`` the
+                 best similarity inside / outside the cluster; 1 when nothing lies outside
+                 (is the winning place clearly more similar than the best rival place?)
+  ``support``  = 1 - 2 ** -n, n = number of matches in the cluster (one photo is weak evidence)
+
+  so it rises with more agreeing matches and with a larger gap to rival places, and falls as
+  rival places get heavier or closer in similarity. It is a ranking signal, not a calibrated
+  probability (a random-weight demo model gives confident-looking nonsense).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
+from sciceapp.engine.pipeline import embed_files
+from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOP_K = 10
+DEFAULT_RADIUS_M = 100.0
+TEMPERATURE = 0.05  # similarity difference that divides a match's weight by e
+
+
+@dataclass
+class Match:
+    """One reference photo found for a query; ``lat``/``lon`` are None without GPS."""
+
+    path: str
+    score: float
+    lat: float | None
+    lon: float | None
+    photo_id: int | None = None
+
+    @property
+    def has_gps(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "score": self.score, "lat": self.lat, "lon": self.lon}
+
+
+@dataclass
+class Consensus:
+    """The vote of the geotagged matches: where, how sure, and who agreed."""
+
+    predicted: LatLon | None
+    confidence: float
+    cluster: list[int] = field(default_factory=list)  # indices into the matches list
+
+
+@dataclass
+class LocateResult:
+    """The answer for one query photo; ``error`` says why it could not be processed."""
+
+    query: str
+    predicted: LatLon | None = None
+    confidence: float = 0.0
+    matches: list[Match] = field(default_factory=list)
+    query_gps: LatLon | None = None
+    error_m: float | None = None
+    error: str | None = None
+    cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON; the key ``error`` is added only for a query that failed."""
+        out: dict[str, Any] = {
+            "query": self.query,
+            "predicted": _point_json(self.predicted),
+            "confidence": self.confidence,
+            "matches": [m.to_json() for m in self.matches],
+            "query_gps": _point_json(self.query_gps),
+            "error_m": self.error_m,
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LocateResult:
+        """Read back what :meth:`to_json` wrote (``ValueError`` if it is not that shape)."""
+        try:
+            return cls(
+                query=str(data["query"]),
+                predicted=_point_from_json(data["predicted"]),
+                confidence=float(data["confidence"]),
+                matches=[
+                    Match(
+                        str(m["path"]),
+                        float(m["score"]),
+                        _opt_float(m["lat"]),
+                        _opt_float(m["lon"]),
+                    )
+                    for m in data["matches"]
+                ],
+                query_gps=_point_from_json(data["query_gps"]),
+                error_m=_opt_float(data["error_m"]),
+                error=data.get("error"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a locate result: {exc!r}") from exc
+
+
+def _point_json(point: LatLon | None) -> dict[str, float] | None:
+    return None if point is None else {"lat": point[0], "lon": point[1]}
+
+
+def _point_from_json(value: Any) -> LatLon | None:
+    return None if value is None else (float(value["lat"]), float(value["lon"]))
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def consensus(matches: Sequence[Match], radius_m: float = DEFAULT_RADIUS_M) -> Consensus:
+    """Predicted position and confidence from ranked matches (formula in the module docstring)."""
+    voters = [i for i, m in enumerate(matches) if m.has_gps]
+    if not voters:
+        return Consensus(None, 0.0)
+    scores = np.array([matches[i].score for i in voters], dtype=np.float64)
+    weights = np.exp((scores - scores.max()) / TEMPERATURE)
+    points = [(matches[i].lat, matches[i].lon) for i in voters]
+    members = heaviest_cluster(points, weights, radius_m)
+    inside = np.zeros(len(voters), dtype=bool)
+    inside[members] = True
+    predicted = weighted_mean_position([points[i] for i in members], weights[inside])
+    share = float(weights[inside].sum() / weights.sum())
+    if inside.all():
+        margin = 1.0
+    else:
+        gap = float(scores[inside].max() - scores[~inside].max())
+        margin = 1.0 / (1.0 + math.exp(-gap / TEMPERATURE))
+    support = 1.0 - 2.0 ** -len(members)
+    confidence = min(1.0, max(0.0, share * margin * support))
+    return Consensus(predicted, confidence, [voters[i] for i in members])
+
+
+def result_for(
+    query: str,
+    matches: list[Match],
+    query_gps: LatLon | None,
+    radius_m: float = DEFAULT_RADIUS_M,
+) -> LocateResult:
+    """Combine ranked matches and the query's own GPS into a :class:`LocateResult`."""
+    vote = consensus(matches, radius_m)
+    error_m = None
+    if vote.predicted is not None and query_gps is not None:
+        error_m = haversine_m(*vote.predicted, *query_gps)
+    return LocateResult(
+        query, vote.predicted, vote.confidence, matches, query_gps, error_m, None, vote.cluster
+    )
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def locate(
+    collection: Any,
+    photos: Sequence[str | os.PathLike[str]],
+    top_k: int = DEFAULT_TOP_K,
+    radius_m: float = DEFAULT_RADIUS_M,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    exclude_self: bool = False,
+) -> list[LocateResult]:
+    """One :class:`LocateResult` per photo, in order; unreadable photos get ``error`` set.
+
+    ``collection`` is an ``engine.library.Collection``. With ``exclude_self`` a reference
+    photo at the query's own path is not counted as a match (used by survey review).
+    Raises ``CancelledError`` when ``cancel`` is set (between batches).
+    """
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}.")
+    if radius_m <= 0:
+        raise ValueError(f"radius_m must be positive, got {radius_m}.")
+    paths = [Path(p) for p in photos]
+    info = collection.model_info
+    embedder = collection.embedder()
+    results: list[LocateResult] = []
+    batches = embed_files(
+        paths, embedder, info.image_size, tuple(info.mean), tuple(info.std),
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
+    for batch in batches:
+        found = collection.search(batch.vectors, top_k + int(exclude_self)) if batch.ok else []
+        hits_by_path = {id(item): hits for item, hits in zip(batch.ok, found, strict=True)}
+        for item in batch.items:
+            query = str(item.path)
+            if item.error is not None:
+                log.info("cannot locate %s: %s", query, item.error)
+                results.append(LocateResult(query, error=item.error))
+                continue
+            matches = [
+                Match(str(rec.path), float(score), rec.lat, rec.lon, rec.id)
+                for rec, score in hits_by_path[id(item)]
+                if not (exclude_self and _same_file(str(rec.path), query))
+            ][:top_k]
+            gps = item.meta.gps if item.meta is not None else None
+            query_gps = (gps.lat, gps.lon) if gps is not None else None
+            results.append(result_for(query, matches, query_gps, radius_m))
+    return results
