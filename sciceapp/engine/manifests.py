@@ -13,10 +13,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sciceapp.errors import ModelError
 from sciceapp.paths import models_dir, repo_or_package_dir
+
+if TYPE_CHECKING:
+    from sciceapp.engine.onnx_model import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,6 @@ DINOV2_BACKBONES = (
 # files; a backbone missing here is checked for completeness (Content-Length) but not by hash.
 KNOWN_BACKBONE_FILES: dict[str, dict[str, Any]] = {}
 
-RANDOM_INIT_NOTE = "random weights: demo, not accurate"
 REQUIRED_KEYS = ("name", "label", "preset", "description", "descriptor_dim", "image_size")
 
 
@@ -78,7 +80,7 @@ class LocalModel:
     """An ONNX file in the model folder: its metadata, or why it cannot be used."""
 
     path: Path
-    info: Any | None
+    info: ModelInfo | None
     error: str | None = None
 
     @property
@@ -160,55 +162,11 @@ def find_manifest(name: str) -> Manifest | None:
     return None
 
 
-def read_info(path: str | os.PathLike[str]) -> Any:
-    """The metadata of an ONNX model file (the engine's ``read_model_info``)."""
-    try:
-        from sciceapp.engine.onnx_model import read_model_info
-    except ImportError:  # the engine's reader has not landed yet
-        return _read_info_with_session(Path(path))
+def read_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """The metadata of an ONNX model file (the engine's cheap ``read_model_info``)."""
+    from sciceapp.engine.onnx_model import read_model_info
+
     return read_model_info(Path(path))
-
-
-@dataclass(frozen=True)
-class _BasicInfo:
-    path: Path
-    sha256: str
-    variant: str
-    label: str
-    random_init: bool
-    precision: str
-    descriptor_dim: int
-    image_size: int
-
-    @property
-    def display_name(self) -> str:
-        return f"{self.label} ({RANDOM_INIT_NOTE})" if self.random_init else self.label
-
-
-def _read_info_with_session(path: Path) -> _BasicInfo:
-    import onnxruntime as ort
-
-    from sciceapp.engine.download import sha256_file
-
-    try:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        meta = session.get_modelmeta().custom_metadata_map
-    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-        raise ModelError(f"{path} is not a readable ONNX model: {exc}") from exc
-    if meta.get("sciceapp.format") != "1":
-        raise ModelError(f"{path} was not exported by sciceapp (no sciceapp.format 1 metadata).")
-    return _BasicInfo(
-        path=path,
-        sha256=sha256_file(path),
-        variant=meta["sciceapp.variant"],
-        label=meta["sciceapp.label"],
-        random_init=meta["sciceapp.random_init"] == "true",
-        precision=meta["sciceapp.precision"],
-        descriptor_dim=int(meta["sciceapp.descriptor_dim"]),
-        image_size=int(meta["sciceapp.image_size"]),
-    )
 
 
 def list_local_models(data_dir: str | os.PathLike[str]) -> list[LocalModel]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.errors import ModelError
 from sciceapp.export import parity
 
@@ -22,7 +22,7 @@ NORM_TOLERANCE = 1e-2  # fp16/int8 descriptors are unit length only to about thi
 class ModelCheck:
     """The metadata of a model file that passed every check, and what the checks saw."""
 
-    info: Any
+    info: ModelInfo
     input_shape: list
     output_shape: list
     descriptor_norm: float
@@ -54,9 +54,7 @@ def check_model_file(path: str | os.PathLike[str]) -> ModelCheck:
             f"{path.name} says image size {size} and descriptor size {dim} in its metadata, "
             f"but its graph takes {input_shape} and gives {output_shape}: the file was altered."
         )
-    mean = getattr(info, "mean", parity.IMAGENET_MEAN)
-    std = getattr(info, "std", parity.IMAGENET_STD)
-    images = parity.random_images(1, size, list(mean), list(std))
+    images = parity.random_images(1, size, list(info.mean), list(info.std))
     try:
         result = session.run(["descriptors"], {"images": images})[0]
     except Exception as exc:

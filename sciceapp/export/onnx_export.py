@@ -102,96 +102,89 @@ def export_onnx(
         raise ValueError(f"precision must be one of {', '.join(meta.PRECISIONS)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    with _disk_full_is_a_clear_error(output.parent):
+        started = time.perf_counter()
+        steps = _Steps(total=5 if precision == "fp32" else 6, progress=progress, cancel=cancel)
+
+        steps.next("building the network")
+        source = _build(preset, config, checkpoint, backbone_weights, random_init, seed, steps)
+        with tempfile.TemporaryDirectory(prefix=".sciceapp-export-", dir=output.parent) as work:
+            fp32_path = Path(work) / "fp32.onnx"
+            steps.next("exporting to ONNX")
+            image_size = int(source.config["image_size"])
+            _torch_export(source.network, fp32_path, image_size)
+
+            steps.next("checking the ONNX graph against PyTorch")
+            images = parity.random_images(VERIFY_IMAGES, image_size, source.mean, source.std)
+            agreement, fp32_out = _verify_against_torch(source.network, fp32_path, images)
+
+            final_path, precision_cosine = fp32_path, None
+            if precision != "fp32":
+                steps.next(f"converting to {precision}")
+                final_path = Path(work) / f"{precision}.onnx"
+                precision_cosine = _convert(precision, fp32_path, final_path, images, fp32_out)
+
+            steps.next("writing the model file")
+            descriptor_dim = int(fp32_out.shape[1])
+            metadata = meta.build_metadata(
+                variant=source.variant,
+                label=source.label,
+                config=source.config,
+                descriptor_dim=descriptor_dim,
+                image_size=image_size,
+                mean=source.mean,
+                std=source.std,
+                random_init=source.random_init,
+                precision=precision,
+                weights_sha256=source.weights_sha256,
+            )
+            meta.write_metadata(final_path, metadata)
+            _move_into_place(final_path, output)
+
+        report = ExportReport(
+            output=output,
+            sha256=sha256_file(output),
+            size_bytes=output.stat().st_size,
+            variant=source.variant,
+            label=source.label,
+            precision=precision,
+            random_init=source.random_init,
+            descriptor_dim=descriptor_dim,
+            image_size=image_size,
+            weights_sha256=source.weights_sha256,
+            max_abs_diff=agreement.max_abs_diff,
+            min_cosine=agreement.min_cosine,
+            precision_cosine=precision_cosine,
+            seconds=time.perf_counter() - started,
+            metadata=metadata,
+        )
+        steps.done(f"wrote {output.name}")
+        return report
+
+
+def _convert(precision: str, fp32_path: Path, target: Path, images, fp32_out) -> float:
+    """Write the ``precision`` variant; its min cosine to fp32 on ``images``, checked."""
+    CONVERTERS[precision](fp32_path, target)
+    cosine = parity.compare(fp32_out, parity.run_onnx(target, images)).min_cosine
+    if cosine < MIN_COSINE[precision]:
+        raise ModelError(
+            f"The {precision} model's descriptors agree with fp32 only to cosine {cosine:.5f} "
+            f"(< {MIN_COSINE[precision]}); export with --precision fp32 instead."
+        )
+    return cosine
+
+
+@contextlib.contextmanager
+def _disk_full_is_a_clear_error(folder: Path) -> Iterator[None]:
     try:
-        return _export(
-            output, preset, config, checkpoint, backbone_weights, random_init, seed, precision,
-            progress, cancel,
-        )  # fmt: skip
+        yield
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ModelError(
-                f"The disk holding {output.parent} is full; nothing was written. Free some "
-                "space (an fp32 SciceVPR-B file needs about 400 MB) and export again."
+                f"The disk holding {folder} is full; nothing was written. Free some space (an "
+                "fp32 SciceVPR-B file needs about 400 MB) and export again."
             ) from exc
         raise
-
-
-def _export(
-    output: Path,
-    preset: str | None,
-    config: str | os.PathLike[str] | dict | None,
-    checkpoint: str | os.PathLike[str] | None,
-    backbone_weights: str | os.PathLike[str] | None,
-    random_init: bool,
-    seed: int | None,
-    precision: str,
-    progress: ProgressFn | None,
-    cancel: CancelToken | None,
-) -> ExportReport:
-    started = time.perf_counter()
-    steps = _Steps(total=5 if precision == "fp32" else 6, progress=progress, cancel=cancel)
-
-    steps.next("building the network")
-    source = _build(preset, config, checkpoint, backbone_weights, random_init, seed, steps)
-    with tempfile.TemporaryDirectory(prefix=".sciceapp-export-", dir=output.parent) as work:
-        fp32_path = Path(work) / "fp32.onnx"
-        steps.next("exporting to ONNX")
-        image_size = int(source.config["image_size"])
-        _torch_export(source.network, fp32_path, image_size)
-
-        steps.next("checking the ONNX graph against PyTorch")
-        images = parity.random_images(VERIFY_IMAGES, image_size, source.mean, source.std)
-        agreement, fp32_out = _verify_against_torch(source.network, fp32_path, images)
-
-        final_path, precision_cosine = fp32_path, None
-        if precision != "fp32":
-            steps.next(f"converting to {precision}")
-            final_path = Path(work) / f"{precision}.onnx"
-            CONVERTERS[precision](fp32_path, final_path)
-            precision_cosine = parity.compare(fp32_out, parity.run_onnx(final_path, images))
-            precision_cosine = precision_cosine.min_cosine
-            if precision_cosine < MIN_COSINE[precision]:
-                raise ModelError(
-                    f"The {precision} model's descriptors agree with fp32 only to cosine "
-                    f"{precision_cosine:.5f} (< {MIN_COSINE[precision]}); use --precision fp32."
-                )
-
-        steps.next("writing the model file")
-        descriptor_dim = int(fp32_out.shape[1])
-        metadata = meta.build_metadata(
-            variant=source.variant,
-            label=source.label,
-            config=source.config,
-            descriptor_dim=descriptor_dim,
-            image_size=image_size,
-            mean=source.mean,
-            std=source.std,
-            random_init=source.random_init,
-            precision=precision,
-            weights_sha256=source.weights_sha256,
-        )
-        meta.write_metadata(final_path, metadata)
-        _move_into_place(final_path, output)
-
-    report = ExportReport(
-        output=output,
-        sha256=sha256_file(output),
-        size_bytes=output.stat().st_size,
-        variant=source.variant,
-        label=source.label,
-        precision=precision,
-        random_init=source.random_init,
-        descriptor_dim=descriptor_dim,
-        image_size=image_size,
-        weights_sha256=source.weights_sha256,
-        max_abs_diff=agreement.max_abs_diff,
-        min_cosine=agreement.min_cosine,
-        precision_cosine=precision_cosine,
-        seconds=time.perf_counter() - started,
-        metadata=metadata,
-    )
-    steps.done(f"wrote {output.name}")
-    return report
 
 
 class _Steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import socket
 import threading
@@ -185,3 +186,28 @@ def test_full_disk_is_a_clear_error(server, tmp_path: Path):
     with pytest.raises(DownloadError, match="disk .* is full"):
         download(f"{url}/weights.pth", dest)
     assert not dest.exists()
+
+
+def test_model_fetch_command_downloads_into_the_model_folder(server, data_dir: Path, capsys):
+    from sciceapp.cli import main
+
+    url, _ = server
+    code = main(["model", "fetch", "dinov2_vitb14", "--url", f"{url}/weights.pth", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "done"
+    saved = data_dir / "models" / "dinov2_vitb14_pretrain.pth"
+    assert events[-1]["path"] == str(saved)
+    assert saved.read_bytes() == PAYLOAD
+    assert any(e["event"] == "progress" and e["done"] == len(PAYLOAD) for e in events)
+
+
+def test_model_fetch_command_reports_http_errors_and_unknown_names(server, capsys):
+    from sciceapp.cli import main
+
+    url, _ = server
+    assert main(["model", "fetch", "dinov2_vitb14", "--url", f"{url}/nope.pth"]) == 2
+    assert "HTTP 404" in capsys.readouterr().err
+    assert main(["model", "fetch", "tiny"]) == 2  # no backbone to download
+    assert "dinov2_vitb14" in capsys.readouterr().err
