@@ -220,11 +220,60 @@ def test_models_corrupt_file_is_a_problem(data_dir: Path):
 # --- collections ------------------------------------------------------------------------------
 
 
+def test_models_demo_model_is_flagged(data_dir: Path, tiny_onnx_model: Path):
+    models = data_dir / "models"
+    models.mkdir()
+    shutil.copy2(tiny_onnx_model, models / "tiny.onnx")
+    check = doctor_checks.check_models(data_dir)
+    assert check.status == WARNING
+    assert "demo" in check.summary
+    (entry,) = check.details["models"]
+    assert entry["usable"] is True and entry["random_init"] is True
+
+
 def test_collections_none_yet(data_dir: Path):
     check = doctor_checks.check_collections(data_dir)
-    assert check.status in (OK, SKIPPED)
-    if check.status == OK:
-        assert check.details["collections"] == []
+    assert check.status == OK
+    assert check.details["collections"] == []
+
+
+def test_collections_listed_and_a_missing_model_found(data_dir: Path, tiny_onnx_model: Path):
+    from sciceapp.engine.library import Library
+
+    model = data_dir / "tiny.onnx"
+    shutil.copy2(tiny_onnx_model, model)
+    Library(data_dir).create_collection("arezzo", model)
+    check = doctor_checks.check_collections(data_dir)
+    assert check.status == WARNING  # built with a random-weight model
+    assert "arezzo" in check.summary and "demo" in check.summary
+    assert check.details["collections"][0]["indexed"] == 0
+
+    model.unlink()
+    check = doctor_checks.check_collections(data_dir)
+    assert check.status == PROBLEM
+    assert "arezzo" in check.summary and "missing" in check.summary
+
+
+def test_collections_with_a_replaced_model(data_dir: Path, tiny_onnx_model: Path):
+    from sciceapp.engine.library import Library
+
+    model = data_dir / "tiny.onnx"
+    shutil.copy2(tiny_onnx_model, model)
+    Library(data_dir).create_collection("arezzo", model)
+    with model.open("ab") as handle:  # same name, different file
+        handle.write(b"\0")
+    check = doctor_checks.check_collections(data_dir)
+    assert check.status == PROBLEM
+    assert "not the one collection 'arezzo' was built with" in check.summary
+
+
+def test_collections_in_an_unreadable_catalogue(data_dir: Path):
+    from sciceapp.engine.catalogue import FILE_NAME
+
+    (data_dir / FILE_NAME).write_bytes(b"this is not a SQLite database" * 100)
+    check = doctor_checks.check_collections(data_dir)
+    assert check.status == PROBLEM
+    assert "cannot be opened" in check.summary
 
 
 # --- map tiles --------------------------------------------------------------------------------

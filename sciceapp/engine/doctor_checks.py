@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp import __version__
-from sciceapp.engine.doctor import OK, PROBLEM, SKIPPED, WARNING, Check
+from sciceapp.engine.doctor import OK, PROBLEM, WARNING, Check
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +236,16 @@ def check_models(data_dir: Path) -> Check:
 
 def check_collections(data_dir: Path) -> Check:
     """Every collection, its model and its photo counts; a missing model is a problem."""
-    try:
-        from sciceapp.engine.library import Library
-    except ImportError as exc:
-        if exc.name != "sciceapp.engine.library":
-            raise
-        return Check("collections", SKIPPED, "this build has no collection catalogue")
+    from sciceapp.engine.library import Library
     from sciceapp.errors import SciceappError
 
-    library = Library(data_dir)
+    try:
+        library = Library(data_dir)
+        summaries = library.list_collections()
+    except SciceappError as exc:  # a damaged or too new catalogue
+        return Check("collections", PROBLEM, str(exc), "Follow the advice in the message.")
     rows, troubled = [], []
-    for summary in library.list_collections():
+    for summary in summaries:
         row = {
             "name": summary.name,
             "model": summary.model_label,
@@ -256,10 +255,9 @@ def check_collections(data_dir: Path) -> Check:
             "skipped": summary.skipped,
         }
         try:
-            model_path = Path(library.open_collection(summary.name).model_path)
-            if not model_path.is_file():
-                raise FileNotFoundError(f"its model {model_path} is gone")
-        except (SciceappError, OSError) as exc:
+            # checks that the model file is there and is the one the collection was built with
+            library.open_collection(summary.name).model_info  # noqa: B018
+        except SciceappError as exc:
             row["error"] = str(exc)
             troubled.append(f"{summary.name}: {exc}")
         rows.append(row)
@@ -275,7 +273,7 @@ def check_collections(data_dir: Path) -> Check:
             "collections",
             PROBLEM,
             "; ".join(troubled),
-            "Put the model file back, or rebuild the collection with another model.",
+            "Follow the advice in the message; the photos and the rest of the collection are kept.",
             details,
         )
     if any(r["random_init"] for r in rows):
