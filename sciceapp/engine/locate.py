@@ -82,6 +82,7 @@ class LocateResult:
     error_m: float | None = None
     error: str | None = None
     cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
+    query_gps_reason: str | None = None  # why the query has no GPS of its own (from EXIF)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON; the key ``error`` is added only for a query that failed."""
@@ -220,5 +221,7 @@ def locate(
             ][:top_k]
             gps = item.meta.gps if item.meta is not None else None
             query_gps = (gps.lat, gps.lon) if gps is not None else None
-            results.append(result_for(query, matches, query_gps, radius_m))
+            result = result_for(query, matches, query_gps, radius_m)
+            result.query_gps_reason = item.meta.gps_reason if item.meta is not None else None
+            results.append(result)
     return results
