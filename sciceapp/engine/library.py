@@ -512,9 +512,10 @@ class _Run:
                 f"{exc.strerror or exc}. The collection is as it was at its last save."
             ) from exc
         catalogue.commit_saved(self.conn, self.c.id, self.gen)
-        for old in self.c.folder.glob("index-*.faiss"):
+        for old in self.c.folder.glob("index-*"):
             match = INDEX_FILE.match(old.name)
-            if match and int(match.group(1)) != self.gen:
+            # Older generations, and temp files of saves that a crash interrupted.
+            if (match is None and old.suffix == ".tmp") or (match and int(match[1]) != self.gen):
                 old.unlink(missing_ok=True)
         self.gen += 1
         self.dirty = False
