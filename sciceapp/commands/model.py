@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,13 +76,37 @@ def _step_lines(done: int, total: int | None, message: str = "") -> None:
 
 
 def _run_reporting_errors(as_json: bool, job: Callable[[], int]) -> int:
-    """Run ``job``; with ``--json`` an error is also written as an ``error`` event."""
+    """Run ``job``; with ``--json`` an error is also written as an ``error`` event.
+
+    SIGTERM (how the GUI stops a subprocess) cancels the job like Ctrl-C, so temporary files
+    are removed and nothing half-written is left under the final name.
+    """
+    previous = _cancel_on_sigterm()
     try:
         return job()
     except SciceappError as exc:
         if as_json:
             _emit("error", message=str(exc), kind=type(exc).__name__)
         raise
+    except KeyboardInterrupt:
+        if as_json:
+            _emit("error", message="Stopped on request.", kind="CancelledError")
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _cancel_on_sigterm():
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def cancel(signum: int, frame: object) -> None:
+        # KeyboardInterrupt, not an Exception: library code that catches Exception (the torch
+        # exporter wraps errors) must not swallow the stop.
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, cancel)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -147,3 +147,27 @@ def test_import_copies_a_valid_model_and_refuses_others(
     assert code == 2
     assert not (data_dir / "models" / "junk.onnx").exists()
     assert sha256_file(copied) == sha256_file(tiny_onnx_model)
+
+
+def test_stopping_an_export_subprocess_leaves_nothing_behind(tmp_path: Path):
+    """The GUI runs the export in a subprocess and stops it with SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    output = tmp_path / "out" / "tiny.onnx"
+    command = [
+        sys.executable, "-m", "sciceapp", "model", "export", "--preset", "tiny",
+        "--random-init", "--output", str(output), "--json",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        for line in proc.stdout:
+            if json.loads(line).get("message") == "exporting to ONNX":
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert json_lines(rest)[-1]["event"] == "error"
+    assert list(output.parent.iterdir()) == []
