@@ -31,7 +31,9 @@ DEMO_NOTE = "demo, not accurate"
 
 def model_text(label: str, random_init: bool) -> str:
     """A model's name as a user sees it; random-weight models always carry the demo note."""
-    return f"{label} ({DEMO_NOTE}: random weights)" if random_init else label
+    if random_init and DEMO_NOTE not in label:
+        return f"{label} (random weights: {DEMO_NOTE})"
+    return label
 
 
 class CollectionsPanel(QWidget):
@@ -130,9 +132,9 @@ class CollectionsPanel(QWidget):
                 "Drop folders of geotagged photos here, or press New to pick them."
             )
             return
-        model = html.escape(summary.model_label)
+        model = html.escape(model_text(summary.model_label, summary.model_random_init))
         if summary.model_random_init:
-            model += f' <span style="color:#b00020"><b>({DEMO_NOTE}: random weights)</b></span>'
+            model = f'<span style="color:#b00020"><b>{model}</b></span>'
         self.details.setText(
             f"<b>{html.escape(summary.name)}</b><br>Model: {model}<br>"
             f"Indexed: {summary.indexed} &nbsp;·&nbsp; without GPS: {summary.without_gps}"

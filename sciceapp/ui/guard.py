@@ -21,11 +21,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 _sink: list[Callable[[str], None]] = []
 
 
-def set_error_sink(sink: Callable[[str], None] | None) -> None:
-    """Where ``catch_all`` sends messages (the main window's ``show_error``); None resets."""
-    _sink.clear()
-    if sink is not None:
-        _sink.append(sink)
+def set_error_sink(sink: Callable[[str], None]) -> None:
+    """Where ``catch_all`` sends messages (the main window's ``show_error``)."""
+    _sink.insert(0, sink)
+
+
+def remove_error_sink(sink: Callable[[str], None]) -> None:
+    """Stop sending to ``sink`` (its window closed); an earlier sink takes over again."""
+    while sink in _sink:
+        _sink.remove(sink)
 
 
 def describe(exc: BaseException) -> str:

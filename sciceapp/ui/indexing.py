@@ -44,12 +44,17 @@ class IndexingController(QObject):
     failed = Signal(str)  # a message for the user
 
     def __init__(
-        self, pool: WorkerPool, panel: CollectionsPanel, data_dir: Callable[[], Path]
+        self,
+        pool: WorkerPool,
+        panel: CollectionsPanel,
+        data_dir: Callable[[], Path],
+        provider: Callable[[], str] = lambda: "auto",
     ) -> None:
         super().__init__(panel)
         self.pool = pool
         self.panel = panel
         self.data_dir = data_dir
+        self.provider = provider
         self.state: jobs.CollectionsState | None = None
         self.job: Worker | None = None
         panel.cancel_requested.connect(self.cancel)
@@ -58,10 +63,13 @@ class IndexingController(QObject):
     def busy(self) -> bool:
         return self.job is not None
 
-    def refresh(self, select: str | None = None) -> Worker:
+    def refresh(self, select: str | None = None, then: Callable[[], None] | None = None) -> Worker:
+        """Reload the collections (in a worker); ``then`` runs afterwards, also on failure."""
         worker = Worker(jobs.load_state, self.data_dir(), name="list collections")
         worker.signals.result.connect(lambda state: self._loaded(state, select))
         worker.signals.errored.connect(self.failed)
+        if then is not None:
+            worker.signals.finished.connect(then)
         return self.pool.start(worker)
 
     @catch_all
@@ -75,13 +83,17 @@ class IndexingController(QObject):
 
     # -- indexing ---------------------------------------------------------------------------
     def create(self, name: str, folders: list[str], model_path: str) -> Worker | None:
-        return self._index(name, jobs.index_folders, name, folders, model_path, verb="Creating")
+        return self._index(
+            name, jobs.index_folders, name, folders, model_path, self.provider(), verb="Creating"
+        )
 
     def add(self, name: str, folders: list[str]) -> Worker | None:
-        return self._index(name, jobs.index_folders, name, folders, None, verb="Adding to")
+        return self._index(
+            name, jobs.index_folders, name, folders, None, self.provider(), verb="Adding to"
+        )
 
     def update(self, name: str) -> Worker | None:
-        return self._index(name, jobs.update_collection, name, verb="Updating")
+        return self._index(name, jobs.update_collection, name, self.provider(), verb="Updating")
 
     def _index(self, name: str, fn: Callable[..., Any], *args: Any, verb: str) -> Worker | None:
         if self.busy:
@@ -108,9 +120,7 @@ class IndexingController(QObject):
         text = describe_report(report)
         self.panel.set_idle(text)
         self.message.emit(f"{name}: {text}")
-        self.refresh(select=name).signals.finished.connect(
-            lambda: self.indexing_finished.emit(report)
-        )
+        self.refresh(select=name, then=lambda: self.indexing_finished.emit(report))
 
     @catch_all
     def _stopped(self, name: str, text: str, failed: bool = False) -> None:
@@ -120,9 +130,7 @@ class IndexingController(QObject):
             self.failed.emit(f"Indexing “{name}” failed: {text}")
         else:
             self.message.emit(f"{name}: {text}")
-        self.refresh(select=name).signals.finished.connect(
-            lambda: self.indexing_finished.emit(None)
-        )
+        self.refresh(select=name, then=lambda: self.indexing_finished.emit(None))
 
     # -- removing -----------------------------------------------------------------------------
     def remove(self, name: str) -> Worker | None:

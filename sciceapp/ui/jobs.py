@@ -29,6 +29,13 @@ def _library(data_dir: Path) -> Any:
     return Library(data_dir)
 
 
+def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
+    """The collection, set to embed with the user's provider preference."""
+    collection = _library(data_dir).open_collection(name)
+    collection.provider = provider
+    return collection
+
+
 def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Files as given, folders replaced by the image files inside them (recursively, sorted)."""
     from sciceapp.engine.images import is_image_path
@@ -55,24 +62,23 @@ def index_folders(
     name: str,
     folders: list[str],
     model_path: str | None,
+    provider: str = "auto",
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Any:
     """Create the collection ``name`` (when ``model_path`` is given) or open it, then add
     ``folders``; returns the engine's ``IndexReport``."""
-    library = _library(data_dir)
     if model_path:
-        collection = library.create_collection(name, model_path)
-    else:
-        collection = library.open_collection(name)
+        _library(data_dir).create_collection(name, model_path)
+    collection = _open(data_dir, name, provider)
     return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 
 
 def update_collection(
-    data_dir: Path, name: str, *, progress: ProgressFn, cancel: CancelToken
+    data_dir: Path, name: str, provider: str = "auto", *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
-    return _library(data_dir).open_collection(name).update(progress=progress, cancel=cancel)
+    return _open(data_dir, name, provider).update(progress=progress, cancel=cancel)
 
 
 def remove_collection(
@@ -94,6 +100,7 @@ def locate_photos(
     paths: list[str],
     top_k: int,
     radius_m: float,
+    provider: str = "auto",
     *,
     progress: ProgressFn,
     cancel: CancelToken,
@@ -101,7 +108,7 @@ def locate_photos(
     """Locate every photo against the collection; one ``LocateResult`` per photo."""
     from sciceapp.engine.locate import locate
 
-    collection = _library(data_dir).open_collection(name)
+    collection = _open(data_dir, name, provider)
     photos = [Path(p) for p in paths]
     return locate(
         collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
@@ -113,13 +120,14 @@ def review_folder(
     name: str,
     folder: str,
     threshold_m: float,
+    provider: str = "auto",
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> list[Any]:
     from sciceapp.engine.review import review
 
-    collection = _library(data_dir).open_collection(name)
+    collection = _open(data_dir, name, provider)
     paths = expand_photos([folder])
     return review(collection, paths, threshold_m, progress=progress, cancel=cancel)
 

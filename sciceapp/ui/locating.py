@@ -62,6 +62,7 @@ class QueryController(QObject):
             [str(p) for p in paths],
             settings.top_k,
             settings.radius_m,
+            settings.provider,
             name="locate",
         )
         worker.signals.progress.connect(

@@ -40,7 +40,7 @@ from sciceapp.ui import jobs
 from sciceapp.ui.collections_panel import CollectionsPanel
 from sciceapp.ui.dropping import local_paths, paths_from_text
 from sciceapp.ui.formatting import format_latlon
-from sciceapp.ui.guard import catch_all, set_error_sink
+from sciceapp.ui.guard import catch_all, remove_error_sink, set_error_sink
 from sciceapp.ui.indexing import IndexingController
 from sciceapp.ui.locating import QueryController
 from sciceapp.ui.map_widget import MapView
@@ -92,7 +92,9 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.thumbnails = ThumbnailCache(self.pool, parent=self)
         self.collections = CollectionsPanel()
-        self.indexing = IndexingController(self.pool, self.collections, lambda: self.data_dir)
+        self.indexing = IndexingController(
+            self.pool, self.collections, lambda: self.data_dir, lambda: self.settings.provider
+        )
         self.query_model = QueryTableModel(self.thumbnails, self)
         self.query_table = QTableView()
         self.query_table.setModel(self.query_model)
@@ -430,10 +432,10 @@ class MainWindow(QMainWindow):
         """Cancel running jobs (engine work finished so far is kept) and remember the window."""
         if self.indexing.busy:
             self.statusBar().showMessage("Stopping indexing; keeping what is done…")
-        self.pool.cancel_all()
-        self.pool.wait(CLOSE_WAIT_MS)
+        if not self.pool.close(CLOSE_WAIT_MS):
+            log.warning("Some background jobs did not stop within %d s", CLOSE_WAIT_MS // 1000)
         self.store.setValue("window/geometry", self.saveGeometry())
         save_settings(self.settings, self.store)
-        set_error_sink(None)
+        remove_error_sink(self.show_error)
         super().closeEvent(event)
         QTimer.singleShot(0, self._map_tmp.cleanup)

@@ -175,6 +175,7 @@ class ReviewWindow(QDialog):
             name,
             folder,
             self.threshold_m.value(),
+            self.window_.settings.provider,
             name="review",
         )
         worker.signals.progress.connect(self._on_progress)

@@ -26,7 +26,7 @@ class AppSettings:
     data_dir: str = ""
     tile_url: str = OSM_TILE_URL
     top_k: int = 10
-    radius_m: float = 50.0
+    radius_m: float = 100.0  # engine.locate.DEFAULT_RADIUS_M (not imported: it pulls onnxruntime)
     provider: str = "auto"
     model_path: str = ""
     last_collection: str = ""

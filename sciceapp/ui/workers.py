@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
 from sciceapp.errors import CancelledError
 from sciceapp.progress import CancelToken
@@ -46,6 +46,7 @@ class Worker(QRunnable):
         self.name = name or getattr(fn, "__name__", "job")
         self.cancel_token = CancelToken()
         self.signals = WorkerSignals()
+        self.done = False
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -70,6 +71,7 @@ class Worker(QRunnable):
         else:
             self.signals.result.emit(value)
         finally:
+            self.done = True
             self.signals.finished.emit()
 
 
@@ -81,8 +83,16 @@ class WorkerPool(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._active: set[Worker] = set()
+        self.closed = False
 
     def start(self, worker: Worker) -> Worker:
+        """Run ``worker``; connect to its signals before calling this (it may finish at once).
+
+        After ``close`` nothing starts: the worker is returned unstarted.
+        """
+        if self.closed:
+            worker.done = True
+            return worker
         self._active.add(worker)
         worker.signals.finished.connect(lambda: self._active.discard(worker))
         self.pool.start(worker)
@@ -90,12 +100,22 @@ class WorkerPool(QObject):
 
     @property
     def active(self) -> list[Worker]:
-        return list(self._active)
+        """Jobs started and not yet returned."""
+        return [w for w in list(self._active) if not w.done]
 
     def cancel_all(self) -> None:
         for worker in list(self._active):
             worker.cancel()
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Block until every job has returned (used when the window closes)."""
+        """Block until every job has returned."""
         return self.pool.waitForDone(timeout_ms)
+
+    def close(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel every job, wait for them, and deliver their last signals while the widgets
+        that receive them still exist; start nothing new from then on."""
+        self.closed = True
+        self.cancel_all()
+        finished = self.wait(timeout_ms)
+        QCoreApplication.sendPostedEvents()
+        return finished

@@ -1,0 +1,80 @@
+"""GUI test fixtures: QSettings in a temp folder, a window on the test's data folder, a
+reference collection built from the real geotagged sample photos with the tiny model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6.QtWebEngineWidgets", reason="the GUI needs PySide6 with WebEngine")
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402
+
+# QtWebEngine needs this before the QApplication exists (pytest-qt creates it lazily).
+QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: E402, F401
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def temp_qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test reads and writes settings in its own folder, never the user's."""
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))  # for subprocesses
+    return folder
+
+
+@pytest.fixture
+def settings_store(temp_qsettings: Path) -> QSettings:
+    from sciceapp.ui.settings import make_qsettings
+
+    return make_qsettings()
+
+
+@pytest.fixture
+def model_in_data_dir(tiny_onnx_model: Path, data_dir: Path) -> Path:
+    """The tiny random-weight model, copied into the test's data folder."""
+    target = data_dir / "models" / "tiny.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tiny_onnx_model, target)
+    return target
+
+
+@pytest.fixture
+def gps_collection(model_in_data_dir: Path, data_dir: Path, exif_samples: Path) -> str:
+    """A collection "gps" of the 9 geotagged Arezzo photos, built with the engine directly."""
+    from sciceapp.engine.library import Library
+
+    Library(data_dir).create_collection("gps", model_in_data_dir).add([exif_samples / "gps"])
+    return "gps"
+
+
+def make_window(qtbot, data_dir: Path, store: QSettings, *, first_run_check: bool = False):
+    from sciceapp.ui.main_window import MainWindow
+
+    window = MainWindow(data_dir, store, first_run_check=first_run_check)
+    qtbot.addWidget(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, data_dir: Path, settings_store: QSettings):
+    """The main window on the test's data folder, shown, collections loaded."""
+    win = make_window(qtbot, data_dir, settings_store)
+    with qtbot.waitSignal(win.indexing.state_loaded, timeout=WAIT_MS):
+        win.show()
+    yield win
+    win.close()
+
+
+def run_js(qtbot, view, script: str):
+    """Evaluate ``script`` in the map page and return its value."""
+    box: dict = {}
+    view.page().runJavaScript(script, 0, lambda value: box.setdefault("value", value))
+    qtbot.waitUntil(lambda: "value" in box, timeout=10_000)
+    return box["value"]

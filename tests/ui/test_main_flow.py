@@ -1,0 +1,56 @@
+"""The whole path a user takes: build a collection in the window, drop a photo, see matches
+and the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import WAIT_MS, run_js
+from helpers import drop_files
+
+from sciceapp.engine.library import Library
+
+
+def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
+    qtbot, window, model_in_data_dir: Path, data_dir: Path, exif_samples: Path
+):
+    window.settings.model_path = str(model_in_data_dir)
+    with qtbot.waitSignal(window.indexing.indexing_finished, timeout=WAIT_MS) as indexed:
+        window.create_collection("arezzo", [str(exif_samples / "gps")])
+    report = indexed.args[0]
+    assert report is not None and report.added == 9 and not report.skipped
+    assert window.current_collection() == "arezzo"
+    details = window.collections.details.text()
+    assert "Indexed: 9" in details and "demo, not accurate" in details
+    assert Library(data_dir).open_collection("arezzo").summary().indexed == 9
+
+    query = exif_samples / "gps" / "DSCN0012.jpg"
+    with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS) as located:
+        assert drop_files(window, [query])
+    (result,) = located.args[0]
+    assert result.error is None
+
+    model = window.query_model
+    assert model.rowCount() == 1
+    assert model.index(0, 0).data() == "DSCN0012.jpg"
+    lat, lon = (float(x) for x in model.index(0, 1).data().split(","))
+    assert 43.4 < lat < 43.5 and 11.8 < lon < 11.9  # somewhere in Arezzo
+    assert model.index(0, 2).data().endswith("%")
+    assert model.index(0, 3).data().endswith(("m", "km"))  # the query has its own GPS
+    assert window.query_table.currentIndex().row() == 0
+
+    # The strip: the top-K matches with similarity and distance, the query itself first.
+    assert window.strip.count() == min(window.settings.top_k, 9)
+    assert window.strip.names()[0] == "DSCN0012.jpg"
+    caption = window.strip.item(0).text()
+    assert "similarity 1.000" in caption and "from prediction" in caption
+    qtbot.waitUntil(lambda: window.thumbnails.pixmap(str(query)) is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.strip.item(0).icon().isNull(), timeout=WAIT_MS)
+
+    # The map: Leaflet loaded from local files, one marker per reference photo.
+    qtbot.waitUntil(
+        lambda: window.map_view.is_ready and not window.locating.render_pending, timeout=WAIT_MS
+    )
+    assert window.map_view.url().isLocalFile()
+    assert run_js(qtbot, window.map_view, "typeof L") == "object"
+    assert run_js(qtbot, window.map_view, "window.sciceapp.markerCount()") == 9
