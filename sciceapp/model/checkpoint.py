@@ -1,4 +1,4 @@
-"""Loading and saving weights: the authors' checkpoints, official DINOv2 files, our own format.
+"""Loading weights: the authors' checkpoints, official DINOv2 files, our own format.
 
 Every file is read with ``torch.load(..., weights_only=True)``: a checkpoint is a pickle, and
 one that tries to run code is refused. Keys are checked strictly before anything is copied, so
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +22,10 @@ from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.model.build import build
 from sciceapp.model.config import SciceConfig
 from sciceapp.model.diagnose import describe_mismatch
+from sciceapp.model.saving import FORMAT, is_plain, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "sciceapp-checkpoint/1"
 KINDS = ("authors", "dinov2-backbone", "sciceapp")
 _BACKBONE_PREFIX = "backbone.dino_model."
 _DINOV2_MARKERS = ("cls_token", "pos_embed", "patch_embed.proj.weight")
@@ -236,7 +234,7 @@ def _apply(
         sha256=sha256,
         loaded_keys=[prefix + key for key in loaded],
         skipped_keys=[prefix + key for key in skipped],
-        extra={key: value for key, value in extra.items() if _is_plain(value)},
+        extra={key: value for key, value in extra.items() if is_plain(value)},
     )
     reports = getattr(network, "load_reports", None)
     if isinstance(reports, list):
@@ -246,12 +244,6 @@ def _apply(
         vit.bake_pos_embed(vit.baked_image_size)  # the old table came from the old weights
     logger.info("Loaded %s", report.summary())
     return report
-
-
-def _is_plain(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool | type(None)) or (
-        isinstance(value, list | tuple) and all(_is_plain(item) for item in value)
-    )
 
 
 def _check_our_header(network: nn.Module, header: Mapping[str, Any], path: Path) -> None:
@@ -283,72 +275,6 @@ def _config_difference(saved: SciceConfig, own: SciceConfig) -> str:
     return "; ".join(diffs[:4]) or "same values"
 
 
-def save_checkpoint(path: str | Path, network: nn.Module, **extra: Any) -> Path:
-    """Write ``{"format", "config", "teacher", "model_state_dict", **extra}`` atomically
-    (temporary file, fsync, rename). ``extra``: epoch, optimizer_state_dict, recalls, ...;
-    only tensors and plain data, so the file loads with ``weights_only=True``."""
-    path = Path(path)
-    module = getattr(network, "module", network)  # DataParallel
-    config = getattr(module, "config", None)
-    if not isinstance(config, SciceConfig):
-        raise ValueError("save_checkpoint needs a network made by sciceapp.model.build.")
-    reserved = {"format", "config", "teacher", "model_state_dict"} & set(extra)
-    if reserved:
-        raise ValueError(f"Extra entries may not be named {sorted(reserved)}.")
-    for key, value in extra.items():
-        if not _is_safe(value):
-            raise ValueError(
-                f"Extra entry {key!r} holds a {type(value).__name__}: only tensors, numbers, "
-                "strings and lists/dicts of them load back with weights_only=True."
-            )
-    payload = {
-        "format": FORMAT,
-        "config": config.to_dict(),
-        "teacher": bool(getattr(module, "teacher", False)),
-        "model_state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-        **extra,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise ModelError(
-            f"Could not write checkpoint {path}: {exc.strerror or exc}. Free some disk space or "
-            "choose another folder; the previous checkpoint (if any) is unchanged."
-        ) from None
-    _fsync_dir(path.parent)
-    return path
-
-
-def _is_safe(value: Any) -> bool:
-    if isinstance(value, torch.Tensor) or _is_plain(value):
-        return True
-    if isinstance(value, Mapping):
-        return all(_is_safe(k) and _is_safe(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_is_safe(item) for item in value)
-    return False
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = None) -> nn.Module:
     """A network rebuilt from one of our checkpoints (its config and teacher flag), weights loaded."""
     path = Path(path)
@@ -365,3 +291,6 @@ def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = Non
     network = build(config, teacher=bool(obj.get("teacher", False)))
     _apply(network, path, obj, sha256, None)
     return network
+
+
+__all__ = ["FORMAT", "LoadReport", "build_from_checkpoint", "load_checkpoint", "save_checkpoint"]

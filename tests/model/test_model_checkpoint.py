@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import official_dinov2_state
 
-import sciceapp.model.checkpoint as checkpoint_module
+import sciceapp.model.saving as saving_module
 from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.model import build, build_from_checkpoint, load_checkpoint, save_checkpoint
 from sciceapp.model.checkpoint import file_sha256
@@ -194,7 +194,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         stream.write(b"partial")
         raise OSError(28, os.strerror(28))
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", no_space)
+    monkeypatch.setattr(saving_module.torch, "save", no_space)
     with pytest.raises(ModelError, match="Free some disk space"):
         save_checkpoint(path, network, epoch=2)
     assert path.read_bytes() == before
