@@ -1,9 +1,292 @@
-"""`sciceapp train`: placeholder until its issue lands."""
+"""`sciceapp train teacher|student` (the two SciceVPR training stages) and `sciceapp eval`
+(Recall@N on a standard VPR dataset, and the batch-stability report).
+
+torch, faiss and onnxruntime are imported inside the functions, so `sciceapp --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from sciceapp.errors import ModelError, SciceappError
+
+log = logging.getLogger(__name__)
+
+RANDOM_LABEL = "random backbone weights: demo, not accurate"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this group's sub-commands (none yet)."""
+    """Add ``train teacher``, ``train student`` and ``eval``."""
+    train = subparsers.add_parser("train", help="train SciceVPR: teacher (stage 1), then student")
+    stages = train.add_subparsers(dest="train_stage", metavar="STAGE", required=True)
+
+    teacher = stages.add_parser(
+        "teacher", help="stage 1: train the cross-image teacher (Super-CricaVPR)"
+    )
+    shape = teacher.add_mutually_exclusive_group()
+    shape.add_argument("--preset", default=None, help="network preset (default scicevpr-b)")
+    shape.add_argument("--config", metavar="FILE.json", help="network configuration file")
+    weights = teacher.add_mutually_exclusive_group(required=True)
+    weights.add_argument(
+        "--backbone-weights", metavar="DINOV2.pth", help="official DINOv2 backbone file"
+    )
+    weights.add_argument(
+        "--random-init",
+        action="store_true",
+        help="random backbone weights (tests and demos only: the result is not accurate)",
+    )
+    _common_options(teacher, epochs=10)
+    teacher.set_defaults(func=_train_teacher)
+
+    student = stages.add_parser(
+        "student", help="stage 2: distil the stable student (SciceVPR) from a trained teacher"
+    )
+    student.add_argument("--teacher", metavar="TEACHER.pth", required=True, type=Path)
+    student.add_argument("--gamma", type=float, default=1.0, help="weight of the MS loss")
+    student.add_argument("--eta", type=float, default=1.0, help="weight of the distillation loss")
+    _common_options(student, epochs=1)
+    student.set_defaults(func=_train_student)
+
+    ev = subparsers.add_parser(
+        "eval", help="Recall@N of a checkpoint or ONNX model on a standard VPR dataset"
+    )
+    ev.add_argument(
+        "--model",
+        metavar="CKPT|MODEL.onnx",
+        nargs="+",
+        required=True,
+        type=Path,
+        help="a training checkpoint or an exported ONNX model (with --batch-stability: "
+        "any number of checkpoints, e.g. the teacher and the student)",
+    )
+    ev.add_argument("--dataset-root", type=Path, required=True)
+    ev.add_argument("--dataset", required=True, help="folder name below --dataset-root")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--recall-values", type=int, nargs="+", default=[1, 5, 10, 20])
+    ev.add_argument("--batch-size", type=int, default=16, help="inference batch size")
+    ev.add_argument("--pca-dim", type=int, help="reduce descriptors by PCA to this many values")
+    ev.add_argument("--pca-folder", type=Path, help="images to fit the PCA on (training images)")
+    ev.add_argument("--json", metavar="OUT.json", type=Path, help="write the results here")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ev.add_argument(
+        "--batch-stability",
+        action="store_true",
+        help="describe the queries at several batch sizes and orders and report how much "
+        "each model's Recall@1 moves (checkpoints only)",
+    )
+    ev.add_argument("--stability-batch-sizes", type=int, nargs="+", default=[1, 4, 16], metavar="B")
+    ev.set_defaults(func=_eval)
+
+
+def _common_options(parser: argparse.ArgumentParser, epochs: int) -> None:
+    parser.add_argument("--dataset-root", type=Path, required=True, help="GSV-Cities folder")
+    parser.add_argument("--cities", nargs="+", help="only these cities (default: all)")
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--places-per-batch", type=int, default=72)
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
+    parser.add_argument("--val-dataset-root", type=Path, help="standard VPR layout root")
+    parser.add_argument("--val-dataset", help="e.g. pitts30k")
+    parser.add_argument("--val-split", default="val")
+    parser.add_argument("--val-batch-size", type=int, default=32)
+    parser.add_argument("--patience", type=int, default=10, help="epochs without a R@5 gain")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--num-workers", type=int, default=4, help="data loading processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
+
+
+def _options(args: argparse.Namespace, random_init: bool):
+    from sciceapp.training.trainer import TrainOptions
+
+    if (args.val_dataset_root is None) != (args.val_dataset is None):
+        raise SciceappError("Give both --val-dataset-root and --val-dataset, or neither.")
+    return TrainOptions(
+        dataset_root=args.dataset_root,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        lr=args.lr,
+        places_per_batch=args.places_per_batch,
+        cities=args.cities,
+        max_steps=args.max_steps,
+        val_dataset_root=args.val_dataset_root,
+        val_dataset=args.val_dataset,
+        val_split=args.val_split,
+        val_batch_size=args.val_batch_size,
+        patience=args.patience,
+        device=args.device,
+        num_workers=args.num_workers,
+        seed=args.seed,
+        checkpoint_every_steps=args.checkpoint_every,
+        resume=args.resume,
+        random_init=random_init,
+    )
+
+
+def _run(stage, options, image_size: int, label: str) -> int:
+    from sciceapp.engine.evaluation import format_recalls
+    from sciceapp.progress import TqdmProgress
+    from sciceapp.training.trainer import fit
+
+    with TqdmProgress(f"train {label}", unit="step") as bar:
+        report = fit(stage, options, image_size, progress=bar)
+    print(f"{label}: {report.steps} steps, {report.epochs_done} epoch(s) in this run")
+    for recalls in report.recalls:
+        print(f"  validation {format_recalls(recalls)}")
+    if options.random_init:
+        print(f"  ({RANDOM_LABEL})")
+    print(f"best checkpoint: {report.best_path}")
+    print(f"last checkpoint: {report.last_path}")
+    return 0
+
+
+def _train_teacher(args: argparse.Namespace) -> int:
+    from sciceapp import model
+    from sciceapp.training.stages import TeacherStage
+
+    try:
+        config = model.get_config(args.config or args.preset or "scicevpr-b")
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    network = model.build(config, teacher=True, seed=args.seed)
+    if args.backbone_weights is not None:
+        model.load_checkpoint(network, args.backbone_weights)
+    _write_config(args.output_dir, config)
+    stage = TeacherStage(network)
+    return _run(stage, _options(args, args.random_init), config.image_size, "teacher")
+
+
+def _train_student(args: argparse.Namespace) -> int:
+    import torch
+
+    from sciceapp import model
+    from sciceapp.training.stages import StudentStage, copy_frozen_parts
+
+    teacher = model.build_from_checkpoint(args.teacher)
+    if not getattr(teacher, "teacher", False):
+        raise ModelError(f"{args.teacher} holds a student; --teacher needs a stage-1 checkpoint.")
+    header = torch.load(args.teacher, map_location="cpu", weights_only=True)
+    random_init = bool(header.get("random_init", False))
+    student = model.build(teacher.config, teacher=False, seed=args.seed)
+    copy_frozen_parts(student, teacher)
+    _write_config(args.output_dir, teacher.config)
+    stage = StudentStage(student, teacher, _weights(args))
+    return _run(stage, _options(args, random_init), teacher.config.image_size, "student")
+
+
+def _weights(args: argparse.Namespace):
+    from sciceapp.training.losses import LossWeights
+
+    return LossWeights(gamma=args.gamma, eta=args.eta)
+
+
+def _write_config(output_dir: Path, config) -> None:
+    """config.json beside the checkpoints: `sciceapp model export --config` takes it."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from sciceapp.engine.evaluation import Pca, evaluate, list_images, read_split
+    from sciceapp.progress import TqdmProgress
+
+    split = read_split(args.dataset_root, args.dataset, args.split)
+    if args.batch_stability:
+        return _stability(args, split)
+    if len(args.model) != 1:
+        raise SciceappError("Give one --model (several only with --batch-stability).")
+    if (args.pca_dim is None) != (args.pca_folder is None):
+        raise SciceappError("Give both --pca-dim and --pca-folder, or neither.")
+    describe, label = _describer(args.model[0], args.batch_size, args.device)
+    print(f"model: {label}")
+    print(
+        f"dataset: {split.name}: {len(split.database_paths)} database, "
+        f"{len(split.query_paths)} query images"
+    )
+    pca = None
+    if args.pca_dim is not None:
+        with TqdmProgress("PCA images", unit="img") as bar:
+            pca = Pca(describe(list_images(args.pca_folder), bar, None), args.pca_dim)
+    with TqdmProgress("describe", unit="img") as bar:
+        result = evaluate(describe, split, args.recall_values, pca=pca, progress=bar)
+    print(result.table())
+    print(f"extraction: {result.extraction_s:.1f} s")
+    if args.json is not None:
+        payload = {
+            "model": str(args.model[0]),
+            "label": label,
+            "dataset": split.name,
+            "pca_dim": args.pca_dim,
+            **result.to_json(),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
+        print(f"results written to {args.json}")
+    return 0
+
+
+def _describer(path: Path, batch_size: int, device_name: str):
+    """A describer and a label for a checkpoint (PyTorch) or an ONNX file (the engine)."""
+    if not path.is_file():
+        raise ModelError(f"Model file {path} does not exist.")
+    if path.suffix.lower() == ".onnx":
+        from sciceapp.engine.evaluation import onnx_describer
+
+        describe = onnx_describer(path, batch_size, provider=device_name)
+        return describe, describe.info.display_name
+    network, label = _load_checkpoint(path)
+    from sciceapp.training.describe import torch_describer
+    from sciceapp.training.device import select_device
+
+    device = select_device(device_name)
+    describe = torch_describer(network.to(device), network.config.image_size, batch_size, device)
+    return describe, label
+
+
+def _load_checkpoint(path: Path):
+    import torch
+
+    from sciceapp import model
+
+    network = model.build_from_checkpoint(path)
+    header = torch.load(path, map_location="cpu", weights_only=True)
+    kind = "teacher (cross-image)" if getattr(network, "teacher", False) else "student"
+    label = f"{path.name}: {kind}"
+    if header.get("random_init"):
+        label += f" ({RANDOM_LABEL})"
+    return network, label
+
+
+def _stability(args: argparse.Namespace, split) -> int:
+    from sciceapp.training.device import select_device
+    from sciceapp.training.stability import batch_stability, format_reports
+
+    device = select_device(args.device)
+    reports = []
+    for path in args.model:
+        if path.suffix.lower() == ".onnx":
+            raise SciceappError("--batch-stability compares checkpoints; give .pth files.")
+        network, label = _load_checkpoint(path)
+        print(f"model: {label}")
+        reports.append(
+            batch_stability(
+                f"{path.parent.name}/{path.stem}",
+                network,
+                network.config.image_size,
+                split,
+                batch_sizes=args.stability_batch_sizes,
+                database_batch_size=args.batch_size,
+                device=device,
+            )
+        )
+    print(format_reports(reports))
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.to_json() for r in reports], indent=2))
+    sys.stdout.flush()
+    return 0

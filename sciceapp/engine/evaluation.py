@@ -88,6 +88,11 @@ class EvalResult:
         return f"{header}\n{values}"
 
 
+def format_recalls(recalls: dict[int, float]) -> str:
+    """``{1: 87.5, 5: 100.0} -> "R@1=87.50 R@5=100.00"`` (logs and one-line reports)."""
+    return " ".join(f"R@{n}={value:.2f}" for n, value in recalls.items())
+
+
 def utm_from_name(path: Path) -> tuple[float, float]:
     """The (east, north) UTM metres encoded in a standard VPR file name."""
     fields = path.name.split("@")
@@ -212,7 +217,7 @@ def evaluate(
     predictions = search(db, qs, max(recall_values))
     pos = positives(split.database_utm_m, split.query_utm_m, radius_m)
     recalls = recall_at_n(predictions, pos, recall_values)
-    log.info("%s: %s", split.name, recalls)
+    log.info("%s: %s", split.name, format_recalls(recalls))
     return EvalResult(
         recalls=recalls,
         database_count=len(split.database_paths),

@@ -23,19 +23,6 @@ TEACHER_FROZEN = ("backbone.",)
 STUDENT_FROZEN = ("backbone.", "conv.")
 
 
-def freeze(network: torch.nn.Module, frozen_prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
-    """Turn gradients off for parameters under ``frozen_prefixes``; return the trainable rest."""
-    trainable = []
-    for name, param in network.named_parameters():
-        is_frozen = name.startswith(frozen_prefixes)
-        param.requires_grad_(not is_frozen)
-        if not is_frozen:
-            trainable.append(param)
-    if not trainable:
-        raise ModelError("The network has no trainable parameters left after freezing.")
-    return trainable
-
-
 def set_modes(network: torch.nn.Module, frozen_prefixes: tuple[str, ...]) -> None:
     """Training mode for the trained parts, eval mode for frozen sub-modules (no dropout there)."""
     network.train()

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from sciceapp.engine.evaluation import RECALL_VALUES, evaluate, read_split
-from sciceapp.errors import CancelledError, DatasetError
+from sciceapp.engine.evaluation import RECALL_VALUES, evaluate, format_recalls, read_split
+from sciceapp.errors import CancelledError, DatasetError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
 from sciceapp.training.describe import torch_describer
 from sciceapp.training.device import autocast, grad_scaler, select_device
 from sciceapp.training.gsv_cities import PlaceDataset, read_places
 from sciceapp.training.sampler import PlaceBatchSampler, flatten_batch
-from sciceapp.training.stages import freeze, set_modes
+from sciceapp.training.stages import set_modes
 from sciceapp.training.transforms import train_transform
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,7 @@ class TrainOptions:
     seed: int = 0
     checkpoint_every_steps: int = 500
     resume: bool = False
+    random_init: bool = False  # the backbone has random weights: the result is a demo only
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -76,12 +76,10 @@ class TrainReport:
 
 
 def _save(path: Path, network: torch.nn.Module, **extra: object) -> None:
-    """Write atomically so that an interruption never leaves half a checkpoint."""
+    """``save_checkpoint`` writes atomically: an interruption never leaves half a file."""
     from sciceapp.model import save_checkpoint
 
-    tmp = path.with_suffix(".tmp")
-    save_checkpoint(tmp, network, **extra)
-    os.replace(tmp, path)
+    save_checkpoint(path, network, **extra)
 
 
 def _attach_log_file(output_dir: Path) -> logging.Handler:
@@ -114,11 +112,13 @@ def fit(
 
 
 def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # noqa: C901
+    from sciceapp.model import trainable_parameters
+
     device = select_device(options.device)
     network = stage.network.to(device)
     if hasattr(stage, "teacher"):
         stage.teacher.to(device)
-    trainable = freeze(network, stage.frozen)
+    trainable = trainable_parameters(network, stage.name)
     log.info("stage %s: options %s", stage.name, options.to_json())
     log.info("trainable parameters: %d", sum(p.numel() for p in trainable))
 
@@ -161,6 +161,7 @@ def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # n
             optimizer_state_dict=optimizer.state_dict(),
             scheduler_state_dict=scheduler.state_dict(),
             options=options.to_json(),
+            random_init=options.random_init,
         )
         report.last_path = last_path
 
@@ -192,14 +193,15 @@ def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # n
                 step_in_epoch += 1
                 state["global_step"] += 1
                 report.steps += 1
-                value = float(losses["loss"].detach())
-                if not math.isfinite(value):
-                    raise DatasetError(
-                        f"The loss became {value} at step {state['global_step']}; lower --lr."
+                values = {key: float(tensor.detach()) for key, tensor in losses.items()}
+                if not math.isfinite(values["loss"]):
+                    raise SciceappError(
+                        f"The loss became {values['loss']} at step {state['global_step']}; "
+                        "lower --lr (the last good checkpoint is kept)."
                     )
-                report.losses.append(value)
-                for key, tensor in losses.items():
-                    running[key] = 0.9 * running.get(key, float(tensor)) + 0.1 * float(tensor)
+                report.losses.append(values["loss"])
+                for key, value in values.items():
+                    running[key] = 0.9 * running.get(key, value) + 0.1 * value
                 message = " ".join(f"{k}={v:.4f}" for k, v in running.items())
                 log.debug("step %d: %s", state["global_step"], message)
                 if progress is not None:
@@ -219,13 +221,20 @@ def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # n
             describe = torch_describer(network, image_size, options.val_batch_size, device)
             recalls = evaluate(describe, val_split, options.recall_values, cancel=cancel).recalls
             report.recalls.append(recalls)
-            log.info("epoch %d validation: %s", epoch, recalls)
+            log.info("epoch %d validation %s", epoch, format_recalls(recalls))
         score = recalls.get(SELECTION_RECALL, recalls[max(recalls)]) if recalls else None
         improved = score is None or state["best_recall5"] is None or score > state["best_recall5"]
         if improved:
             state["best_recall5"] = score
             state["stale"] = 0
-            _save(best_path, network, stage=stage.name, epoch=epoch, recalls=recalls)
+            _save(
+                best_path,
+                network,
+                stage=stage.name,
+                epoch=epoch,
+                recalls=recalls,
+                random_init=options.random_init,
+            )
             report.best_path = best_path
         else:
             state["stale"] += 1

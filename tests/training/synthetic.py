@@ -20,28 +20,33 @@ PLACE_SPACING_M = 100.0
 UTM_ORIGIN_M = (500_000.0, 4_000_000.0)
 
 
+# every scene uses the same few colours, so places differ by layout more than by colour
+PALETTE = ((200, 60, 50), (60, 160, 70), (50, 80, 190), (220, 200, 60), (240, 240, 240))
+BACKGROUND = (110, 110, 110)
+
+
 def scene(seed: int) -> Image.Image:
     rng = random.Random(seed)
-    image = Image.new("RGB", (SCENE_PX, SCENE_PX), tuple(rng.randrange(256) for _ in range(3)))
+    image = Image.new("RGB", (SCENE_PX, SCENE_PX), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    for _ in range(10):
+    for _ in range(12):
         x0, y0 = rng.randrange(SCENE_PX - 30), rng.randrange(SCENE_PX - 30)
-        x1, y1 = x0 + rng.randrange(20, 90), y0 + rng.randrange(20, 90)
-        colour = tuple(rng.randrange(256) for _ in range(3))
+        x1, y1 = x0 + rng.randrange(15, 70), y0 + rng.randrange(15, 70)
         shape = draw.rectangle if rng.random() < 0.5 else draw.ellipse
-        shape((x0, y0, x1, y1), fill=colour)
+        shape((x0, y0, x1, y1), fill=rng.choice(PALETTE))
     return image
 
 
 def view(scene_image: Image.Image, seed: int) -> Image.Image:
     """Another photo of the same scene: crop, small rotation, colour shift."""
     rng = random.Random(seed)
-    side = int(SCENE_PX * rng.uniform(0.7, 0.85))
+    side = int(SCENE_PX * rng.uniform(0.65, 0.8))
     x, y = rng.randrange(SCENE_PX - side), rng.randrange(SCENE_PX - side)
-    image = scene_image.rotate(rng.uniform(-6, 6), resample=Image.BILINEAR)
+    image = scene_image.rotate(rng.uniform(-8, 8), resample=Image.BILINEAR)
     image = image.crop((x, y, x + side, y + side)).resize((PHOTO_PX, PHOTO_PX))
-    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
-    return ImageEnhance.Color(image).enhance(rng.uniform(0.8, 1.2))
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.7, 1.3))
+    image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.7, 1.3))
+    return ImageEnhance.Color(image).enhance(rng.uniform(0.6, 1.4))
 
 
 def gsv_name(city: str, place_id: int, year: int, month: int, northdeg: int, lat, lon, panoid):

@@ -38,7 +38,13 @@ def test_miner_keeps_only_hard_pairs():
     ms = MultiSimilarity()
     a1, p, a2, n = ms.miner(EMBEDDINGS, LABELS)
     assert set(zip(a1.tolist(), p.tolist(), strict=True)) == {(0, 1), (1, 0), (2, 3), (3, 2)}
-    assert set(zip(a2.tolist(), n.tolist(), strict=True)) == {(0, 2), (1, 2), (2, 0), (2, 1), (3, 1)}
+    assert set(zip(a2.tolist(), n.tolist(), strict=True)) == {
+        (0, 2),
+        (1, 2),
+        (2, 0),
+        (2, 1),
+        (3, 1),
+    }
     expected = (
         _term([0.6], [0.8])
         + _term([0.6], [0.96])

@@ -1,0 +1,233 @@
+"""`sciceapp train teacher`, `train student` and `eval` end to end on the synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import small_config
+
+from sciceapp.cli import main
+
+
+def _run(capsys, *argv: str) -> str:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return out.out
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny-test.json"
+    path.write_text(json.dumps(small_config()))
+    return path
+
+
+def test_train_both_stages_then_eval_and_export(capsys, tmp_path, gsv_root, vpr_root, config_file):
+    common = [
+        "--dataset-root",
+        gsv_root,
+        "--places-per-batch",
+        8,
+        "--max-steps",
+        3,
+        "--num-workers",
+        0,
+        "--device",
+        "cpu",
+        "--lr",
+        1e-3,
+        "--val-dataset-root",
+        vpr_root,
+        "--val-dataset",
+        "synth",
+    ]
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    out = _run(
+        capsys,
+        "train",
+        "teacher",
+        "--config",
+        config_file,
+        "--random-init",
+        "--output-dir",
+        teacher_dir,
+        *common,
+    )
+    assert "random backbone weights" in out
+    assert (teacher_dir / "best.pth").is_file() and (teacher_dir / "last.pth").is_file()
+    assert "validation R@1=" in (teacher_dir / "train.log").read_text()
+
+    out = _run(
+        capsys,
+        "train",
+        "student",
+        "--teacher",
+        teacher_dir / "best.pth",
+        "--output-dir",
+        student_dir,
+        *common,
+    )
+    student = torch.load(student_dir / "best.pth", weights_only=True)
+    assert student["teacher"] is False and student["random_init"] is True
+    assert student["config"]["image_size"] == 112
+
+    report = tmp_path / "eval.json"
+    out = _run(
+        capsys,
+        "eval",
+        "--model",
+        student_dir / "best.pth",
+        "--dataset-root",
+        vpr_root,
+        "--dataset",
+        "synth",
+        "--split",
+        "test",
+        "--batch-size",
+        7,
+        "--json",
+        report,
+    )
+    assert "R@1" in out and "demo, not accurate" in out
+    result = json.loads(report.read_text())
+    assert set(result["recalls"]) == {"1", "5", "10", "20"}
+    assert result["database_images"] == 48 and result["query_images"] == 24
+    assert result["extraction_s"] > 0
+    first = result["queries"][0]
+    assert first["query"].endswith(".jpg") and len(first["top"]) == 20
+
+    # the student's best.pth goes straight into `sciceapp model export`
+    onnx_path = tmp_path / "student.onnx"
+    _run(
+        capsys,
+        "model",
+        "export",
+        "--config",
+        student_dir / "config.json",
+        "--checkpoint",
+        student_dir / "best.pth",
+        "--output",
+        onnx_path,
+    )
+    onnx_report = tmp_path / "eval-onnx.json"
+    out = _run(
+        capsys,
+        "eval",
+        "--model",
+        onnx_path,
+        "--dataset-root",
+        vpr_root,
+        "--dataset",
+        "synth",
+        "--split",
+        "test",
+        "--json",
+        onnx_report,
+    )
+    onnx_result = json.loads(onnx_report.read_text())
+    assert onnx_result["query_images"] == 24
+    # same network, other runtime and image loader: nearly the same ranking
+    same_top1 = sum(
+        a["top"][0] == b["top"][0]
+        for a, b in zip(result["queries"], onnx_result["queries"], strict=True)
+    )
+    assert same_top1 >= 20
+
+    out = _run(
+        capsys,
+        "eval",
+        "--batch-stability",
+        "--model",
+        teacher_dir / "best.pth",
+        student_dir / "best.pth",
+        "--dataset-root",
+        vpr_root,
+        "--dataset",
+        "synth",
+        "--split",
+        "test",
+        "--stability-batch-sizes",
+        1,
+        6,
+    )
+    assert "teacher/best: Recall@1 moves by" in out
+    assert "student/best: Recall@1 moves by 0.00 points" in out
+
+
+def test_eval_with_pca(capsys, tmp_path, vpr_root, trained_teacher):
+    report = tmp_path / "pca.json"
+    _run(
+        capsys,
+        "eval",
+        "--model",
+        trained_teacher.report.best_path,
+        "--dataset-root",
+        vpr_root,
+        "--dataset",
+        "synth",
+        "--recall-values",
+        1,
+        5,
+        "--pca-dim",
+        16,
+        "--pca-folder",
+        vpr_root / "synth" / "images" / "val",
+        "--json",
+        report,
+    )
+    result = json.loads(report.read_text())
+    assert set(result["recalls"]) == {"1", "5"} and result["pca_dim"] == 16
+    assert result["descriptor_dim"] == 16
+
+
+def test_bad_input_gives_clear_errors(capsys, tmp_path, vpr_root):
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "none.pth"),
+                "--dataset-root",
+                str(vpr_root),
+                "--dataset",
+                "synth",
+            ]
+        )
+        == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "none.pth"),
+                "--dataset-root",
+                str(tmp_path),
+                "--dataset",
+                "synth",
+            ]
+        )
+        == 2
+    )
+    assert "check --dataset-root" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "teacher",
+                "--random-init",
+                "--dataset-root",
+                str(tmp_path),
+                "--output-dir",
+                str(tmp_path / "o"),
+                "--preset",
+                "nope",
+            ]
+        )
+        == 2
+    )
+    assert "nope" in capsys.readouterr().err
