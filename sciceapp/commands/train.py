@@ -129,13 +129,20 @@ def _options(args: argparse.Namespace, random_init: bool):
     )
 
 
-def _run(stage, options, image_size: int, label: str) -> int:
+def _read_places(args: argparse.Namespace):
+    """Read the dataset before building a network, so that a wrong folder fails at once."""
+    from sciceapp.training.gsv_cities import read_places
+
+    return read_places(args.dataset_root, args.cities)
+
+
+def _run(stage, options, image_size: int, label: str, places) -> int:
     from sciceapp.engine.evaluation import format_recalls
     from sciceapp.progress import TqdmProgress
     from sciceapp.training.trainer import fit
 
     with TqdmProgress(f"train {label}", unit="step") as bar:
-        report = fit(stage, options, image_size, progress=bar)
+        report = fit(stage, options, image_size, progress=bar, places=places)
     print(f"{label}: {report.steps} steps, {report.epochs_done} epoch(s) in this run")
     for recalls in report.recalls:
         print(f"  validation {format_recalls(recalls)}")
@@ -150,6 +157,7 @@ def _train_teacher(args: argparse.Namespace) -> int:
     from sciceapp import model
     from sciceapp.training.stages import TeacherStage
 
+    places = _read_places(args)
     try:
         config = model.get_config(args.config or args.preset or "scicevpr-b")
     except ValueError as exc:
@@ -159,7 +167,8 @@ def _train_teacher(args: argparse.Namespace) -> int:
         model.load_checkpoint(network, args.backbone_weights)
     _write_config(args.output_dir, config)
     stage = TeacherStage(network)
-    return _run(stage, _options(args, args.random_init), config.image_size, "teacher")
+    options = _options(args, args.random_init)
+    return _run(stage, options, config.image_size, "teacher", places)
 
 
 def _train_student(args: argparse.Namespace) -> int:
@@ -168,6 +177,7 @@ def _train_student(args: argparse.Namespace) -> int:
     from sciceapp import model
     from sciceapp.training.stages import StudentStage, copy_frozen_parts
 
+    places = _read_places(args)
     teacher = model.build_from_checkpoint(args.teacher)
     if not getattr(teacher, "teacher", False):
         raise ModelError(f"{args.teacher} holds a student; --teacher needs a stage-1 checkpoint.")
@@ -177,7 +187,8 @@ def _train_student(args: argparse.Namespace) -> int:
     copy_frozen_parts(student, teacher)
     _write_config(args.output_dir, teacher.config)
     stage = StudentStage(student, teacher, _weights(args))
-    return _run(stage, _options(args, random_init), teacher.config.image_size, "student")
+    options = _options(args, random_init)
+    return _run(stage, options, teacher.config.image_size, "student", places)
 
 
 def _weights(args: argparse.Namespace):

@@ -21,7 +21,7 @@ from sciceapp.errors import CancelledError, DatasetError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
 from sciceapp.training.describe import torch_describer
 from sciceapp.training.device import autocast, grad_scaler, select_device
-from sciceapp.training.gsv_cities import PlaceDataset, read_places
+from sciceapp.training.gsv_cities import Place, PlaceDataset, read_places
 from sciceapp.training.sampler import PlaceBatchSampler, flatten_batch
 from sciceapp.training.stages import set_modes
 from sciceapp.training.transforms import train_transform
@@ -99,19 +99,25 @@ def fit(
     image_size: int,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    places: list[Place] | None = None,
 ) -> TrainReport:
-    """Train ``stage.network`` (a TeacherStage or StudentStage) as ``options`` say."""
+    """Train ``stage.network`` (a TeacherStage or StudentStage) as ``options`` say.
+
+    ``places``: the GSV-Cities places when the caller has read them already.
+    """
+    if places is None:
+        places = read_places(options.dataset_root, options.cities, options.images_per_place)
     out = Path(options.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     handler = _attach_log_file(out)
     try:
-        return _fit(stage, options, image_size, out, progress, cancel)
+        return _fit(stage, options, image_size, places, out, progress, cancel)
     finally:
         logging.getLogger("sciceapp").removeHandler(handler)
         handler.close()
 
 
-def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # noqa: C901
+def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainReport:  # noqa: C901
     from sciceapp.model import trainable_parameters
 
     device = select_device(options.device)
@@ -122,7 +128,6 @@ def _fit(stage, options, image_size, out, progress, cancel) -> TrainReport:  # n
     log.info("stage %s: options %s", stage.name, options.to_json())
     log.info("trainable parameters: %d", sum(p.numel() for p in trainable))
 
-    places = read_places(options.dataset_root, options.cities, options.images_per_place)
     dataset = PlaceDataset(
         places, train_transform(image_size), options.images_per_place, options.seed
     )

@@ -49,6 +49,24 @@ def vpr_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def train_options(gsv_root: Path, vpr_root: Path | None, out: Path, **changes):
+    """Options for a short CPU run on the synthetic data (validation on ``vpr_root``)."""
+    from sciceapp.training.trainer import TrainOptions
+
+    values = dict(
+        dataset_root=gsv_root,
+        output_dir=out,
+        epochs=100,
+        lr=TEACHER_LR,
+        places_per_batch=PLACES_PER_BATCH,
+        val_dataset_root=vpr_root,
+        val_dataset="synth" if vpr_root is not None else None,
+        device="cpu",
+        random_init=True,
+    )
+    return TrainOptions(**{**values, **changes})
+
+
 @dataclass
 class TrainedTeacher:
     report: object  # TrainReport
@@ -63,7 +81,7 @@ def trained_teacher(gsv_root, vpr_root, tmp_path_factory) -> TrainedTeacher:
     from sciceapp.model import build
     from sciceapp.training.describe import torch_describer
     from sciceapp.training.stages import TeacherStage
-    from sciceapp.training.trainer import TrainOptions, fit
+    from sciceapp.training.trainer import fit
 
     network = build(small_config(), teacher=True, seed=0)
     initial = {k: v.clone() for k, v in network.state_dict().items()}
@@ -71,18 +89,7 @@ def trained_teacher(gsv_root, vpr_root, tmp_path_factory) -> TrainedTeacher:
     describe = torch_describer(network, IMAGE_SIZE, 16, torch.device("cpu"))
     untrained = evaluate(describe, split).recalls[1]
     out = tmp_path_factory.mktemp("teacher")
-    options = TrainOptions(
-        dataset_root=gsv_root,
-        output_dir=out,
-        epochs=100,
-        lr=TEACHER_LR,
-        places_per_batch=PLACES_PER_BATCH,
-        max_steps=TEACHER_STEPS,
-        val_dataset_root=vpr_root,
-        val_dataset="synth",
-        device="cpu",
-        random_init=True,
-    )
+    options = train_options(gsv_root, vpr_root, out, max_steps=TEACHER_STEPS)
     report = fit(TeacherStage(network), options, IMAGE_SIZE)
     return TrainedTeacher(report, untrained, initial, out)
 

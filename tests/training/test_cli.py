@@ -183,51 +183,18 @@ def test_eval_with_pca(capsys, tmp_path, vpr_root, trained_teacher):
     assert result["descriptor_dim"] == 16
 
 
-def test_bad_input_gives_clear_errors(capsys, tmp_path, vpr_root):
-    assert (
-        main(
-            [
-                "eval",
-                "--model",
-                str(tmp_path / "none.pth"),
-                "--dataset-root",
-                str(vpr_root),
-                "--dataset",
-                "synth",
-            ]
-        )
-        == 2
-    )
-    assert "does not exist" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "eval",
-                "--model",
-                str(tmp_path / "none.pth"),
-                "--dataset-root",
-                str(tmp_path),
-                "--dataset",
-                "synth",
-            ]
-        )
-        == 2
-    )
-    assert "check --dataset-root" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "train",
-                "teacher",
-                "--random-init",
-                "--dataset-root",
-                str(tmp_path),
-                "--output-dir",
-                str(tmp_path / "o"),
-                "--preset",
-                "nope",
-            ]
-        )
-        == 2
-    )
-    assert "nope" in capsys.readouterr().err
+def _fails(capsys, *argv: object) -> str:
+    """Run a command that must fail as a user error (exit 2); return its message."""
+    assert main([str(a) for a in argv]) == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input_gives_clear_errors(capsys, tmp_path, gsv_root, vpr_root):
+    missing = tmp_path / "none.pth"
+    eval_args = ("eval", "--model", missing, "--dataset", "synth", "--dataset-root")
+    assert "does not exist" in _fails(capsys, *eval_args, vpr_root)
+    assert "check --dataset-root" in _fails(capsys, *eval_args, tmp_path)
+    train_args = ("train", "teacher", "--random-init", "--output-dir", tmp_path / "o")
+    assert "nope" in _fails(capsys, *train_args, "--dataset-root", gsv_root, "--preset", "nope")
+    err = _fails(capsys, *train_args, "--dataset-root", tmp_path)
+    assert "Dataframes" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIZE, PLACES_PER_BATCH, TEACHER_LR, small_config
+from conftest import IMAGE_SIZE, TEACHER_LR, small_config, train_options
 
 from sciceapp.engine.evaluation import evaluate, read_split
 from sciceapp.errors import CancelledError
@@ -14,24 +14,9 @@ from sciceapp.progress import CancelToken
 from sciceapp.training.describe import torch_describer
 from sciceapp.training.losses import LossWeights
 from sciceapp.training.stages import StudentStage, TeacherStage, copy_frozen_parts
-from sciceapp.training.trainer import TrainOptions, fit
+from sciceapp.training.trainer import fit
 
 CPU = torch.device("cpu")
-
-
-def _options(gsv_root, vpr_root, out, **kw) -> TrainOptions:
-    defaults = dict(
-        dataset_root=gsv_root,
-        output_dir=out,
-        epochs=100,
-        lr=TEACHER_LR,
-        places_per_batch=PLACES_PER_BATCH,
-        val_dataset_root=vpr_root,
-        val_dataset="synth",
-        device="cpu",
-        random_init=True,
-    )
-    return TrainOptions(**{**defaults, **kw})
 
 
 def _mean(values) -> float:
@@ -81,7 +66,7 @@ def test_student_learns_from_the_teacher(trained_teacher, gsv_root, vpr_root, tm
     split = read_split(vpr_root, "synth", "val")
     untrained = evaluate(torch_describer(student, IMAGE_SIZE, 16, CPU), split).recalls[1]
     distance_before = _mean_distance(student, teacher, split.query_paths)
-    options = _options(gsv_root, vpr_root, tmp_path, max_steps=9)
+    options = train_options(gsv_root, vpr_root, tmp_path, max_steps=9)
     report = fit(StudentStage(student, teacher), options, IMAGE_SIZE)
     trained = build_from_checkpoint(report.last_path)
     assert not trained.teacher
@@ -102,9 +87,7 @@ def test_distillation_alone_pulls_the_student_to_the_teacher(
     paths = read_split(vpr_root, "synth", "val").query_paths
     before = _mean_distance(student, teacher, paths)
     stage = StudentStage(student, teacher, LossWeights(gamma=0.0, eta=1.0))
-    report = fit(
-        stage, _options(gsv_root, None, tmp_path, max_steps=5, val_dataset=None), IMAGE_SIZE
-    )
+    report = fit(stage, train_options(gsv_root, None, tmp_path, max_steps=5), IMAGE_SIZE)
     after = _mean_distance(student, teacher, paths)
     assert after < 0.7 * before, (before, after)
     assert report.losses[-1] < report.losses[0]
@@ -120,7 +103,7 @@ def test_resume_continues_where_it_stopped(gsv_root, vpr_root, tmp_path):
         if done == 4:
             cancel.cancel()
 
-    options = _options(gsv_root, None, tmp_path, val_dataset=None, max_steps=6)
+    options = train_options(gsv_root, None, tmp_path, max_steps=6)
     network = build(small_config(), teacher=True, seed=0)
     with pytest.raises(CancelledError):
         fit(TeacherStage(network), options, IMAGE_SIZE, progress=progress, cancel=cancel)
