@@ -187,7 +187,8 @@ def _list(args: argparse.Namespace) -> int:
     folder = models_dir(data_dir(args.data_dir))
     local = list_local_models(folder.parent)
     rows = []
-    for manifest in list_manifests():
+    manifests = list_manifests()
+    for manifest in manifests:
         built = [m for m in local if m.info is not None and m.info.variant == manifest.preset]
         backbone = f"{manifest.backbone}_pretrain.pth" if manifest.backbone else None
         rows.append(
@@ -201,7 +202,8 @@ def _list(args: argparse.Namespace) -> int:
                 "built": [_local_json(m) for m in built],
             }
         )
-    others = [m for m in local if m.info is None or m.info.variant not in {r["name"] for r in rows}]
+    presets = {manifest.preset for manifest in manifests}
+    others = [m for m in local if m.info is None or m.info.variant not in presets]
     if args.json:
         print(json.dumps({"manifests": rows, "other_local": [_local_json(m) for m in others]}))
         return 0
