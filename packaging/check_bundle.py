@@ -1,7 +1,10 @@
 """Check a built one-folder app: it starts, answers --version, runs doctor, opens its window
 offscreen, carries its resources, and holds no torch.
 
-    python packaging/check_bundle.py dist/sciceapp
+    python packaging/check_bundle.py dist/sciceapp [--model DEMO.onnx --photos FOLDER]
+
+With a model and a folder of geotagged photos it also builds a collection inside the bundle
+and looks a photo up in the window (ONNX Runtime, faiss and the map, all frozen).
 
 Prints one line per check and exits 1 if any failed. packaging/build.sh runs it after every
 build, and tests/test_packaging_frozen.py runs it on a fresh build.
@@ -36,7 +39,19 @@ def _version() -> str:
 
 
 def _run(command: list[str], data_dir: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SCICEAPP_DATA_DIR": str(data_dir), "QT_QPA_PLATFORM": "offscreen"}
+    """Run a launcher on a throwaway data folder and settings with an offline map (no tile
+    requests leave the machine), never the user's own."""
+    config = data_dir / "config"
+    settings = config / "sciceapp" / "sciceapp.ini"
+    if not settings.exists():
+        settings.parent.mkdir(parents=True)
+        settings.write_text("[settings]\ntile_url=\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "SCICEAPP_DATA_DIR": str(data_dir),
+        "XDG_CONFIG_HOME": str(config),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
     return subprocess.run(
         command, capture_output=True, text=True, timeout=START_TIMEOUT_S, env=env, **kwargs
     )
@@ -48,6 +63,9 @@ def check_versions(bundle: Path, data_dir: Path) -> str:
         result = _run([str(bundle / launcher), "--version"], data_dir)
         assert result.returncode == 0, f"{launcher} --version failed: {result.stderr[-2000:]}"
         assert result.stdout.strip() == expected, f"{launcher} says {result.stdout!r}"
+    # how the GUI starts its helper jobs: sys.executable -m sciceapp ...
+    result = _run([str(bundle / "sciceapp-gui"), "-m", "sciceapp", "--version"], data_dir)
+    assert result.stdout.strip() == expected, f"-m sciceapp says {result.stdout!r}"
     return expected
 
 
@@ -55,6 +73,18 @@ def check_no_toolkit(bundle: Path, data_dir: Path) -> str:
     found = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if TOOLKIT_FILE.match(p.name)]
     assert not found, f"toolkit files in the bundle: {found[:10]}"
     return "no torch, torchvision or onnx export code"
+
+
+def check_toolkit_commands_explain(bundle: Path, data_dir: Path) -> str:
+    out = data_dir / "demo.onnx"
+    command = [str(bundle / "sciceapp"), "model", "export", "--preset", "tiny", "--random-init"]
+    result = _run([*command, "-o", str(out)], data_dir)
+    assert result.returncode == 2, (
+        f"model export exited {result.returncode}: {result.stderr[-2000:]}"
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "needs PyTorch" in result.stderr, result.stderr[-2000:]
+    return "model export says it needs the toolkit"
 
 
 def check_resources(bundle: Path, data_dir: Path) -> str:
@@ -91,9 +121,30 @@ def check_window(bundle: Path, data_dir: Path) -> str:
     return f"window opened offscreen, screenshot {shot.stat().st_size} bytes"
 
 
+def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -> str:
+    """Import a model, build a collection and look a photo up in the window, all frozen."""
+    cli = str(bundle / "sciceapp")
+    steps = [
+        [cli, "model", "import", str(model)],
+        [cli, "collection", "create", "demo", "--model", str(data_dir / "models" / model.name)],
+        [cli, "collection", "add", "demo", str(photos)],
+    ]
+    for step in steps:
+        result = _run(step, data_dir)
+        assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
+    query = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))[0]
+    shot = data_dir / "lookup.png"
+    gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
+    result = _run([*gui, "--screenshot", str(shot)], data_dir)
+    assert result.returncode == 0, f"lookup in the window failed: {result.stderr[-3000:]}"
+    assert shot.is_file(), "no screenshot written"
+    return f"collection built and {query.name} looked up in the window"
+
+
 CHECKS: list[Callable[[Path, Path], str]] = [
     check_versions,
     check_no_toolkit,
+    check_toolkit_commands_explain,
     check_resources,
     check_doctor,
     check_window,
@@ -103,9 +154,16 @@ CHECKS: list[Callable[[Path, Path], str]] = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path, help="the built folder (dist/sciceapp)")
+    parser.add_argument("--model", type=Path, help="an ONNX model for the lookup check")
+    parser.add_argument("--photos", type=Path, help="geotagged photos for the lookup check")
     args = parser.parse_args(argv)
+    checks = list(CHECKS)
+    if args.model and args.photos:
+        model, photos = args.model.resolve(), args.photos.resolve()
+        checks.append(lambda b, d: check_demo_lookup(b, d, model, photos))
+        checks[-1].__name__ = "check_demo_lookup"
     failed = 0
-    for check in CHECKS:
+    for check in checks:
         with tempfile.TemporaryDirectory(prefix="sciceapp-check-") as data_dir:
             try:
                 print(f"ok    {check.__name__}: {check(args.bundle.resolve(), Path(data_dir))}")

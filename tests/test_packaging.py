@@ -71,6 +71,24 @@ def test_wheel_carries_resources_and_manifests(wheel: Path):
     assert "sciceapp/_data/resources/icons/sciceapp.svg" in names
 
 
+def test_wheel_carries_every_non_python_file_of_the_package(wheel: Path):
+    """Map scripts and web pages are read with importlib.resources, even from folders
+    without __init__.py: the wheel must hold them all."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = REPO_ROOT / "sciceapp"
+    expected = [
+        str(path.relative_to(REPO_ROOT))
+        for path in package.rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
+        and "__pycache__" not in path.parts
+        and not path.name.startswith(".")
+        and "_data" not in path.relative_to(package).parts[:1]
+    ]
+    missing = [name for name in expected if name not in names]
+    assert not missing, missing
+
+
 def test_wheel_ships_no_model_weights(wheel: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert not [name for name in names if name.endswith(WEIGHT_SUFFIXES)]

@@ -43,13 +43,18 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.gui
-def test_frozen_app_passes_the_release_checks(bundle: Path):
+def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Path, exif_samples):
+    """Including a real lookup: import the tiny random-weight model, build a collection of
+    the sample photos and locate one in the window, all inside the bundle."""
     check = [sys.executable, str(REPO_ROOT / "packaging" / "check_bundle.py"), str(bundle)]
+    check += ["--model", str(tiny_onnx_model), "--photos", str(exif_samples / "gps")]
     result = subprocess.run(check, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    for name in ("check_versions", "check_no_toolkit", "check_resources", "check_doctor"):
+    for name in ("check_versions", "check_no_toolkit", "check_toolkit_commands_explain",
+                 "check_resources", "check_doctor"):  # fmt: skip
         assert f"ok    {name}" in result.stdout
     assert "ok    check_window" in result.stdout
+    assert "ok    check_demo_lookup" in result.stdout
 
 
 @pytest.mark.slow
