@@ -1,9 +1,238 @@
-"""`sciceapp search`: placeholder until its issue lands."""
+"""`sciceapp locate`, `sciceapp review` and `sciceapp map`: query a reference collection.
+
+locate  where were these photos taken? (a table, or JSON with --json / --output)
+review  do a folder of geotagged survey photos agree with where they look taken?
+map     an HTML map (works offline) of a collection and, optionally, of locate results
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sciceapp.errors import SciceappError
+
+NO_TILES = ""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this group's sub-commands (none yet)."""
+    """Add ``locate``, ``review`` and ``map``."""
+    locate = subparsers.add_parser("locate", help="predict where photos were taken")
+    locate.add_argument("photos", nargs="+", metavar="PHOTO")
+    _collection_option(locate)
+    _search_options(locate)
+    locate.add_argument("--json", action="store_true", help="print a JSON list of results")
+    locate.add_argument("--output", metavar="FILE.json", help="also write the JSON to a file")
+    _run_options(locate)
+    locate.set_defaults(func=_locate)
+
+    review = subparsers.add_parser("review", help="check survey photos' GPS against the model")
+    review.add_argument("folder", metavar="FOLDER")
+    _collection_option(review)
+    review.add_argument(
+        "--threshold-m", type=float, default=200.0, help="flag disagreements above (default 200 m)"
+    )
+    review.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV")
+    review.add_argument("--geojson", metavar="OUT.geojson", help="write both positions as GeoJSON")
+    _search_options(review)
+    _run_options(review)
+    review.set_defaults(func=_review)
+
+    mapping = subparsers.add_parser("map", help="write an HTML map of a collection and results")
+    _collection_option(mapping)
+    mapping.add_argument("--queries", metavar="RESULTS.json", help="output of locate --output")
+    mapping.add_argument("--output", metavar="MAP.html", required=True)
+    tiles = mapping.add_mutually_exclusive_group()
+    tiles.add_argument("--tile-url", help="tile URL template (default: OpenStreetMap)")
+    tiles.add_argument(
+        "--offline", dest="tile_url", action="store_const", const=NO_TILES, help="no map tiles"
+    )
+    mapping.set_defaults(func=_map)
+
+
+def _collection_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", "-c", metavar="NAME", required=True)
+
+
+def _search_options(parser: argparse.ArgumentParser) -> None:
+    # Defaults live in engine.locate; importing it here would slow down `sciceapp --help`.
+    parser.add_argument("--top-k", type=int, help="matches per photo (default 10)")
+    parser.add_argument(
+        "--radius-m", type=float, help="matches closer than this agree on a place (default 100 m)"
+    )
+
+
+def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from sciceapp.engine.locate import DEFAULT_RADIUS_M, DEFAULT_TOP_K
+
+    settings = {
+        "top_k": DEFAULT_TOP_K if args.top_k is None else args.top_k,
+        "radius_m": DEFAULT_RADIUS_M if args.radius_m is None else args.radius_m,
+    }
+    if settings["top_k"] <= 0 or settings["radius_m"] <= 0:
+        raise SciceappError("--top-k and --radius-m must be positive.")
+    return settings
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider",
+        choices=("auto", "cpu", "cuda", "tensorrt"),
+        default="auto",
+        help="ONNX Runtime execution provider (default: the best available)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from sciceapp.engine.library import Library
+    from sciceapp.paths import data_dir
+
+    collection = Library(data_dir(args.data_dir)).open_collection(args.collection)
+    if getattr(args, "provider", None):
+        collection.provider = args.provider
+    return collection
+
+
+def _model_line(collection: Any) -> str:
+    label = collection.model_label
+    if collection.model_random_init and "random" not in label:
+        label += " (random weights: demo, not accurate)"
+    return f"collection {collection.name!r}, model {label}"
+
+
+def _write(path: str, text: str) -> None:
+    from sciceapp.engine.index import write_bytes_atomic
+
+    try:
+        write_bytes_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise SciceappError(
+            f"Cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable "
+            "and has free space, or choose another path."
+        ) from exc
+
+
+def _fmt_point(point: tuple[float, float] | None) -> str:
+    return "-" if point is None else f"{point[0]:.6f}, {point[1]:.6f}"
+
+
+def _fmt_m(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.1f} km" if value >= 10_000 else f"{value:.0f} m"
+
+
+def _locate(args: argparse.Namespace) -> int:
+    from sciceapp.engine.locate import locate
+    from sciceapp.progress import TqdmProgress
+
+    collection = _open(args)
+    with TqdmProgress("locating", unit="photo", disable=args.quiet or None) as bar:
+        results = locate(collection, args.photos, progress=bar, **_search_settings(args))
+    data = [r.to_json() for r in results]
+    if args.output:
+        _write(args.output, json.dumps(data, indent=1, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(data, indent=1, ensure_ascii=False))
+    else:
+        print(_model_line(collection))
+        for result in results:
+            _print_result(result)
+    failed = [r for r in results if r.error is not None]
+    for result in failed:
+        print(f"sciceapp: cannot locate {result.query}: {result.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_result(result: Any) -> None:
+    print(f"\n{result.query}")
+    if result.error is not None:
+        print(f"  error: {result.error}")
+        return
+    print(f"  predicted  {_fmt_point(result.predicted)}  confidence {result.confidence:.2f}")
+    if result.query_gps is not None:
+        print(f"  own GPS    {_fmt_point(result.query_gps)}  error {_fmt_m(result.error_m)}")
+    for rank, match in enumerate(result.matches, 1):
+        where = _fmt_point((match.lat, match.lon) if match.has_gps else None)
+        print(f"  {rank:>3}. {match.score:6.3f}  {where:<24}  {match.path}")
+
+
+def _review(args: argparse.Namespace) -> int:
+    from sciceapp.engine.review import review, write_csv, write_geojson
+    from sciceapp.progress import TqdmProgress
+
+    collection = _open(args)
+    with TqdmProgress("reviewing", unit="photo", disable=args.quiet or None) as bar:
+        rows = review(
+            collection,
+            [args.folder],
+            args.threshold_m,
+            progress=bar,
+            **_search_settings(args),
+        )
+    print(_model_line(collection))
+    print(f"{'flag':<5} {'distance':>10} {'conf':>5}  {'status':<13} photo")
+    for row in rows:
+        flag = "!!" if row.flagged else ""
+        print(
+            f"{flag:<5} {_fmt_m(row.distance_m):>10} {row.confidence:5.2f}  {row.status:<13} "
+            f"{row.path}" + (f"  ({row.note})" if row.note else "")
+        )
+    flagged = sum(r.flagged for r in rows)
+    checked = sum(r.status == "checked" for r in rows)
+    print(
+        f"{len(rows)} photos: {checked} checked, {flagged} farther than {args.threshold_m:g} m, "
+        f"{sum(r.status == 'no_gps' for r in rows)} without GPS, "
+        f"{sum(r.status == 'error' for r in rows)} unreadable."
+    )
+    for path, writer in ((args.csv, write_csv), (args.geojson, write_geojson)):
+        if path:
+            try:
+                writer(rows, path)
+            except OSError as exc:
+                raise SciceappError(
+                    f"Cannot write {path}: {exc.strerror or exc}. Choose another path."
+                ) from exc
+            print(f"wrote {path}")
+    return 0
+
+
+def _read_results(path: str) -> list[Any]:
+    from sciceapp.engine.locate import LocateResult
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            data = [data]
+        return [LocateResult.from_json(item) for item in data]
+    except OSError as exc:
+        raise SciceappError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SciceappError(
+            f"{path} is not a locate result file ({exc}); write one with "
+            "`sciceapp locate ... --output FILE.json`."
+        ) from exc
+
+
+def _map(args: argparse.Namespace) -> int:
+    from sciceapp.engine.mapview import OSM_TILE_URL, MapData, render_map
+
+    collection = _open(args)
+    results = _read_results(args.queries) if args.queries else []
+    data = MapData.from_collection(collection, results)
+    tile_url = OSM_TILE_URL if args.tile_url is None else (args.tile_url or None)
+    try:
+        path = render_map(data, args.output, tile_url=tile_url)
+    except ValueError as exc:
+        raise SciceappError(str(exc)) from exc
+    except OSError as exc:
+        raise SciceappError(f"Cannot write {args.output}: {exc.strerror or exc}.") from exc
+    print(
+        f"wrote {path}: {len(data.references)} geotagged photos, {len(data.results)} results"
+        + ("" if tile_url else " (no tiles: offline)")
+    )
+    return 0
