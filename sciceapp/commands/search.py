@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sciceapp.commands.collection import _add_run_options as _run_options
 from sciceapp.errors import SciceappError
 
 NO_TILES = ""
@@ -77,16 +78,6 @@ def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--provider",
-        choices=("auto", "cpu", "cuda", "tensorrt"),
-        default="auto",
-        help="ONNX Runtime execution provider (default: the best available)",
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
 def _open(args: argparse.Namespace) -> Any:
     from sciceapp.engine.library import Library
     from sciceapp.paths import data_dir
@@ -94,6 +85,8 @@ def _open(args: argparse.Namespace) -> Any:
     collection = Library(data_dir(args.data_dir)).open_collection(args.collection)
     if getattr(args, "provider", None):
         collection.provider = args.provider
+    if getattr(args, "batch_size", None):
+        collection.batch_size = args.batch_size
     return collection
 
 
