@@ -120,6 +120,8 @@ def review_folder(
     name: str,
     folder: str,
     threshold_m: float,
+    top_k: int,
+    radius_m: float,
     provider: str = "auto",
     *,
     progress: ProgressFn,
@@ -128,8 +130,15 @@ def review_folder(
     from sciceapp.engine.review import review
 
     collection = _open(data_dir, name, provider)
-    paths = expand_photos([folder])
-    return review(collection, paths, threshold_m, progress=progress, cancel=cancel)
+    return review(
+        collection,
+        [folder],
+        threshold_m,
+        progress=progress,
+        cancel=cancel,
+        top_k=top_k,
+        radius_m=radius_m,
+    )
 
 
 def import_model_file(

@@ -153,6 +153,7 @@ class QueryController(QObject):
             self.window.settings.tile_url,
             True,
             review,
+            self.window.settings.radius_m,
         )
         worker = Worker(map_render.render_collection_map, *args, name="render map")
         self._render_job = worker

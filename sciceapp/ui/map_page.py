@@ -11,8 +11,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QUrl, Signal, Slot
-from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+from PySide6.QtCore import QFile, QIODevice, QObject, QUrl, Signal, Slot
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineScript,
+    QWebEngineSettings,
+)
 
 from sciceapp.ui.guard import catch_all
 
@@ -20,6 +25,8 @@ log = logging.getLogger("sciceapp.ui")
 
 # Sub-frames (folium popups) may be created empty or from inline source.
 SUBFRAME_SCHEMES_OK = ("about:blank", "about:srcdoc")
+QWEBCHANNEL_RESOURCE = ":/qtwebchannel/qwebchannel.js"
+QWEBCHANNEL_SCRIPT_NAME = "sciceapp-qwebchannel"
 
 
 class MapBridge(QObject):
@@ -31,6 +38,26 @@ class MapBridge(QObject):
     @catch_all
     def markerClicked(self, marker_id: str) -> None:  # noqa: N802 - the name the page calls
         self.marker_clicked.emit(str(marker_id))
+
+
+def qwebchannel_script() -> QWebEngineScript:
+    """Qt's ``qwebchannel.js``, run in every page before its own scripts.
+
+    The map page asks for ``qrc:///qtwebchannel/qwebchannel.js``, but a page loaded from a
+    file may not read ``qrc:`` URLs, so the script is injected from Qt's resources instead.
+    """
+    source = QFile(QWEBCHANNEL_RESOURCE)
+    if not source.open(QIODevice.OpenModeFlag.ReadOnly):
+        raise RuntimeError(
+            f"Qt's {QWEBCHANNEL_RESOURCE} is missing: is PySide6's QtWebChannel installed?"
+        )
+    script = QWebEngineScript()
+    script.setName(QWEBCHANNEL_SCRIPT_NAME)
+    script.setSourceCode(bytes(source.readAll().data()).decode("utf-8"))
+    script.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentCreation)
+    script.setWorldId(QWebEngineScript.ScriptWorldId.MainWorld)
+    script.setRunsOnSubFrames(False)
+    return script
 
 
 def is_inside(path: Path, folder: Path) -> bool:
@@ -50,6 +77,12 @@ class MapPage(QWebEnginePage):
         # Qt 6's default profile is off the record: no cookies, cache or storage on disk.
         super().__init__(QWebEngineProfile.defaultProfile(), parent)
         self.allowed_dir = Path(allowed_dir)
+        self.alerts: list[str] = []
+        # The map file is local; its tiles come from the user's tile URL (http/https).
+        self.settings().setAttribute(
+            QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, True
+        )
+        self.scripts().insert(qwebchannel_script())
 
     def is_allowed(self, url: QUrl, is_main_frame: bool) -> bool:
         if url.isLocalFile():
@@ -68,6 +101,11 @@ class MapPage(QWebEnginePage):
     def createWindow(self, _type: QWebEnginePage.WebWindowType) -> QWebEnginePage | None:  # noqa: N802
         self.navigation_refused.emit("a new window")
         return None
+
+    def javaScriptAlert(self, _origin: QUrl, message: str) -> None:  # noqa: N802 - Qt override
+        """Our pages never call alert(); one would come from injected script: log, show nothing."""
+        log.warning("Map page tried to show an alert: %r", message)
+        self.alerts.append(message)
 
     def javaScriptConsoleMessage(self, level, message: str, line: int, source: str) -> None:  # noqa: N802
         log.debug("map js [%s] %s:%s %s", level, source, line, message)

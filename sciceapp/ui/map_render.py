@@ -25,6 +25,7 @@ def render_collection_map(
     tile_url: str,
     bridge: bool = True,
     review: bool = False,
+    radius_m: float = 100.0,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
@@ -40,7 +41,9 @@ def render_collection_map(
         if review
         else MapData.from_collection(collection, items)
     )
-    return render_map(data, output_html, tile_url=tile_url or None, bridge=bridge)
+    return render_map(
+        data, output_html, tile_url=tile_url or None, bridge=bridge, radius_m=radius_m
+    )
 
 
 def export_current_map(window: Any) -> None:
@@ -60,15 +63,18 @@ def export_current_map(window: Any) -> None:
         return
     result = window.locating.current_result()
     results = [result] if result is not None and not result.error else []
-    worker = Worker(
-        render_collection_map,
+    settings = window.settings
+    args = (
         window.data_dir,
         name,
         results,
         Path(path),
-        window.settings.tile_url,
+        settings.tile_url,
         False,
+        False,
+        settings.radius_m,
     )
+    worker = Worker(render_collection_map, *args, name="export map")
     worker.signals.result.connect(
         lambda p: window.statusBar().showMessage(f"Map saved as {p}", 8000)
     )

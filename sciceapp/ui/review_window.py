@@ -31,37 +31,29 @@ from sciceapp.ui.guard import catch_all
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.workers import Worker
 
+DEFAULT_THRESHOLD_M = 200.0  # engine.review.DEFAULT_THRESHOLD_M
 COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
 FLAG_COLOR = QColor("#fde2e1")
 
 
-def _field(row: Any, *names: str) -> Any:
-    for name in names:
-        if hasattr(row, name):
-            return getattr(row, name)
-    return None
+STATUS_TEXT = {
+    "checked": "",
+    "no_gps": "no GPS",
+    "no_prediction": "no geotagged match",
+    "error": "unreadable",
+}
 
 
-def row_values(
-    row: Any,
-) -> tuple[str, tuple | None, tuple | None, float | None, float | None, bool]:
-    """``(name, recorded, predicted, distance_m, confidence, flagged)`` of a ``ReviewRow``."""
-    return (
-        Path(str(_field(row, "path", "photo", "query"))).name,
-        _field(row, "recorded", "recorded_gps", "query_gps"),
-        _field(row, "predicted"),
-        _field(row, "distance_m", "error_m"),
-        _field(row, "confidence"),
-        bool(_field(row, "flagged", "disagrees")),
-    )
+def verdict(row: Any) -> str:
+    """What the review says about one ``ReviewRow``."""
+    if row.status != "checked":
+        note = f": {row.note}" if row.note else ""
+        return f"{STATUS_TEXT.get(row.status, row.status)}{note}"
+    return "DISAGREES" if row.flagged else "agrees"
 
 
-def _latlon(point: Any) -> tuple[float, float] | None:
-    if point is None:
-        return None
-    if hasattr(point, "lat"):
-        return (point.lat, point.lon)
-    return (point[0], point[1])
+def _latlon_text(point: Any, missing: str) -> str:
+    return format_latlon(*point) if point is not None else missing
 
 
 class ReviewTableModel(RowsTableModel):
@@ -70,34 +62,34 @@ class ReviewTableModel(RowsTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        name, recorded, predicted, distance_m, confidence, flagged = row_values(
-            self.rows[index.row()]
-        )
+        row = self.rows[index.row()]
         column = index.column()
-        if role == Qt.ItemDataRole.BackgroundRole and flagged:
+        if role == Qt.ItemDataRole.BackgroundRole and row.flagged:
             return FLAG_COLOR
         if role == Qt.ItemDataRole.UserRole:  # what sorting compares
-            return (
-                name,
-                _latlon(recorded) or (),
-                _latlon(predicted) or (),
-                distance_m if distance_m is not None else float("inf"),
-                confidence or 0.0,
-                flagged,
-            )[column]
+            distance = row.distance_m if row.distance_m is not None else float("inf")
+            keys = (
+                Path(row.path).name,
+                row.recorded or (),
+                row.predicted or (),
+                distance,
+                row.confidence,
+                verdict(row),
+            )
+            return keys[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.path
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        if column == 0:
-            return name
-        if column == 1:
-            return format_latlon(*_latlon(recorded)) if recorded is not None else "no GPS"
-        if column == 2:
-            return format_latlon(*_latlon(predicted)) if predicted is not None else "unknown"
-        if column == 3:
-            return format_distance(distance_m)
-        if column == 4:
-            return format_confidence(confidence)
-        return "DISAGREES" if flagged else "agrees"
+        texts = (
+            Path(row.path).name,
+            _latlon_text(row.recorded, "no GPS"),
+            _latlon_text(row.predicted, "unknown"),
+            format_distance(row.distance_m),
+            format_confidence(row.confidence) if row.predicted is not None else "",
+            verdict(row),
+        )
+        return texts[column]
 
 
 class ReviewWindow(QDialog):
@@ -119,7 +111,7 @@ class ReviewWindow(QDialog):
         self.threshold_m.setRange(1, 100_000)
         self.threshold_m.setDecimals(0)
         self.threshold_m.setSuffix(" m")
-        self.threshold_m.setValue(max(100.0, window.settings.radius_m))
+        self.threshold_m.setValue(DEFAULT_THRESHOLD_M)
         self.open_button = QPushButton("Open folder…")
         self.open_button.clicked.connect(self._open)
         self.csv_button = QPushButton("Export CSV…")
@@ -175,6 +167,8 @@ class ReviewWindow(QDialog):
             name,
             folder,
             self.threshold_m.value(),
+            self.window_.settings.top_k,
+            self.window_.settings.radius_m,
             self.window_.settings.provider,
             name="review",
         )
@@ -195,7 +189,7 @@ class ReviewWindow(QDialog):
     @catch_all
     def _reviewed(self, rows: list[Any]) -> None:
         self.model.set_rows(rows)
-        flagged = sum(1 for r in rows if row_values(r)[5])
+        flagged = sum(1 for r in rows if r.flagged)
         self.summary.setText(
             f"{len(rows)} photo(s); {flagged} flagged where the recorded and predicted positions disagree."
         )

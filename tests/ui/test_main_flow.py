@@ -10,6 +10,10 @@ from helpers import drop_files
 
 from sciceapp.engine.library import Library
 
+POPUP_TEXT = "(document.querySelector('.leaflet-popup-content') || {}).textContent"
+
+POPUP_TEXT = "(document.querySelector('.leaflet-popup-content') || {}).textContent"
+
 
 def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
     qtbot, window, model_in_data_dir: Path, data_dir: Path, exif_samples: Path
@@ -47,10 +51,30 @@ def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
     qtbot.waitUntil(lambda: window.thumbnails.pixmap(str(query)) is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.strip.item(0).icon().isNull(), timeout=WAIT_MS)
 
-    # The map: Leaflet loaded from local files, one marker per reference photo.
+    # The map: Leaflet loaded from local files; the 9 reference photos, then for the query
+    # its geotagged matches, its prediction and its own GPS.
     qtbot.waitUntil(
         lambda: window.map_view.is_ready and not window.locating.render_pending, timeout=WAIT_MS
     )
     assert window.map_view.url().isLocalFile()
     assert run_js(qtbot, window.map_view, "typeof L") == "object"
-    assert run_js(qtbot, window.map_view, "window.sciceapp.markerCount()") == 9
+    expected = 9 + sum(m.has_gps for m in result.matches) + 1 + 1
+    assert run_js(qtbot, window.map_view, "window.sciceapp.markerCount()") == expected
+
+    # Match strip -> map: picking the third match highlights (opens) its marker's popup.
+    third = window.strip.matches[2]
+    window.strip.setCurrentRow(2)
+    qtbot.waitUntil(
+        lambda: Path(third.path).name in (run_js(qtbot, window.map_view, POPUP_TEXT) or ""),
+        timeout=WAIT_MS,
+    )
+    # Map -> strip: clicking a marker selects its match.
+    fifth = window.strip.matches[4]
+    with qtbot.waitSignal(window.map_view.marker_clicked, timeout=WAIT_MS) as clicked:
+        run_js(
+            qtbot,
+            window.map_view,
+            f"window.sciceapp.marker('{fifth.photo_id}').fire('click'); true",
+        )
+    assert clicked.args == [str(fifth.photo_id)]
+    assert window.strip.currentRow() == 4
