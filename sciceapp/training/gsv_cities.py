@@ -126,6 +126,19 @@ class PlaceDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         place = self.places[index]
         rng = random.Random(hash((self.seed, self.epoch, index)))
-        chosen = rng.sample(place.paths, self.images_per_place)
-        images = torch.stack([self.transform(load_rgb(p)) for p in chosen])
-        return images, torch.full((self.images_per_place,), place.label, dtype=torch.long)
+        images: list[torch.Tensor] = []
+        # a photo that cannot be read is replaced by another of the same place, so one bad
+        # file does not stop a run of many hours
+        for path in rng.sample(place.paths, len(place.paths)):
+            try:
+                images.append(self.transform(load_rgb(path)))
+            except ImageError as exc:
+                log.warning("%s Using another photo of place %d instead.", exc, place.label)
+            if len(images) == self.images_per_place:
+                break
+        else:
+            raise ImageError(
+                f"Place {place.label} has fewer than {self.images_per_place} readable photos "
+                f"({place.paths[0].parent}); replace the broken files or remove its CSV rows."
+            )
+        return torch.stack(images), torch.full((len(images),), place.label, dtype=torch.long)

@@ -39,14 +39,17 @@ class MultiSimilarity(torch.nn.Module):
         )
 
     def forward(self, descriptors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        descriptors = descriptors.float()
-        pairs = self.miner(descriptors, labels) if self.miner is not None else None
-        return self.loss(descriptors, labels, pairs)
+        # similarities of near-identical descriptors need full precision, also under autocast
+        with torch.autocast(descriptors.device.type, enabled=False):
+            descriptors = descriptors.float()
+            pairs = self.miner(descriptors, labels) if self.miner is not None else None
+            return self.loss(descriptors, labels, pairs)
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Sum of squared differences over the batch divided by the batch size: ``[B,D],[B,D] -> scalar``."""
-    return (student.float() - teacher.float()).pow(2).sum() / student.shape[0]
+    with torch.autocast(student.device.type, enabled=False):
+        return (student.float() - teacher.float()).pow(2).sum() / student.shape[0]
 
 
 @dataclass

@@ -223,7 +223,9 @@ def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainRepo
         log.info("epoch %d: %d steps, running %s", epoch, step_in_epoch, running)
         recalls = None
         if val_split is not None:
-            describe = torch_describer(network, image_size, options.val_batch_size, device)
+            describe = torch_describer(
+                network, image_size, options.val_batch_size, device, options.num_workers
+            )
             recalls = evaluate(describe, val_split, options.recall_values, cancel=cancel).recalls
             report.recalls.append(recalls)
             log.info("epoch %d validation %s", epoch, format_recalls(recalls))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import IMAGE_SIZE
+from training_support import IMAGE_SIZE
 
 from sciceapp.engine.evaluation import read_split
 from sciceapp.model import build, build_from_checkpoint

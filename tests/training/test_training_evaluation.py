@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import VAL_PLACES
+from training_support import VAL_PLACES
 
 from sciceapp.engine.evaluation import (
     Pca,

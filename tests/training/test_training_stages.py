@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIZE, TEACHER_LR, small_config, train_options
+from training_support import IMAGE_SIZE, TEACHER_LR, small_config, train_options
 
 from sciceapp.engine.evaluation import evaluate, read_split
 from sciceapp.errors import CancelledError

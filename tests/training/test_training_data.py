@@ -6,7 +6,7 @@ import collections
 
 import pytest
 import torch
-from conftest import TRAIN_PLACES
+from training_support import TRAIN_PLACES
 
 from sciceapp.errors import DatasetError, ImageError
 from sciceapp.training.gsv_cities import PlaceDataset, image_name, read_places
@@ -57,12 +57,17 @@ def test_place_dataset_gives_four_augmented_images_of_one_place(gsv_root):
     assert not torch.equal(images, dataset[3][0])
 
 
-def test_corrupt_photo_names_the_file(gsv_root, tmp_path):
+def test_unreadable_photo_is_replaced_by_another_of_its_place(gsv_root, tmp_path, caplog):
     places = read_places(gsv_root)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
-    places[0].paths = [bad] * 4
-    with pytest.raises(ImageError, match="bad.jpg"):
+    good = places[0].paths
+    places[0].paths = [bad, *good]
+    images, labels = PlaceDataset(places, train_transform(32))[0]
+    assert images.shape == (4, 3, 32, 32) and len(labels) == 4
+    assert "bad.jpg" in caplog.text
+    places[0].paths = [bad, bad, *good[:2]]
+    with pytest.raises(ImageError, match="fewer than 4 readable photos"):
         PlaceDataset(places, train_transform(32))[0]
 
 

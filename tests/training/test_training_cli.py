@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import small_config
+from training_support import small_config
 
 from sciceapp.cli import main
 
