@@ -26,71 +26,27 @@ def config_file(tmp_path_factory):
 
 
 def test_train_both_stages_then_eval_and_export(capsys, tmp_path, gsv_root, vpr_root, config_file):
-    common = [
-        "--dataset-root",
-        gsv_root,
-        "--places-per-batch",
-        8,
-        "--max-steps",
-        3,
-        "--num-workers",
-        0,
-        "--device",
-        "cpu",
-        "--lr",
-        1e-3,
-        "--val-dataset-root",
-        vpr_root,
-        "--val-dataset",
-        "synth",
-    ]
+    quick = "--places-per-batch 8 --max-steps 3 --num-workers 0 --device cpu --lr 1e-3"
+    data = ("--dataset-root", gsv_root, "--val-dataset-root", vpr_root, "--val-dataset", "synth")
+    common = (*data, *quick.split())
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
-    out = _run(
-        capsys,
-        "train",
-        "teacher",
-        "--config",
-        config_file,
-        "--random-init",
-        "--output-dir",
-        teacher_dir,
-        *common,
-    )
+    teacher = ("train", "teacher", "--config", config_file, "--output-dir", teacher_dir)
+    out = _run(capsys, *teacher, "--random-init", *common)
     assert "random backbone weights" in out
     assert (teacher_dir / "best.pth").is_file() and (teacher_dir / "last.pth").is_file()
     assert "validation R@1=" in (teacher_dir / "train.log").read_text()
 
-    out = _run(
-        capsys,
-        "train",
-        "student",
-        "--teacher",
-        teacher_dir / "best.pth",
-        "--output-dir",
-        student_dir,
-        *common,
-    )
+    student = ("train", "student", "--teacher", teacher_dir / "best.pth")
+    _run(capsys, *student, "--output-dir", student_dir, *common)
     student = torch.load(student_dir / "best.pth", weights_only=True)
     assert student["teacher"] is False and student["random_init"] is True
     assert student["config"]["image_size"] == 112
 
+    def evaluate(*argv):
+        return _run(capsys, "eval", *argv, "--dataset-root", vpr_root, "--dataset", "synth")
+
     report = tmp_path / "eval.json"
-    out = _run(
-        capsys,
-        "eval",
-        "--model",
-        student_dir / "best.pth",
-        "--dataset-root",
-        vpr_root,
-        "--dataset",
-        "synth",
-        "--split",
-        "test",
-        "--batch-size",
-        7,
-        "--json",
-        report,
-    )
+    out = evaluate("--model", student_dir / "best.pth", "--batch-size", 7, "--json", report)
     assert "R@1" in out and "demo, not accurate" in out
     result = json.loads(report.read_text())
     assert set(result["recalls"]) == {"1", "5", "10", "20"}
@@ -101,58 +57,18 @@ def test_train_both_stages_then_eval_and_export(capsys, tmp_path, gsv_root, vpr_
 
     # the student's best.pth goes straight into `sciceapp model export`
     onnx_path = tmp_path / "student.onnx"
-    _run(
-        capsys,
-        "model",
-        "export",
-        "--config",
-        student_dir / "config.json",
-        "--checkpoint",
-        student_dir / "best.pth",
-        "--output",
-        onnx_path,
-    )
+    export = ("model", "export", "--config", student_dir / "config.json", "--output", onnx_path)
+    _run(capsys, *export, "--checkpoint", student_dir / "best.pth")
     onnx_report = tmp_path / "eval-onnx.json"
-    out = _run(
-        capsys,
-        "eval",
-        "--model",
-        onnx_path,
-        "--dataset-root",
-        vpr_root,
-        "--dataset",
-        "synth",
-        "--split",
-        "test",
-        "--json",
-        onnx_report,
-    )
+    evaluate("--model", onnx_path, "--json", onnx_report)
     onnx_result = json.loads(onnx_report.read_text())
     assert onnx_result["query_images"] == 24
     # same network, other runtime and image loader: nearly the same ranking
-    same_top1 = sum(
-        a["top"][0] == b["top"][0]
-        for a, b in zip(result["queries"], onnx_result["queries"], strict=True)
-    )
-    assert same_top1 >= 20
+    pairs = zip(result["queries"], onnx_result["queries"], strict=True)
+    assert sum(a["top"][0] == b["top"][0] for a, b in pairs) >= 20
 
-    out = _run(
-        capsys,
-        "eval",
-        "--batch-stability",
-        "--model",
-        teacher_dir / "best.pth",
-        student_dir / "best.pth",
-        "--dataset-root",
-        vpr_root,
-        "--dataset",
-        "synth",
-        "--split",
-        "test",
-        "--stability-batch-sizes",
-        1,
-        6,
-    )
+    models = (teacher_dir / "best.pth", student_dir / "best.pth")
+    out = evaluate("--batch-stability", "--model", *models, "--stability-batch-sizes", 1, 6)
     assert "teacher/best: Recall@1 moves by" in out
     assert "student/best: Recall@1 moves by 0.00 points" in out
 
