@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     student = stages.add_parser(
         "student", help="stage 2: distil the stable student (SciceVPR) from a trained teacher"
     )
-    student.add_argument("--teacher", metavar="TEACHER.pth", required=True, type=Path)
+    student.add_argument(
+        "--teacher", metavar="TEACHER.pth", required=True, type=Path, help="stage-1 best.pth"
+    )
     student.add_argument("--gamma", type=float, default=1.0, help="weight of the MS loss")
     student.add_argument("--eta", type=float, default=1.0, help="weight of the distillation loss")
     _common_options(student, epochs=1)
@@ -63,15 +65,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a training checkpoint or an exported ONNX model (with --batch-stability: "
         "any number of checkpoints, e.g. the teacher and the student)",
     )
-    ev.add_argument("--dataset-root", type=Path, required=True)
+    ev.add_argument(
+        "--dataset-root", type=Path, required=True, help="holds <dataset>/images/<split>/"
+    )
     ev.add_argument("--dataset", required=True, help="folder name below --dataset-root")
-    ev.add_argument("--split", default="test")
-    ev.add_argument("--recall-values", type=int, nargs="+", default=[1, 5, 10, 20])
+    ev.add_argument("--split", default="test", help="split to evaluate (default test)")
+    ev.add_argument(
+        "--recall-values",
+        type=int,
+        nargs="+",
+        default=[1, 5, 10, 20],
+        metavar="N",
+        help="report Recall@N for these N (default 1 5 10 20)",
+    )
     ev.add_argument("--batch-size", type=int, default=16, help="inference batch size")
     ev.add_argument("--pca-dim", type=int, help="reduce descriptors by PCA to this many values")
     ev.add_argument("--pca-folder", type=Path, help="images to fit the PCA on (training images)")
     ev.add_argument("--json", metavar="OUT.json", type=Path, help="write the results here")
-    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ev.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the network runs (ONNX: the execution provider)",
+    )
     ev.add_argument(
         "--batch-stability",
         action="store_true",
@@ -83,23 +99,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser, epochs: int) -> None:
-    parser.add_argument("--dataset-root", type=Path, required=True, help="GSV-Cities folder")
-    parser.add_argument("--cities", nargs="+", help="only these cities (default: all)")
-    parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--places-per-batch", type=int, default=72)
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
-    parser.add_argument("--val-dataset-root", type=Path, help="standard VPR layout root")
-    parser.add_argument("--val-dataset", help="e.g. pitts30k")
-    parser.add_argument("--val-split", default="val")
-    parser.add_argument("--val-batch-size", type=int, default=32)
-    parser.add_argument("--patience", type=int, default=10, help="epochs without a R@5 gain")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--num-workers", type=int, default=4, help="data loading processes")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
+    add = parser.add_argument
+    add(
+        "--dataset-root",
+        type=Path,
+        required=True,
+        help="the GSV-Cities folder (Dataframes/, Images/)",
+    )
+    add("--cities", nargs="+", metavar="CITY", help="train on these cities only (default: all)")
+    add(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help="checkpoints, config.json and train.log go here",
+    )
+    add("--epochs", type=int, default=epochs, help=f"passes over all places (default {epochs})")
+    add(
+        "--lr",
+        type=float,
+        default=1e-4,
+        help="Adam learning rate, halved every 3 epochs (default 1e-4)",
+    )
+    add(
+        "--places-per-batch",
+        type=int,
+        default=72,
+        help="places per batch, 4 photos each (default 72)",
+    )
+    add("--max-steps", type=int, help="stop after this many steps (quick runs)")
+    add("--val-dataset-root", type=Path, help="root of a standard VPR dataset for validation")
+    add("--val-dataset", metavar="NAME", help="dataset folder below it, e.g. pitts30k")
+    add("--val-split", default="val", help="split to validate on (default val)")
+    add("--val-batch-size", type=int, default=32, help="inference batch size (default 32)")
+    add(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop after this many epochs without a better Recall@5 (default 10)",
+    )
+    add(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: the GPU when there is one; mixed precision on CUDA only",
+    )
+    add("--num-workers", type=int, default=4, help="image decoding processes (default 4)")
+    add("--seed", type=int, default=0, help="seed of batch order, photo choice and new weights")
+    add(
+        "--checkpoint-every",
+        type=int,
+        default=500,
+        metavar="STEPS",
+        help="also save last.pth every STEPS steps (default 500)",
+    )
+    add("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth where it stopped")
 
 
 def _options(args: argparse.Namespace, random_init: bool):

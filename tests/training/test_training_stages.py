@@ -127,3 +127,13 @@ def test_resume_continues_where_it_stopped(gsv_root, vpr_root, tmp_path):
     assert last["scheduler_state_dict"]["last_epoch"] == 6
     # StepLR halves every 3 epochs of steps: 9 steps here, so no halving yet
     assert last["scheduler_state_dict"]["_last_lr"] == [TEACHER_LR]
+
+
+def test_learning_rate_halves_every_three_epochs_of_steps(gsv_root, tmp_path):
+    # 24 places in batches of 8 = 3 steps per epoch: the halving comes after step 9
+    options = train_options(gsv_root, None, tmp_path, max_steps=10, lr=1e-4)
+    fit(TeacherStage(build(small_config(), teacher=True, seed=0)), options, IMAGE_SIZE)
+    last = torch.load(tmp_path / "last.pth", weights_only=True)
+    assert last["scheduler_state_dict"]["step_size"] == 9
+    assert last["scheduler_state_dict"]["_last_lr"] == pytest.approx([5e-5])
+    assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
