@@ -126,6 +126,7 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     cli = str(bundle / "sciceapp")
     steps = [
         [cli, "model", "import", str(model)],
+        [cli, "model", "info", str(model)],
         [cli, "collection", "create", "demo", "--model", str(data_dir / "models" / model.name)],
         [cli, "collection", "add", "demo", str(photos)],
     ]
