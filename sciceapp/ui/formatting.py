@@ -15,7 +15,9 @@ def format_distance(distance_m: float | None) -> str:
         return ""
     if distance_m < 1000:
         return f"{distance_m:.0f} m"
-    return f"{distance_m / 1000:.1f} km"
+    if distance_m < 100_000:
+        return f"{distance_m / 1000:.1f} km"
+    return f"{distance_m / 1000:,.0f} km"
 
 
 def format_confidence(confidence: float | None) -> str:

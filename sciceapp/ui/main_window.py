@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -54,6 +54,7 @@ log = logging.getLogger("sciceapp.ui")
 
 WINDOW_SIZE_PX = (1440, 900)
 CLOSE_WAIT_MS = 60_000
+QUERY_ICON_PX = (64, 48)
 
 
 class MainWindow(QMainWindow):
@@ -100,11 +101,10 @@ class MainWindow(QMainWindow):
         self.query_table.setModel(self.query_model)
         self.query_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.query_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.query_table.verticalHeader().setDefaultSectionSize(56)
+        self.query_table.verticalHeader().setDefaultSectionSize(QUERY_ICON_PX[1] + 6)
         self.query_table.verticalHeader().hide()
-        self.query_table.setIconSize(
-            self.query_table.iconSize().expandedTo(self.query_table.iconSize() * 3)
-        )
+        self.query_table.setIconSize(QSize(*QUERY_ICON_PX))
+        self.query_table.setAlternatingRowColors(True)
         self.query_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
@@ -149,11 +149,11 @@ class MainWindow(QMainWindow):
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.collections)
         left.addWidget(query_box)
-        left.setSizes([380, 520])
+        left.setSizes([270, 630])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        self.splitter.setSizes([520, 920])
+        self.splitter.setSizes([560, 880])
         self.setCentralWidget(self.splitter)
 
         self.collections.create_requested.connect(self.new_collection)

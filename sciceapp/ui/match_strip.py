@@ -50,8 +50,9 @@ class MatchStrip(QListWidget):
         self.setIconSize(QSize(ICON_PX, ICON_PX))
         self.setGridSize(QSize(ICON_PX + 40, ICON_PX + 52))
         self.setWordWrap(True)
-        self.setFixedHeight(ICON_PX + 76)
+        self.setFixedHeight(ICON_PX + 64)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.matches: list[Any] = []
         self.currentItemChanged.connect(self._on_current)
         thumbnails.ready.connect(self._refresh_icons)

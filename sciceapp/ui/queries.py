@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QIcon
 
 from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
 from sciceapp.ui.table_model import Index, RowsTableModel
@@ -55,7 +56,8 @@ class QueryTableModel(RowsTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, column)
         if role == Qt.ItemDataRole.DecorationRole and column == PHOTO:
-            return self.thumbnails.pixmap(row.path)
+            pixmap = self.thumbnails.pixmap(row.path)
+            return QIcon(pixmap) if pixmap is not None else None  # an icon scales to the view
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.path if column == PHOTO else row.status_text()
         if role == Qt.ItemDataRole.UserRole:
