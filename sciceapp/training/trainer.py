@@ -190,6 +190,13 @@ def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainRepo
                 images, labels = images.to(device), labels.to(device)
                 with autocast(device):
                     losses = stage.losses(images, labels)
+                values = {key: float(tensor.detach()) for key, tensor in losses.items()}
+                if not math.isfinite(values["loss"]):
+                    # stop before the weights are spoilt; last.pth keeps the last good state
+                    raise SciceappError(
+                        f"The loss became {values['loss']} at step {state['global_step'] + 1}; "
+                        "lower --lr and resume with --resume."
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(losses["loss"]).backward()
                 scaler.step(optimizer)
@@ -198,12 +205,6 @@ def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainRepo
                 step_in_epoch += 1
                 state["global_step"] += 1
                 report.steps += 1
-                values = {key: float(tensor.detach()) for key, tensor in losses.items()}
-                if not math.isfinite(values["loss"]):
-                    raise SciceappError(
-                        f"The loss became {values['loss']} at step {state['global_step']}; "
-                        "lower --lr (the last good checkpoint is kept)."
-                    )
                 report.losses.append(values["loss"])
                 for key, value in values.items():
                     running[key] = 0.9 * running.get(key, value) + 0.1 * value
@@ -215,20 +216,22 @@ def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainRepo
                     save_last(epoch, step_in_epoch)
                 if state["global_step"] >= total_steps:
                     break
+            log.info("epoch %d: %d steps, running %s", epoch, step_in_epoch, running)
+            recalls = None
+            if val_split is not None:
+                describe = torch_describer(
+                    network, image_size, options.val_batch_size, device, options.num_workers
+                )
+                result = evaluate(describe, val_split, options.recall_values, cancel=cancel)
+                recalls = result.recalls
+                report.recalls.append(recalls)
+                log.info("epoch %d validation %s", epoch, format_recalls(recalls))
         except (CancelledError, KeyboardInterrupt):
+            # a resumed run redoes only what is missing (at most this epoch's validation)
             save_last(epoch, step_in_epoch)
             log.warning("interrupted at step %d; resume with --resume", state["global_step"])
             raise
         finished_epoch = step_in_epoch >= steps_per_epoch
-        log.info("epoch %d: %d steps, running %s", epoch, step_in_epoch, running)
-        recalls = None
-        if val_split is not None:
-            describe = torch_describer(
-                network, image_size, options.val_batch_size, device, options.num_workers
-            )
-            recalls = evaluate(describe, val_split, options.recall_values, cancel=cancel).recalls
-            report.recalls.append(recalls)
-            log.info("epoch %d validation %s", epoch, format_recalls(recalls))
         score = recalls.get(SELECTION_RECALL, recalls[max(recalls)]) if recalls else None
         improved = score is None or state["best_recall5"] is None or score > state["best_recall5"]
         if improved:

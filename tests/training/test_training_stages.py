@@ -8,7 +8,7 @@ import torch
 from training_support import IMAGE_SIZE, TEACHER_LR, small_config, train_options
 
 from sciceapp.engine.evaluation import evaluate, read_split
-from sciceapp.errors import CancelledError
+from sciceapp.errors import CancelledError, SciceappError
 from sciceapp.model import build, build_from_checkpoint
 from sciceapp.progress import CancelToken
 from sciceapp.training.describe import torch_describer
@@ -137,3 +137,26 @@ def test_learning_rate_halves_every_three_epochs_of_steps(gsv_root, tmp_path):
     assert last["scheduler_state_dict"]["step_size"] == 9
     assert last["scheduler_state_dict"]["_last_lr"] == pytest.approx([5e-5])
     assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
+
+
+class _DivergingStage(TeacherStage):
+    """The teacher stage with a loss that turns into NaN at its third step."""
+
+    calls = 0
+
+    def losses(self, images, labels):
+        out = super().losses(images, labels)
+        self.calls += 1
+        if self.calls == 3:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+
+def test_a_diverging_loss_stops_before_spoiling_the_weights(gsv_root, tmp_path):
+    network = build(small_config(), teacher=True, seed=0)
+    options = train_options(gsv_root, None, tmp_path, max_steps=6, checkpoint_every_steps=1)
+    with pytest.raises(SciceappError, match="lower --lr"):
+        fit(_DivergingStage(network), options, IMAGE_SIZE)
+    last = torch.load(tmp_path / "last.pth", weights_only=True)
+    assert last["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in network.state_dict().values())
