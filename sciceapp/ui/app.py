@@ -35,6 +35,7 @@ def run_app(
         run = ScreenshotRun(window, collection, list(queries or []), Path(screenshot))
         window.show()
         app.exec()
+        _dispose(window)
         return run.exit_code if run.exit_code is not None else 1
     if collection or queries:
         from sciceapp.ui.screenshot import ScreenshotRun
@@ -43,4 +44,14 @@ def run_app(
         ScreenshotRun(window, collection, list(queries or []), None, quit_when_done=False)
     window.show()
     QTimer.singleShot(0, window.raise_)
-    return app.exec()
+    status = app.exec()
+    _dispose(window)
+    return status
+
+
+def _dispose(window: object) -> None:
+    """Delete the window (and its web page) before Qt tears down the web profile."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.deleteLater()  # type: ignore[attr-defined]
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -68,13 +68,13 @@ class ReviewTableModel(RowsTableModel):
             return FLAG_COLOR
         if role == Qt.ItemDataRole.UserRole:  # what sorting compares
             distance = row.distance_m if row.distance_m is not None else float("inf")
-            keys = (
+            keys = (  # plain numbers and strings: Qt compares those, not Python tuples
                 Path(row.path).name,
-                row.recorded or (),
-                row.predicted or (),
+                row.recorded[0] if row.recorded else float("-inf"),
+                row.predicted[0] if row.predicted else float("-inf"),
                 distance,
                 row.confidence,
-                verdict(row),
+                2 if row.flagged else int(row.status == "checked"),
             )
             return keys[column]
         if role == Qt.ItemDataRole.ToolTipRole:

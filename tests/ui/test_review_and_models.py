@@ -1,0 +1,85 @@
+"""Field survey review in the window, and the model dialog (listing, demo label, import,
+export subprocess errors)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from conftest import WAIT_MS
+
+from sciceapp.ui.model_dialog import ModelDialog
+from sciceapp.ui.review_window import ReviewWindow
+
+
+def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
+    qtbot, window, gps_collection: str, exif_samples: Path, tmp_path: Path
+):
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select=gps_collection)
+    survey = tmp_path / "survey"
+    survey.mkdir()
+    for name in ("DSCN0010.jpg", "DSCN0021.jpg", "DSCN0040.jpg"):
+        shutil.copyfile(exif_samples / "gps" / name, survey / name)
+    shutil.copyfile(exif_samples / "phones" / "IMG_5195.HEIC", survey / "IMG_5195.HEIC")  # Missouri
+    dialog = ReviewWindow.show_for(window)
+    dialog.threshold_m.setValue(5000)
+    with qtbot.waitSignal(dialog.model.modelReset, timeout=WAIT_MS):
+        dialog.review(str(survey))
+    rows = {Path(r.path).name: r for r in dialog.model.rows}
+    assert set(rows) == {"DSCN0010.jpg", "DSCN0021.jpg", "DSCN0040.jpg", "IMG_5195.HEIC"}
+    assert rows["IMG_5195.HEIC"].flagged  # recorded in Missouri, predicted in Arezzo
+    assert not rows["DSCN0010.jpg"].flagged
+    assert "1 flagged" in dialog.summary.text()
+
+    # Sorting by the verdict column puts the disagreement first (descending).
+    dialog.table.sortByColumn(5, dialog.proxy.sortOrder().DescendingOrder)
+    assert dialog.proxy.index(0, 0).data() == "IMG_5195.HEIC"
+    assert dialog.proxy.index(0, 5).data() == "DISAGREES"
+
+    dialog.export("csv", str(tmp_path / "review.csv"))
+    dialog.export("geojson", str(tmp_path / "review.geojson"))
+    with open(tmp_path / "review.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+    assert len(json.loads((tmp_path / "review.geojson").read_text())["features"]) >= 4
+
+    # Both positions on the map: recorded GPS and prediction markers join the references.
+    with qtbot.waitSignal(window.map_view.rendered, timeout=WAIT_MS) as drawn:
+        dialog.show_on_map()
+    assert drawn.args == [True]
+    dialog.close()
+
+
+def test_model_dialog_lists_demo_models_as_such_and_adopts_an_import(
+    qtbot, window, tiny_onnx_model: Path, tmp_path: Path
+):
+    dialog = ModelDialog.show_for(window)
+    qtbot.waitUntil(lambda: dialog.preset.count() > 0, timeout=WAIT_MS)
+    assert "No model yet" in dialog.local_list.item(0).text()
+    assert "tiny" in [dialog.preset.itemData(i) for i in range(dialog.preset.count())]
+    with qtbot.waitSignal(dialog.models_changed, timeout=WAIT_MS):
+        dialog.import_file(str(tiny_onnx_model))
+    qtbot.waitUntil(
+        lambda: "demo, not accurate" in dialog.local_list.item(0).text(), timeout=WAIT_MS
+    )
+    assert Path(window.settings.model_path).parent == window.data_dir / "models"
+    qtbot.waitUntil(lambda: "CPUExecutionProvider" in dialog.provider_label.text(), timeout=WAIT_MS)
+
+    bad = tmp_path / "not-a-model.onnx"
+    bad.write_bytes(b"this is not ONNX")
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
+        dialog.import_file(str(bad))
+    assert "not-a-model.onnx" in shown.args[0]
+    dialog.close()
+
+
+def test_model_export_subprocess_error_is_shown(qtbot, window):
+    dialog = ModelDialog.show_for(window)
+    with qtbot.waitSignal(dialog.exporter.failed, timeout=WAIT_MS) as failed:
+        dialog.start_export("no-such-preset", "broken.onnx")
+    assert "no-such-preset" in failed.args[0]
+    assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert window.error_box is not None and "no-such-preset" in window.error_box.text()
+    dialog.close()
