@@ -320,7 +320,11 @@ def _load_checkpoint(path: Path):
 
     network = model.build_from_checkpoint(path)
     header = torch.load(path, map_location="cpu", weights_only=True)
-    kind = "teacher (cross-image)" if getattr(network, "teacher", False) else "student"
+    kind = (
+        "teacher (cross-image: its results depend on the query batch size and order)"
+        if getattr(network, "teacher", False)
+        else "student"
+    )
     label = f"{path.name}: {kind}"
     if header.get("random_init"):
         label += f" ({RANDOM_LABEL})"
