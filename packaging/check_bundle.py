@@ -133,13 +133,25 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     for step in steps:
         result = _run(step, data_dir)
         assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
-    query = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))[0]
+    result = _run([cli, "collection", "show", "demo", "--json"], data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = json.loads(result.stdout)
+    assert shown["indexed"] > 0, f"nothing indexed: {shown}"
+    # HEIC goes through pillow-heif's compiled library: it must be in the bundle and work
+    skipped = {str(Path(entry[0]).name) for entry in shown["skipped_files"]}
+    heic = [p.name for p in photos.rglob("*") if p.suffix.lower() in (".heic", ".heif")]
+    assert not skipped & set(heic), f"HEIC photos skipped: {shown['skipped_files']}"
+    jpegs = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    query = jpegs[0]
     shot = data_dir / "lookup.png"
     gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
     result = _run([*gui, "--screenshot", str(shot)], data_dir)
     assert result.returncode == 0, f"lookup in the window failed: {result.stderr[-3000:]}"
     assert shot.is_file(), "no screenshot written"
-    return f"collection built and {query.name} looked up in the window"
+    return (
+        f"{shown['indexed']} photos indexed ({len(heic)} HEIC), {len(shown['skipped_files'])} "
+        f"skipped, {query.name} looked up in the window"
+    )
 
 
 CHECKS: list[Callable[[Path, Path], str]] = [

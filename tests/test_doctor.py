@@ -394,3 +394,19 @@ def test_doctor_exits_1_on_a_problem(tmp_path: Path, capsys):
     assert code == 1
     assert "problem  data folder" in out
     assert out.rstrip().endswith("overall: problem")
+
+
+def test_doctor_tests_the_tile_url_of_the_settings(tile_server, tmp_path: Path, data_dir: Path):
+    """Without --tile-url, the URL comes from the GUI's settings file (run in a child process
+    so Qt reads this test's settings folder, not the user's)."""
+    config = tmp_path / "config"
+    (config / "sciceapp").mkdir(parents=True)
+    template = tile_server()
+    (config / "sciceapp" / "sciceapp.ini").write_text(f"[settings]\ntile_url={template}\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config), "SCICEAPP_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "sciceapp", "doctor", "--json", "--no-webengine"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    report = json.loads(result.stdout)
+    tiles = next(check for check in report["checks"] if check["name"] == "map tiles")
+    assert tiles["status"] == OK, tiles
+    assert tiles["details"]["template"] == template

@@ -45,9 +45,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.gui
 def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Path, exif_samples):
     """Including a real lookup: import the tiny random-weight model, build a collection of
-    the sample photos and locate one in the window, all inside the bundle."""
+    all the sample photos (HEIC and broken EXIF included) and locate one in the window, all
+    inside the bundle."""
     check = [sys.executable, str(REPO_ROOT / "packaging" / "check_bundle.py"), str(bundle)]
-    check += ["--model", str(tiny_onnx_model), "--photos", str(exif_samples / "gps")]
+    check += ["--model", str(tiny_onnx_model), "--photos", str(exif_samples)]
     result = subprocess.run(check, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     for name in ("check_versions", "check_no_toolkit", "check_toolkit_commands_explain",
