@@ -1,0 +1,218 @@
+"""Images per second of the SciceVPR student: PyTorch eager vs ONNX Runtime fp32 / fp16 / int8.
+
+Builds the network with random weights (speed does not depend on their values), exports it
+once with ``sciceapp.export``, converts the export to fp16 and int8, then times every engine
+on the same random images in this one run and prints a Markdown table: images/s, the ratio
+to PyTorch eager at the same batch size, and the minimum cosine similarity of each engine's
+descriptors to the ONNX Runtime fp32 ones.
+
+    python benchmarks/bench_model.py                         # CPU, batch 1 and 8
+    python benchmarks/bench_model.py --provider cuda --batch-sizes 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sciceapp.export import export_onnx, parity
+from sciceapp.export.precision import to_fp16, to_int8
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+ORT_LEVELS = {
+    "all": lambda ort: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    "basic": lambda ort: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "none": lambda ort: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+}
+
+
+@dataclass
+class Row:
+    engine: str
+    precision: str
+    batch_size: int
+    images_per_s: float
+    min_cosine: float | None
+    size_mb: float | None = None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="scicevpr-b")
+    parser.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per cell")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
+    parser.add_argument("--workdir", help="keep the ONNX files here (default: a temp folder)")
+    parser.add_argument(
+        "--ort-variants",
+        action="store_true",
+        help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
+    )
+    return parser.parse_args(argv)
+
+
+def time_round_robin(engines: list, images: np.ndarray, args) -> list[float]:
+    """Images/s per engine: median of ``args.repeats`` timed calls after ``args.warmup``.
+
+    The engines take turns (one call each per round), so background load on a shared
+    machine falls on all of them alike instead of on whichever ran during a busy minute.
+    """
+    for _ in range(args.warmup):
+        for engine in engines:
+            engine.run(images)
+    seconds: list[list[float]] = [[] for _ in engines]
+    for _ in range(args.repeats):
+        for index, engine in enumerate(engines):
+            start = time.perf_counter()
+            engine.run(images)
+            seconds[index].append(time.perf_counter() - start)
+    return [len(images) / statistics.median(times) for times in seconds]
+
+
+def ort_runner(
+    path: Path, args, threads: int | None = None, spinning: bool = True, level: str = "all"
+) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ORT_LEVELS[level](ort)
+    options.intra_op_num_threads = threads or args.threads
+    # Worker threads busy-wait between operators by default; on a machine shared with other
+    # jobs that spinning steals the cores the next operator needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    providers = list(dict.fromkeys([PROVIDERS[args.provider], "CPUExecutionProvider"]))
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    if session.get_providers()[0] != PROVIDERS[args.provider]:
+        raise SystemExit(f"{PROVIDERS[args.provider]} is not available: {session.get_providers()}")
+    return lambda images: session.run(["descriptors"], {"images": images})[0]
+
+
+def torch_runner(args, half: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    from sciceapp import model
+
+    network = model.build(args.preset, teacher=False, seed=0).eval()
+    device = "cuda" if args.provider == "cuda" else "cpu"
+    network = network.to(device)
+    if half:
+        network = network.half()
+
+    def run(images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            batch = torch.from_numpy(images).to(device)
+            out = network(batch.half() if half else batch)
+            return out.float().cpu().numpy()
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import onnxruntime as ort
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        report = export_onnx(work / "fp32.onnx", preset=args.preset, random_init=True, seed=0)
+        paths = {"fp32": report.output}
+        converters = {"fp16": to_fp16, "int8": to_int8}
+        for precision in args.precisions:
+            if precision != "fp32":
+                paths[precision] = work / f"{precision}.onnx"
+                converters[precision](report.output, paths[precision])
+        print(f"export + conversions: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        rows = measure(args, engines_for(args, paths), report.image_size)
+    print_table(args, rows, ort.__version__, torch.__version__)
+    return 0
+
+
+@dataclass
+class Engine:
+    name: str
+    precision: str
+    run: Callable[[np.ndarray], np.ndarray]
+    size_mb: float | None = None
+
+
+def engines_for(args, paths: dict[str, Path]) -> list[Engine]:
+    engines = [Engine("PyTorch eager", "fp32", torch_runner(args))]
+    if args.provider == "cuda":
+        engines.append(Engine("PyTorch eager", "fp16", torch_runner(args, half=True)))
+    ort_name = f"ONNX Runtime {args.provider.upper()}"
+    for precision, path in paths.items():
+        size_mb = path.stat().st_size / 1e6
+        engines.append(Engine(ort_name, precision, ort_runner(path, args), size_mb))
+    if args.ort_variants and args.provider == "cpu":
+        fp32 = paths["fp32"]
+        engines += [
+            Engine(f"{ort_name}, spinning off", "fp32", ort_runner(fp32, args, spinning=False)),
+            Engine(f"{ort_name}, 1 thread", "fp32", ort_runner(fp32, args, threads=1)),
+            Engine(f"{ort_name}, basic opt.", "fp32", ort_runner(fp32, args, level="basic")),
+        ]
+        if "int8" in paths:
+            run = ort_runner(paths["int8"], args, spinning=False)
+            engines.append(Engine(f"{ort_name}, spinning off", "int8", run))
+    return engines
+
+
+def measure(args, engines: list[Engine], image_size: int) -> list[Row]:
+    reference = next(e for e in engines if e.name.startswith("ONNX") and e.precision == "fp32")
+    rows = []
+    for batch_size in args.batch_sizes:
+        images = parity.random_images(
+            batch_size, image_size, parity.IMAGENET_MEAN, parity.IMAGENET_STD
+        )
+        expected = reference.run(images)
+        cosines = [parity.compare(expected, e.run(images)).min_cosine for e in engines]
+        print(f"timing batch {batch_size}", file=sys.stderr, flush=True)
+        speeds = time_round_robin(engines, images, args)
+        for engine, speed, cosine in zip(engines, speeds, cosines, strict=True):
+            rows.append(
+                Row(engine.name, engine.precision, batch_size, speed, cosine, engine.size_mb)
+            )
+    return rows
+
+
+def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> None:
+    print(
+        f"preset {args.preset}, random weights; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {args.threads} threads; provider {args.provider}; "
+        f"onnxruntime {ort_version}, torch {torch_version}; median of {args.repeats} runs "
+        f"after {args.warmup} warm-up"
+    )
+    print()
+    print("| engine | precision | batch | images/s | x eager | min cosine to ORT fp32 | file MB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    eager = {
+        r.batch_size: r.images_per_s
+        for r in rows
+        if r.engine == "PyTorch eager" and r.precision == "fp32"
+    }
+    for r in rows:
+        ratio = r.images_per_s / eager[r.batch_size]
+        size = f"{r.size_mb:.0f}" if r.size_mb is not None else ""
+        print(
+            f"| {r.engine} | {r.precision} | {r.batch_size} | {r.images_per_s:.2f} | "
+            f"{ratio:.2f} | {r.min_cosine:.5f} | {size} |"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
