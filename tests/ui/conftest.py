@@ -19,6 +19,13 @@ from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: E402, F401
 WAIT_MS = 60_000
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_model_before_qt_starts(tiny_onnx_model: Path) -> Path:
+    """Export the tiny model (torch) before any QApplication exists: importing torch while
+    QtWebEngine runs can crash the process (both bring native libraries that clash)."""
+    return tiny_onnx_model
+
+
 @pytest.fixture(autouse=True)
 def temp_qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test reads and writes settings in its own folder, never the user's."""
