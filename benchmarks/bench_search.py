@@ -122,7 +122,15 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="faiss threads (default 1: on a loaded 2-core machine, OpenMP threads that spin "
+        "waiting for each other made faiss training 3x slower than one thread)",
+    )
     args = parser.parse_args()
+    faiss.omp_set_num_threads(args.threads)
 
     params = IndexParams(args.pca_dim, args.nlist, args.pq_m, 8, args.nprobe)
     basis = np.random.default_rng([args.seed, 3]).standard_normal((RANK, args.dim), np.float32)
@@ -133,7 +141,8 @@ def main() -> None:
     )
     print(
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads"
+        f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} faiss thread(s), "
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
     for n in args.sizes:
         queries, twins = make_queries(basis, n, args.queries, args.chunk, args.seed)

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 MAGIC = b"SCICEAPP-FAISS 1\n"
 KINDS = ("flat", "pca", "ivfpq")
 KMEANS_POINTS_PER_CENTROID = 39
+# PCA is fitted on at most this many vectors per output dimension: faiss' PCA costs the cube
+# of min(N, D) (minutes for D = 10752), and 4 x 1024 vectors already give a stable subspace.
+PCA_TRAIN_PER_DIM = 4
 MISSING_SCORE = float("-inf")
 
 
@@ -191,8 +194,13 @@ class VectorIndex:
                 f"A {self.kind} index needs at least {needed} training vectors, got "
                 f"{len(vectors)}. Index more photos first or use the flat (exact) kind."
             )
-        if self.kind != "flat":
-            self._index.train(vectors)
+        if self.kind == "flat":
+            return
+        pca = faiss.downcast_VectorTransform(_pre_transform(self._index).chain.at(0))
+        if not pca.is_trained:
+            limit = PCA_TRAIN_PER_DIM * self.params.effective_pca_dim(self.dim)
+            pca.train(vectors[:: max(1, -(-len(vectors) // limit))])  # an even subsample
+        self._index.train(vectors)  # trains what is left (the IVF and PQ); PCA is kept
 
     def add(self, ids: object, vectors: np.ndarray) -> None:
         """Add ``vectors [N, dim]`` under ``ids [N]``; an id already present is replaced."""
@@ -307,6 +315,11 @@ class VectorIndex:
         if kind == "ivfpq":
             faiss.extract_index_ivf(faiss_index).nprobe = params.nprobe
         return index
+
+
+def _pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return faiss.downcast_index(inner)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
