@@ -47,10 +47,8 @@ def render_collection_map(
 
 
 def export_current_map(window: Any) -> None:
-    """Ask where, then write the current map as a stand-alone HTML file (no bridge hooks)."""
+    """Ask where, then write the current map as a stand-alone HTML file."""
     from PySide6.QtWidgets import QFileDialog
-
-    from sciceapp.ui.workers import Worker
 
     name = window.current_collection()
     if name is None:
@@ -59,24 +57,24 @@ def export_current_map(window: Any) -> None:
     path, _ = QFileDialog.getSaveFileName(
         window, "Export map", f"{name}-map.html", "Web page (*.html)"
     )
-    if not path:
-        return
+    if path:
+        export_map_to(window, Path(path))
+
+
+def export_map_to(window: Any, path: Path) -> Any:
+    """Render the collection and the selected query to ``path`` in a worker, without the
+    GUI's bridge hooks, so the file works in any browser."""
+    from sciceapp.ui.workers import Worker
+
     result = window.locating.current_result()
     results = [result] if result is not None and not result.error else []
     settings = window.settings
-    args = (
-        window.data_dir,
-        name,
-        results,
-        Path(path),
-        settings.tile_url,
-        False,
-        False,
-        settings.radius_m,
+    args = (window.data_dir, window.current_collection(), results, path, settings.tile_url)
+    worker = Worker(
+        render_collection_map, *args, False, False, settings.radius_m, name="export map"
     )
-    worker = Worker(render_collection_map, *args, name="export map")
     worker.signals.result.connect(
         lambda p: window.statusBar().showMessage(f"Map saved as {p}", 8000)
     )
     worker.signals.errored.connect(window.show_error)
-    window.pool.start(worker)
+    return window.pool.start(worker)

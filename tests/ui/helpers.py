@@ -21,7 +21,7 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
     pos = QPointF(widget.width() / 2, widget.height() / 2)
     action = Qt.DropAction.CopyAction
     enter = QDragEnterEvent(
-        pos.toPoint(), action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(widget, enter)
     drop = QDropEvent(pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)

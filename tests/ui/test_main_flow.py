@@ -78,3 +78,33 @@ def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
         )
     assert clicked.args == [str(fifth.photo_id)]
     assert window.strip.currentRow() == 4
+
+
+def test_copy_coordinates_and_export_map(
+    qtbot, window, gps_collection: str, exif_samples: Path, tmp_path: Path
+):
+    from PySide6.QtWidgets import QApplication
+
+    from sciceapp.ui.map_render import export_map_to
+
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select=gps_collection)
+    with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS) as located:
+        window.path_edit.setText(str(exif_samples / "gps" / "DSCN0038.jpg"))  # pasted path
+        window.path_edit.returnPressed.emit()
+    (result,) = located.args[0]
+    window.actions_by_name["Copy predicted coordinates"].trigger()
+    lat, lon = (float(x) for x in QApplication.clipboard().text().split(","))
+    assert (round(lat, 5), round(lon, 5)) == (
+        round(result.predicted[0], 5),
+        round(result.predicted[1], 5),
+    )
+
+    out = tmp_path / "exported.html"
+    export_map_to(window, out)
+    qtbot.waitUntil(
+        lambda: out.exists() and not window.pool.active, timeout=WAIT_MS
+    )  # written atomically
+    page = out.read_text()
+    assert "DSCN0038.jpg" in page and "L.map" in page
+    assert "qrc:///qtwebchannel" not in page  # a stand-alone page, without the GUI's hooks
