@@ -104,7 +104,9 @@ def export_onnx(
     output.parent.mkdir(parents=True, exist_ok=True)
     with _disk_full_is_a_clear_error(output.parent):
         started = time.perf_counter()
-        steps = _Steps(total=5 if precision == "fp32" else 6, progress=progress, cancel=cancel)
+        weight_steps = max(1, sum(p is not None for p in (checkpoint, backbone_weights)))
+        total = 4 + weight_steps + (precision != "fp32")
+        steps = _Steps(total=total, progress=progress, cancel=cancel)
 
         steps.next("building the network")
         source = _build(preset, config, checkpoint, backbone_weights, random_init, seed, steps)
@@ -222,6 +224,8 @@ def _build(
         cfg = model.get_config(preset if preset is not None else _config_arg(config))
     except ValueError as exc:
         raise ModelError(str(exc)) from exc
+    # A configuration file that equals a preset is that preset (same label and variant).
+    preset = preset if preset is not None else model.preset_name(cfg)
     manifest = find_manifest(preset) if preset is not None else None
     # The training-free baseline has no trained parts: the backbone file is all it needs.
     training_free = cfg.architecture == TRAINING_FREE_ARCHITECTURE

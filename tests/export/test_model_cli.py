@@ -38,6 +38,7 @@ def test_export_int8_from_our_checkpoint_with_json_progress(tmp_path: Path, caps
     progress = [e for e in events if e["event"] == "progress"]
     assert [e["done"] for e in progress] == sorted(e["done"] for e in progress)
     assert progress[-1]["done"] == progress[-1]["total"]
+    assert {e["total"] for e in progress} == {progress[-1]["total"]}
     assert any("int8" in e["message"] for e in progress)
     done = events[-1]
     assert done["event"] == "done"
