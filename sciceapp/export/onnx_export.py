@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ VERIFY_IMAGES = 3
 CUSTOM_LABEL = "custom SciceVPR"
 TRAINING_FREE_LABEL = "training-free baseline"
 TRAINING_FREE_ARCHITECTURE = "dinov2-gem"
+WORK_DIR_PREFIX = ".sciceapp-export-"
 
 
 @dataclass
@@ -110,7 +112,9 @@ def export_onnx(
 
         steps.next("building the network")
         source = _build(preset, config, checkpoint, backbone_weights, random_init, seed, steps)
-        with tempfile.TemporaryDirectory(prefix=".sciceapp-export-", dir=output.parent) as work:
+        _remove_stale_work_dirs(output.parent)
+        work_prefix = f"{WORK_DIR_PREFIX}{os.getpid()}-"
+        with tempfile.TemporaryDirectory(prefix=work_prefix, dir=output.parent) as work:
             fp32_path = Path(work) / "fp32.onnx"
             steps.next("exporting to ONNX")
             image_size = int(source.config["image_size"])
@@ -174,6 +178,28 @@ def _convert(precision: str, fp32_path: Path, target: Path, images, fp32_out) ->
             f"(< {MIN_COSINE[precision]}); export with --precision fp32 instead."
         )
     return cosine
+
+
+def _remove_stale_work_dirs(folder: Path) -> None:
+    """Delete work folders of exports whose process was killed (SIGKILL skips cleanup)."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return
+    for work in folder.glob(f"{WORK_DIR_PREFIX}*-*"):
+        pid_text = work.name.removeprefix(WORK_DIR_PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        log.info("removing %s, left by an export that was killed", work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,11 @@ def test_failed_export_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch
     folder.mkdir()
     output = folder / "m.onnx"
     output.write_bytes(b"the model that was there before")
+    killed = folder / ".sciceapp-export-999999999-x1"  # no such process: a killed export's
+    killed.mkdir()
+    (killed / "fp32.onnx").write_bytes(b"left behind")
+    running = folder / f".sciceapp-export-{os.getpid()}-y2"  # a live export's: kept
+    running.mkdir()
 
     def disk_fills_up(network, path, image_size):
         path.write_bytes(b"half an onnx file")
@@ -160,7 +166,7 @@ def test_failed_export_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch
     with pytest.raises(ModelError, match="disk"):
         export_onnx(output, preset="tiny", random_init=True)
     assert output.read_bytes() == b"the model that was there before"
-    assert [p.name for p in folder.iterdir()] == ["m.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["m.onnx", running.name])
 
 
 def test_parity_check_catches_a_graph_of_other_weights(tiny_onnx_model: Path):
