@@ -143,6 +143,13 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert not skipped & set(heic), f"HEIC photos skipped: {shown['skipped_files']}"
     jpegs = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     query = jpegs[0]
+    # a photo of the collection finds itself first, with its own GPS position
+    result = _run([cli, "locate", str(query), "--collection", "demo", "--json"], data_dir)
+    assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
+    (located,) = json.loads(result.stdout)
+    best = located["matches"][0]
+    assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
+    assert best["score"] > 0.99, f"self-similarity {best['score']}"
     shot = data_dir / "lookup.png"
     gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
     result = _run([*gui, "--screenshot", str(shot)], data_dir)
@@ -150,7 +157,7 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert shot.is_file(), "no screenshot written"
     return (
         f"{shown['indexed']} photos indexed ({len(heic)} HEIC), {len(shown['skipped_files'])} "
-        f"skipped, {query.name} looked up in the window"
+        f"skipped, {query.name} found itself with locate and in the window"
     )
 
 
