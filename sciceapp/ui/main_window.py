@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([560, 880])
         self.setCentralWidget(self.splitter)
 
-        self.collections.create_requested.connect(self.new_collection)
+        self.collections.create_requested.connect(self.create_from_dropped)
         self.collections.new_button.clicked.connect(lambda: self.new_collection())
         self.collections.add_button.clicked.connect(self.add_folders)
         self.collections.add_requested.connect(self.indexing.add)
@@ -259,6 +259,14 @@ class MainWindow(QMainWindow):
         )
         if ok and name.strip():
             self.create_collection(name.strip(), folders)
+
+    @catch_all
+    def create_from_dropped(self, folders: list[str]) -> Any:
+        """Folders dropped on the collections panel: a new collection named after the first."""
+        base = Path(folders[0]).name or "photos"
+        taken = set(self.indexing.names())
+        name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 10_000))) if n not in taken)
+        return self.create_collection(name, folders)
 
     def create_collection(self, name: str, folders: list[str]) -> Any:
         """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""

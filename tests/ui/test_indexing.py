@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from conftest import WAIT_MS
+from helpers import drop_files
 
 from sciceapp.engine.library import Library
 from sciceapp.ui.workers import Worker
@@ -62,3 +63,32 @@ def test_closing_the_window_while_indexing_cancels_and_keeps_finished_work(
     # The catalogue and index agree: searching what was kept works.
     collection = Library(data_dir).open_collection("arezzo")
     assert len(collection.photos(state="indexed")) == summary.indexed
+
+
+def test_folders_dropped_on_the_panel_make_a_collection_and_skipped_photos_are_listed(
+    qtbot, window, model_in_data_dir: Path, exif_samples: Path, tmp_path: Path
+):
+    from PySide6.QtWidgets import QTableWidget
+
+    from sciceapp.ui.skipped_dialog import SkippedDialog
+
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    good = (exif_samples / "gps" / "DSCN0010.jpg").read_bytes()
+    (folder / "good.jpg").write_bytes(good)
+    (folder / "cut.jpg").write_bytes(good[:300])  # truncated inside the header
+    (folder / "notes.jpg").write_text("not a photo at all")
+    window.settings.model_path = str(model_in_data_dir)
+    with qtbot.waitSignal(window.indexing.indexing_finished, timeout=WAIT_MS) as indexed:
+        assert drop_files(window.collections, [folder])
+    report = indexed.args[0]
+    assert report.added == 1 and len(report.skipped) == 2
+    assert window.current_collection() == "walk"
+    assert "skipped: 2" in window.collections.details.text()
+    assert window.collections.skipped_button.isEnabled()
+    dialog = SkippedDialog.show_for(window, "walk")
+    table: QTableWidget = dialog.table
+    qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=WAIT_MS)
+    reasons = [table.item(row, 1).text() for row in range(2)]
+    assert all(reasons), reasons  # every skipped photo says why
+    dialog.close()
