@@ -27,6 +27,11 @@ COMMAND_MODULES = (
     "sciceapp.commands.doctor",
 )
 
+# Installed only with the ``torch`` extra; the app itself runs without them.
+TOOLKIT_MODULES = frozenset(
+    {"torch", "torchvision", "onnx", "onnxscript", "pytorch_metric_learning"}
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -71,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     except SciceappError as exc:
         print(f"sciceapp: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if exc.name not in TOOLKIT_MODULES:
+            raise
+        print(
+            f"sciceapp: error: 'sciceapp {args.command}' needs the model toolkit ({exc.name} is "
+            "not installed). Install it with: pip install 'sciceapp[torch]'",
+            file=sys.stderr,
+        )
+        return 2
     return int(result or 0)
 
 

@@ -61,3 +61,35 @@ def test_version_flag():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("sciceapp ")
+
+
+def test_toolkit_command_without_torch_says_what_to_install(monkeypatch, capsys):
+    import builtins
+
+    from sciceapp import cli
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *args, **kwargs)
+
+    def needs_torch(args):
+        import torch  # noqa: F401
+
+    parser = cli.build_parser
+    monkeypatch.setattr(
+        cli,
+        "build_parser",
+        lambda: _with_fake_command(parser(), needs_torch),
+    )
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    assert cli.main(["fake"]) == 2
+    assert "pip install 'sciceapp[torch]'" in capsys.readouterr().err
+
+
+def _with_fake_command(parser, func):
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    subparsers.add_parser("fake").set_defaults(func=func)
+    return parser
