@@ -72,7 +72,9 @@ def _json_progress(done: int, total: int | None, message: str = "") -> None:
 
 
 def _step_lines(done: int, total: int | None, message: str = "") -> None:
-    print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
+    """``[3/5] checking ...`` while working (step numbers from 1), then the final message."""
+    step = f"[{done + 1}/{total}] " if total is not None and done < total else ""
+    print(f"{step}{message}", file=sys.stderr, flush=True)
 
 
 def _run_reporting_errors(as_json: bool, job: Callable[[], int]) -> int:
