@@ -49,3 +49,21 @@ def test_default_radius_matches_the_engine():
     from sciceapp.engine.locate import DEFAULT_RADIUS_M, DEFAULT_TOP_K
 
     assert AppSettings().radius_m == DEFAULT_RADIUS_M and AppSettings().top_k == DEFAULT_TOP_K
+
+
+def test_keyboard_shortcuts_open_the_dialogs(qtbot, window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from sciceapp.ui.model_dialog import ModelDialog
+
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    QTest.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.findChild(SettingsDialog) is not None, timeout=WAIT_MS)
+    window.findChild(SettingsDialog).reject()
+    QTest.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.findChild(ModelDialog) is not None, timeout=WAIT_MS)
+    window.findChild(ModelDialog).reject()
+    shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
+    assert shortcuts["Update collection"] == "F5" and shortcuts["Export map as HTML"] == "Ctrl+E"
