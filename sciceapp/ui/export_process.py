@@ -11,13 +11,14 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from sciceapp.ui.guard import catch_all
 
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_PRESET = "tiny"
+KILL_AFTER_MS = 10_000
 
 
 def export_arguments(
@@ -73,8 +74,15 @@ class ExportProcess(QObject):
         return self.process.state() != QProcess.ProcessState.NotRunning
 
     def cancel(self) -> None:
+        """SIGTERM first: the export then removes its temporary files; kill if it lingers."""
         if self.is_running():
             self._cancelled = True
+            self.process.terminate()
+            QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
+
+    def _kill_if_running(self) -> None:
+        if self.is_running():
+            log.warning("The export did not stop after SIGTERM; killing it")
             self.process.kill()
 
     @catch_all

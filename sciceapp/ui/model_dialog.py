@@ -68,6 +68,7 @@ class ModelDialog(QDialog):
         self.import_button = QPushButton("Import ONNX file…")
         self.import_button.clicked.connect(self._import)
         self.known_list = QListWidget()
+        self.known_list.setWordWrap(True)
         self.provider_label = QLabel("Checking ONNX Runtime providers…")
         self.provider_label.setWordWrap(True)
         self.provider_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -83,3 +83,38 @@ def test_model_export_subprocess_error_is_shown(qtbot, window):
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert window.error_box is not None and "no-such-preset" in window.error_box.text()
     dialog.close()
+
+
+def test_demo_model_export_runs_in_a_subprocess_and_is_adopted_labelled(
+    qtbot, window, data_dir: Path
+):
+    dialog = ModelDialog.show_for(window)
+    qtbot.waitUntil(lambda: dialog.preset.count() > 0, timeout=WAIT_MS)
+    progress: list[tuple[int, int, str]] = []
+    dialog.exporter.progress.connect(lambda *a: progress.append(a))
+    with qtbot.waitSignal(dialog.exporter.succeeded, timeout=240_000) as done:
+        dialog.demo_button.click()
+        assert dialog.cancel_button.isEnabled() and not dialog.demo_button.isEnabled()
+    built = Path(done.args[0])
+    assert built.parent == data_dir / "models" and built.is_file()
+    assert progress  # the subprocess's JSON progress reached the dialog
+    assert window.settings.model_path == str(built)
+    qtbot.waitUntil(
+        lambda: "demo, not accurate" in dialog.local_list.item(0).text(), timeout=WAIT_MS
+    )
+    assert dialog.demo_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    dialog.close()
+
+
+def test_cancelling_an_export_stops_the_subprocess_and_leaves_no_file(
+    qtbot, window, data_dir: Path
+):
+    dialog = ModelDialog.show_for(window)
+    with qtbot.waitSignal(dialog.exporter.failed, timeout=WAIT_MS) as failed:
+        dialog.create_demo_model()
+        qtbot.waitUntil(dialog.exporter.is_running, timeout=WAIT_MS)
+        dialog.cancel_button.click()
+    assert failed.args == ["Export cancelled."]
+    assert not dialog.exporter.is_running()
+    assert list((data_dir / "models").glob("*")) == []
+    dialog.close()
