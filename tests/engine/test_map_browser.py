@@ -90,7 +90,6 @@ def test_highlight_uncluster_a_marker_among_many_at_one_spot(qtbot, open_map, tm
     assert run_js(qtbot, view, "document.querySelectorAll('.marker-cluster').length") >= 1
     assert run_js(qtbot, view, "sciceapp.highlight(17)") is True
     qtbot.waitUntil(lambda: "/p/17.jpg" in run_js(qtbot, view, POPUP_TEXT), timeout=10_000)
-    assert run_js(qtbot, view, "sciceapp.marker(17).isPopupOpen()") is True
 
 
 def test_a_failing_tile_server_shows_the_notice(qtbot, open_map, tmp_path):
@@ -108,5 +107,10 @@ def test_clicking_a_marker_tells_the_bridge_its_photo_id(qtbot, open_map, tmp_pa
     )
     qtbot.waitUntil(lambda: run_js(qtbot, view, "typeof QWebChannel") == "function", timeout=10_000)
     with qtbot.waitSignal(bridge.clicked, timeout=10_000) as blocker:
-        run_js(qtbot, view, "sciceapp.marker(2).fire('click'); true")
+        run_js(qtbot, view, "sciceapp.marker(2).fire('click'); true")  # a match marker
     assert blocker.args == ["2"]
+    run_js(qtbot, view, "sciceapp.highlight(3)")  # a reference: the cluster group handles it
+    qtbot.waitUntil(lambda: "c.jpg" in run_js(qtbot, view, POPUP_TEXT), timeout=10_000)
+    with qtbot.waitSignal(bridge.clicked, timeout=10_000) as blocker:
+        run_js(qtbot, view, "sciceapp.marker(3).fire('click', {}, true); true")
+    assert blocker.args == ["3"]

@@ -61,19 +61,28 @@ function sciceappMap(map, data, options) {
 
   if (map.getMaxZoom() === Infinity) { map.setMaxZoom(options.maxZoom); }  // no tile layer
 
-  // Reference photos: one cluster group, fed in bulk; popups built only when opened.
+  // Reference photos: one cluster group fed in bulk, one shared icon, and one click handler
+  // on the group (no per-marker popup or closure: that is what keeps 100k photos quick).
   var cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false });
+  var refIcon = dot("reference", 12);
+  function openReference(marker) {
+    var ref = marker.sciceappRef; // [id, lat, lon, path, capture_time]
+    L.popup({ offset: [0, -4] })
+      .setLatLng(marker.getLatLng())
+      .setContent(photoPopup(basename(ref[3]), ref[3], ref[1], ref[2],
+        ref[4] ? [["taken", ref[4]]] : []))
+      .openOn(map);
+  }
   var refs = data.references.map(function (ref) {
-    // ref = [id, lat, lon, path, capture_time]
-    var marker = L.marker([ref[1], ref[2]], { icon: dot("reference", 12) });
+    var marker = L.marker([ref[1], ref[2]], { icon: refIcon });
     marker.sciceappId = ref[0];
-    marker.bindPopup(function () {
-      return photoPopup(basename(ref[3]), ref[3], ref[1], ref[2],
-        ref[4] ? [["taken", ref[4]]] : []);
-    });
-    marker.on("click", function () { clicked(ref[0]); });
+    marker.sciceappRef = ref;
     byId[String(ref[0])] = marker;
     return marker;
+  });
+  cluster.on("click", function (event) {
+    openReference(event.layer);
+    clicked(event.layer.sciceappId);
   });
   cluster.addLayers(refs);
   map.addLayer(cluster);
@@ -145,7 +154,7 @@ function sciceappMap(map, data, options) {
       var marker = byId[String(id)];
       if (!marker) { return false; }
       if (cluster.hasLayer(marker)) {
-        cluster.zoomToShowLayer(marker, function () { marker.openPopup(); });
+        cluster.zoomToShowLayer(marker, function () { openReference(marker); });
       } else {
         map.panTo(marker.getLatLng());
         marker.openPopup();
