@@ -10,12 +10,10 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp import paths as app_paths
 from sciceapp.ui import jobs
+from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
 from sciceapp.ui.dropping import local_paths, paths_from_text
 from sciceapp.ui.formatting import format_latlon
@@ -79,7 +78,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("sciceapp: where was this photo taken?")
         self.setAcceptDrops(True)
         self._build()
-        self._build_actions()
+        self.actions_by_name = install_actions(self)
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)
         self.indexing.refresh(select=self.settings.last_collection or None)
@@ -169,46 +168,6 @@ class MainWindow(QMainWindow):
         self.locating.message.connect(lambda text: self.statusBar().showMessage(text))
         self.locating.failed.connect(self.show_error)
         self.locating.queries_finished.connect(self._on_queries_finished)
-
-    def _build_actions(self) -> None:
-        specs = [
-            ("&New collection…", QKeySequence.StandardKey.New, lambda: self.new_collection()),
-            ("&Add folders to collection…", "Ctrl+Shift+A", self.add_folders),
-            ("&Update collection", "F5", self.update_collection),
-            ("&Open photos…", QKeySequence.StandardKey.Open, self.open_photos),
-            ("Open &folder of photos…", "Ctrl+Shift+O", self.open_query_folder),
-            ("&Paste photo paths", "Ctrl+Shift+V", self.paste_paths),
-            ("Field survey &review…", "Ctrl+R", self.open_review),
-            ("&Models…", "Ctrl+M", self.open_models),
-            ("&Settings…", "Ctrl+,", self.open_settings),
-            ("&Export map as HTML…", "Ctrl+E", self.export_map),
-            ("&Copy predicted coordinates", "Ctrl+Shift+C", self.copy_coordinates),
-            ("Open photo in &viewer", "Ctrl+Return", self.open_current_photo),
-            ("C&lear queries", "Ctrl+Shift+Delete", self.clear_queries),
-            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
-        ]
-        self.actions_by_name: dict[str, QAction] = {}
-        menu = self.menuBar().addMenu("&File")
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("main-toolbar")
-        on_toolbar = {
-            "&New collection…",
-            "&Update collection",
-            "&Open photos…",
-            "Field survey &review…",
-            "&Models…",
-            "&Export map as HTML…",
-            "&Settings…",
-        }
-        for text, shortcut, slot in specs:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(catch_all(lambda _checked=False, s=slot: s()))
-            self.addAction(action)
-            menu.addAction(action)
-            if text in on_toolbar:
-                toolbar.addAction(action)
-            self.actions_by_name[text.replace("&", "").rstrip("…")] = action
 
     # -- errors -----------------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
