@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
     export = sub.add_parser("export", help="export a SciceVPR network to an ONNX model file")
-    source = export.add_mutually_exclusive_group(required=True)
+    # Optional with --checkpoint: our own checkpoints record their network.
+    source = export.add_mutually_exclusive_group()
     source.add_argument("--preset", metavar="NAME", help="a known network (see `model list`)")
     source.add_argument("--config", metavar="FILE.json", help="a network configuration file")
     export.add_argument("--checkpoint", metavar="CKPT", help="trained SciceVPR weights")

@@ -92,14 +92,15 @@ def export_onnx(
 ) -> ExportReport:
     """Build, load, export, verify and (optionally) convert one student network.
 
-    Give exactly one of ``preset`` (a name in ``sciceapp.model.PRESETS``) and ``config`` (a
-    dict or a JSON file). Without ``checkpoint``/``backbone_weights`` the export is refused
+    Give at most one of ``preset`` (a name in ``sciceapp.model.PRESETS``) and ``config`` (a
+    dict or a JSON file); with neither, ``checkpoint`` must be one of ours, which records its
+    network. Without ``checkpoint``/``backbone_weights`` the export is refused
     unless ``random_init`` says a random-weight (demo) model is wanted. Raises ``ModelError``
     when the ONNX graph disagrees with PyTorch (max abs diff > 1e-4 or cosine < 0.99999) or a
     converted model falls below its cosine floor; nothing is left under ``output`` then.
     """
-    if (preset is None) == (config is None):
-        raise ValueError("give exactly one of preset and config")
+    if preset is not None and config is not None:
+        raise ValueError("give at most one of preset and config")
     if precision not in meta.PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(meta.PRECISIONS)}")
     output = Path(output)
@@ -247,7 +248,10 @@ def _build(
     from sciceapp.engine.manifests import find_manifest
 
     try:
-        cfg = model.get_config(preset if preset is not None else _config_arg(config))
+        if preset is None and config is None:
+            cfg = _config_from_checkpoint(model, checkpoint)
+        else:
+            cfg = model.get_config(preset if preset is not None else _config_arg(config))
     except ValueError as exc:
         raise ModelError(str(exc)) from exc
     # A configuration file that equals a preset is that preset (same label and variant).
@@ -266,9 +270,14 @@ def _build(
 
     network = model.build(cfg, teacher=False, seed=seed)
     hashes: dict[str, str] = {}
+    # A checkpoint trained on a random-weight backbone (`sciceapp train --random-init`) holds
+    # trained parts, but is no more accurate than its backbone: still a demo model.
+    trained_on_random = False
     for path in weights:
         steps.next(f"loading {path.name}")
-        hashes[path.name] = model.load_checkpoint(network, path).sha256
+        report = model.load_checkpoint(network, path)
+        hashes[path.name] = report.sha256
+        trained_on_random |= bool(report.extra.get("random_init"))
     if not weights:
         steps.next("random weights (demo, not accurate)")
     network.eval()
@@ -281,11 +290,26 @@ def _build(
         variant=preset if preset is not None else "custom",
         label=label,
         config=cfg.to_dict(),
-        random_init=not has_real_weights,
+        random_init=not has_real_weights or trained_on_random,
         weights_sha256=hashes,
         mean=tuple(manifest.mean) if manifest else parity.IMAGENET_MEAN,
         std=tuple(manifest.std) if manifest else parity.IMAGENET_STD,
     )
+
+
+def _config_from_checkpoint(model: object, checkpoint: str | os.PathLike[str] | None) -> object:
+    """Neither a preset nor a config file: only our own checkpoints say what network they hold."""
+    if checkpoint is None:
+        raise ModelError("Say which network to export: --preset NAME or --config FILE.json.")
+    if not Path(checkpoint).is_file():
+        raise WeightsMissingError(f"Weight file {checkpoint} does not exist; check the path.")
+    cfg = model.checkpoint_config(checkpoint)
+    if cfg is None:
+        raise ModelError(
+            f"{Path(checkpoint).name} does not record its network (the authors' and DINOv2 "
+            "files don't): add --preset NAME or --config FILE.json."
+        )
+    return cfg
 
 
 def _config_arg(config: str | os.PathLike[str] | dict) -> str | dict:

@@ -12,6 +12,7 @@ from sciceapp.model.checkpoint import (
     FORMAT,
     LoadReport,
     build_from_checkpoint,
+    checkpoint_config,
     load_checkpoint,
     save_checkpoint,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "FORMAT",
     "LoadReport",
     "build_from_checkpoint",
+    "checkpoint_config",
     "load_checkpoint",
     "save_checkpoint",
     "IMAGENET_MEAN",

@@ -275,6 +275,19 @@ def _config_difference(saved: SciceConfig, own: SciceConfig) -> str:
     return "; ".join(diffs[:4]) or "same values"
 
 
+def checkpoint_config(path: str | Path) -> SciceConfig | None:
+    """The network configuration stored in one of our checkpoints; None for other kinds
+    (the authors' and DINOv2 files carry none: those need a preset or a config file)."""
+    path = Path(path)
+    obj, _ = read_checkpoint(path)
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        return None
+    try:
+        return SciceConfig.from_dict(obj.get("config"))
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path.name} has an invalid network configuration: {exc}") from None
+
+
 def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = None) -> nn.Module:
     """A network rebuilt from one of our checkpoints (its config and teacher flag), weights loaded."""
     path = Path(path)
@@ -293,4 +306,11 @@ def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = Non
     return network
 
 
-__all__ = ["FORMAT", "LoadReport", "build_from_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "LoadReport",
+    "build_from_checkpoint",
+    "checkpoint_config",
+    "load_checkpoint",
+    "save_checkpoint",
+]

@@ -57,8 +57,15 @@ def test_train_both_stages_then_eval_and_export(capsys, tmp_path, gsv_root, vpr_
 
     # the student's best.pth goes straight into `sciceapp model export`
     onnx_path = tmp_path / "student.onnx"
-    export = ("model", "export", "--config", student_dir / "config.json", "--output", onnx_path)
+    # no --preset/--config: our checkpoints record their network
+    export = ("model", "export", "--output", onnx_path)
     _run(capsys, *export, "--checkpoint", student_dir / "best.pth")
+    from sciceapp.engine.onnx_model import read_model_info
+
+    info = read_model_info(onnx_path)
+    # trained on a random backbone: still labelled a demo model
+    assert info.random_init and "demo, not accurate" in info.display_name
+    assert info.config["image_size"] == 112
     onnx_report = tmp_path / "eval-onnx.json"
     evaluate("--model", onnx_path, "--json", onnx_report)
     onnx_result = json.loads(onnx_report.read_text())
