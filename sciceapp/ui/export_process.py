@@ -80,6 +80,14 @@ class ExportProcess(QObject):
             self.process.terminate()
             QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
 
+    def stop_and_wait(self) -> None:
+        """Cancel and block until the process has gone (the window is closing)."""
+        if self.is_running():
+            self.cancel()
+            if not self.process.waitForFinished(KILL_AFTER_MS):
+                self.process.kill()
+                self.process.waitForFinished(KILL_AFTER_MS)
+
     def _kill_if_running(self) -> None:
         if self.is_running():
             log.warning("The export did not stop after SIGTERM; killing it")

@@ -399,6 +399,10 @@ class MainWindow(QMainWindow):
         """Cancel running jobs (engine work finished so far is kept) and remember the window."""
         if self.indexing.busy:
             self.statusBar().showMessage("Stopping indexing; keeping what is done…")
+        from sciceapp.ui.export_process import ExportProcess
+
+        for export in self.findChildren(ExportProcess):  # a model export still running
+            export.stop_and_wait()
         if not self.pool.close(CLOSE_WAIT_MS):
             log.warning("Some background jobs did not stop within %d s", CLOSE_WAIT_MS // 1000)
         self.store.setValue("window/geometry", self.saveGeometry())

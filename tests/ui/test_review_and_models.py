@@ -118,3 +118,13 @@ def test_cancelling_an_export_stops_the_subprocess_and_leaves_no_file(
     assert not dialog.exporter.is_running()
     assert list((data_dir / "models").glob("*")) == []
     dialog.close()
+
+
+def test_closing_the_window_stops_a_running_export(qtbot, window, data_dir: Path):
+    dialog = ModelDialog.show_for(window)
+    dialog.create_demo_model()
+    qtbot.waitUntil(dialog.exporter.is_running, timeout=WAIT_MS)
+    process = dialog.exporter.process
+    window.close()
+    assert process.state() == process.ProcessState.NotRunning
+    assert list((data_dir / "models").glob("*")) == []
