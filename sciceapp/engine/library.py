@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from contextlib import closing
@@ -40,7 +41,7 @@ from sciceapp.engine.download import sha256_file
 from sciceapp.engine.index import VectorIndex
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
-from sciceapp.engine.pipeline import Prepared, embed_files, scan
+from sciceapp.engine.pipeline import Prepared, embed_files, require_paths, scan
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -54,6 +55,11 @@ CHECKPOINT_S = 60.0
 INDEX_KINDS = ("flat",)
 MAX_NAME_CHARS = 100
 INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
+MAX_SESSIONS = 2
+"""ONNX Runtime sessions kept per process: the GUI opens a collection per job, and loading
+the base model takes seconds, so the last few sessions are reused."""
+_SESSIONS: dict[tuple, Embedder] = {}
+_SESSIONS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -213,10 +219,18 @@ class Collection:
             )
 
     def embedder(self) -> Embedder:
-        """The collection's embedding session (created once, reused)."""
+        """The collection's embedding session (created once per process and model, reused)."""
         if self._embedder is None:
             self._check_model()
-            self._embedder = Embedder(self.model_path, self.provider, batch_size=self.batch_size)
+            key = (str(self.model_path), self.model_sha256, self.provider, self.batch_size)
+            with _SESSIONS_LOCK:
+                embedder = _SESSIONS.pop(key, None)
+                if embedder is None:
+                    embedder = Embedder(self.model_path, self.provider, batch_size=self.batch_size)
+                _SESSIONS[key] = embedder  # most recently used last
+                while len(_SESSIONS) > MAX_SESSIONS:
+                    _SESSIONS.pop(next(iter(_SESSIONS)))
+            self._embedder = embedder
         return self._embedder
 
     # -- reading ---------------------------------------------------------------------------
@@ -291,7 +305,7 @@ class Collection:
         roots = [str(Path(p).expanduser().absolute()) for p in paths]
         if not roots:
             raise CollectionError("Nothing to add: give at least one file or folder.")
-        scan(roots)  # refuse a missing path before recording anything
+        require_paths(roots)  # refuse a missing path before recording anything
         with closing(self.library.connect()) as conn, catalogue.transaction(conn):
             conn.executemany(
                 "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",

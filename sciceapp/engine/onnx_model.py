@@ -45,6 +45,10 @@ REQUIRED_KEYS = (
     "exporter",
 )
 PRECISIONS = ("fp32", "fp16", "int8")
+SPIN_DEFAULT = False
+"""Whether ONNX Runtime's CPU threads busy-wait between operators (ONNX Runtime's own
+default is yes). Off: busy-waiting burned a third more CPU per image for the same wall time
+in benchmarks/bench_indexing.py, CPU that the decoding threads need."""
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
 _sha_lock = threading.Lock()
@@ -181,8 +185,10 @@ class Embedder:
         provider: str = "auto",
         batch_size: int | None = None,
         threads: int | None = None,
+        spin: bool = SPIN_DEFAULT,
     ) -> None:
         self.info = read_model_info(model_path)
+        self.spin = spin
         candidates, reasons = providers.plan(provider)
         preload_note = None
         if any(p != providers.CPU for p in candidates):
@@ -202,6 +208,10 @@ class Embedder:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not self.spin:
+            # ONNX Runtime's CPU threads busy-wait between operators by default, taking the
+            # cores that decoding threads need while a batch runs.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         attempts = [candidates] if candidates == [providers.CPU] else [candidates, [providers.CPU]]
         last_error: Exception | None = None
         for attempt in attempts:

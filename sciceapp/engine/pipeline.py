@@ -59,11 +59,21 @@ class EmbeddedBatch:
     ok: list[Prepared] = field(default_factory=list)
 
 
+def require_paths(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """``CollectionError`` for the first path that is neither a file nor a folder."""
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        if not (path.is_file() or path.is_dir()):
+            raise CollectionError(f"{path} does not exist (or is not a file or folder).")
+
+
 def scan(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Image files under ``paths`` (files taken as given, folders recursively), sorted, absolute.
 
     Raises ``CollectionError`` for a path that does not exist.
     """
+    paths = list(paths)
+    require_paths(paths)
     found: set[Path] = set()
     for given in paths:
         path = Path(given).expanduser().absolute()
@@ -73,8 +83,6 @@ def scan(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 found.update(Path(root, name) for name in files if is_image_path(name))
-        else:
-            raise CollectionError(f"{path} does not exist (or is not a file or folder).")
     return sorted(found)
 
 
