@@ -240,3 +240,16 @@ def test_tiny_scicevpr_end_to_end(library, tiny_onnx_model, exif_samples):
     (hits,) = collection.search(query, k=3)
     assert hits[0][0].path == str(target)
     assert_consistent(collection)
+
+
+def test_ctrl_c_keeps_finished_batches(collection, make_photos):
+    folder = make_photos(9)[0].parent
+
+    def progress(done, total, message=""):
+        if done >= 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(CancelledError, match="6 added"):
+        collection.add([folder], progress=progress)
+    assert collection.summary().indexed == 6
+    assert_consistent(collection)
