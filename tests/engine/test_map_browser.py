@@ -109,8 +109,8 @@ def test_clicking_a_marker_tells_the_bridge_its_photo_id(qtbot, open_map, tmp_pa
     with qtbot.waitSignal(bridge.clicked, timeout=10_000) as blocker:
         run_js(qtbot, view, "sciceapp.marker(2).fire('click'); true")  # a match marker
     assert blocker.args == ["2"]
-    run_js(qtbot, view, "sciceapp.highlight(3)")  # a reference: the cluster group handles it
+    run_js(qtbot, view, "sciceapp.highlight(3)")  # a reference photo
     qtbot.waitUntil(lambda: "c.jpg" in run_js(qtbot, view, POPUP_TEXT), timeout=10_000)
     with qtbot.waitSignal(bridge.clicked, timeout=10_000) as blocker:
-        run_js(qtbot, view, "sciceapp.marker(3).fire('click', {}, true); true")
+        run_js(qtbot, view, "sciceapp.marker(3).fire('click'); true")
     assert blocker.args == ["3"]

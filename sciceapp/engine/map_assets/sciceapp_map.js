@@ -61,8 +61,8 @@ function sciceappMap(map, data, options) {
 
   if (map.getMaxZoom() === Infinity) { map.setMaxZoom(options.maxZoom); }  // no tile layer
 
-  // Reference photos: one cluster group fed in bulk, one shared icon, and one click handler
-  // on the group (no per-marker popup or closure: that is what keeps 100k photos quick).
+  // Reference photos: one cluster group fed in bulk, one shared icon and one shared click
+  // handler (no per-marker popup or closure: that is what keeps 100k photos quick).
   var cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false });
   var refIcon = dot("reference", 12);
   function openReference(marker) {
@@ -73,16 +73,16 @@ function sciceappMap(map, data, options) {
         ref[4] ? [["taken", ref[4]]] : []))
       .openOn(map);
   }
+  function onReferenceClick(event) {
+    openReference(event.target);
+    clicked(event.target.sciceappId);
+  }
   var refs = data.references.map(function (ref) {
-    var marker = L.marker([ref[1], ref[2]], { icon: refIcon });
+    var marker = L.marker([ref[1], ref[2]], { icon: refIcon }).on("click", onReferenceClick);
     marker.sciceappId = ref[0];
     marker.sciceappRef = ref;
     byId[String(ref[0])] = marker;
     return marker;
-  });
-  cluster.on("click", function (event) {
-    openReference(event.layer);
-    clicked(event.layer.sciceappId);
   });
   cluster.addLayers(refs);
   map.addLayer(cluster);
