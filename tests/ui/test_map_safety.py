@@ -51,9 +51,12 @@ def test_html_in_a_file_name_shows_as_text_and_runs_no_script(
 def test_map_refuses_to_navigate_away_and_drops_become_queries(
     qtbot, window, gps_collection: str, exif_samples: Path, tmp_path: Path
 ):
+    window.settings.tile_url = ""  # offline: no tiles, a plain background and a notice
     with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
         window.indexing.refresh(select=gps_collection)
     qtbot.waitUntil(lambda: _map_settled(window), timeout=WAIT_MS)
+    assert "offline" in run_js(qtbot, window.map_view, "window.sciceapp.notice()")
+    assert run_js(qtbot, window.map_view, "window.sciceapp.markerCount()") == 9
     page = window.map_view.map_page
     home = window.map_view.url()
     outside = tmp_path / "elsewhere.html"

@@ -67,3 +67,18 @@ def test_keyboard_shortcuts_open_the_dialogs(qtbot, window):
     window.findChild(ModelDialog).reject()
     shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
     assert shortcuts["Update collection"] == "F5" and shortcuts["Export map as HTML"] == "Ctrl+E"
+
+
+def test_changing_the_data_folder_reloads_the_collections(
+    qtbot, window, gps_collection: str, tmp_path: Path
+):
+    from dataclasses import replace
+
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh()
+    assert window.indexing.names() == [gps_collection]
+    other = tmp_path / "other-data"
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS) as loaded:
+        window.apply_settings(replace(window.settings, data_dir=str(other)))
+    assert window.data_dir == other.resolve()
+    assert loaded.args[0].summaries == [] and window.current_collection() is None
