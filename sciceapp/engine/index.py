@@ -52,7 +52,7 @@ class IndexParams:
     """Settings of the trained kinds (ignored by ``flat``)."""
 
     pca_dim: int = 1024
-    nlist: int = 1024
+    nlist: int = 256  # 4k photos per list at 1M; suggested_nlist() for bigger collections
     pq_m: int = 128
     pq_bits: int = 8
     nprobe: int = 32
