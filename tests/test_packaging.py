@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 from PIL import Image, ImageChops
 
 from sciceapp import paths
@@ -22,6 +21,8 @@ from sciceapp import paths
 DATA_FOLDERS = ("resources", "models")
 SOURCE_ITEMS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "sciceapp", *DATA_FOLDERS)
 WEIGHT_SUFFIXES = (".onnx", ".pth", ".pt", ".ckpt", ".safetensors")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _shipped_files(folder: Path) -> list[str]:

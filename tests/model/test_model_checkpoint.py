@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import official_dinov2_state
+from model_support import official_dinov2_state
 
 import sciceapp.model.saving as saving_module
 from sciceapp.errors import ModelError, WeightsMissingError

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import official_dinov2_state
+from model_support import official_dinov2_state
 
 from sciceapp.model import build
 from sciceapp.model.vit import DinoVisionTransformer, resample_pos_embed

@@ -7,16 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("PySide6.QtWebEngineWidgets", reason="the GUI needs PySide6 with WebEngine")
-
 from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402
 
 # QtWebEngine needs this before the QApplication exists (pytest-qt creates it lazily).
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: E402, F401
-
-WAIT_MS = 60_000
+from ui_helpers import WAIT_MS, make_window  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,14 +57,6 @@ def gps_collection(model_in_data_dir: Path, data_dir: Path, exif_samples: Path) 
     return "gps"
 
 
-def make_window(qtbot, data_dir: Path, store: QSettings, *, first_run_check: bool = False):
-    from sciceapp.ui.main_window import MainWindow
-
-    window = MainWindow(data_dir, store, first_run_check=first_run_check)
-    qtbot.addWidget(window)
-    return window
-
-
 @pytest.fixture
 def window(qtbot, data_dir: Path, settings_store: QSettings):
     """The main window on the test's data folder, shown, collections loaded."""
@@ -77,11 +65,3 @@ def window(qtbot, data_dir: Path, settings_store: QSettings):
         win.show()
     yield win
     win.close()
-
-
-def run_js(qtbot, view, script: str):
-    """Evaluate ``script`` in the map page and return its value."""
-    box: dict = {}
-    view.page().runJavaScript(script, 0, lambda value: box.setdefault("value", value))
-    qtbot.waitUntil(lambda: "value" in box, timeout=10_000)
-    return box["value"]

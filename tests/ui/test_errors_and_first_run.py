@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import WAIT_MS, make_window
-from helpers import drop_files
+from ui_helpers import WAIT_MS, drop_files, make_window
 
 from sciceapp.errors import ModelError
 from sciceapp.ui.guard import catch_all

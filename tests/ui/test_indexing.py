@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from conftest import WAIT_MS
-from helpers import drop_files
+from ui_helpers import WAIT_MS, drop_files
 
 from sciceapp.engine.library import Library
 from sciceapp.ui.workers import Worker

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import WAIT_MS, run_js
-from helpers import drop_files
+from ui_helpers import WAIT_MS, drop_files, run_js
 
 from sciceapp.engine.library import Library
 

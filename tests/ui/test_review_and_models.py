@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import WAIT_MS
+from ui_helpers import WAIT_MS
 
 from sciceapp.ui.model_dialog import ModelDialog
 from sciceapp.ui.review_window import ReviewWindow

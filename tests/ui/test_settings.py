@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import WAIT_MS, make_window
+from ui_helpers import WAIT_MS, make_window
 
 from sciceapp.ui.settings import AppSettings, load_settings, save_settings
 from sciceapp.ui.settings_dialog import SettingsDialog

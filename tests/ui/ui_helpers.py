@@ -1,10 +1,10 @@
-"""Simulated user input for the GUI tests."""
+"""Helpers of the GUI tests: simulated user input, the window, running the map's JavaScript."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -27,3 +27,23 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
     drop = QDropEvent(pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, drop)
     return enter.isAccepted()
+
+
+# Generous: QtWebEngine and the first ONNX session start slowly on a loaded 2-core machine.
+WAIT_MS = 60_000
+
+
+def make_window(qtbot, data_dir: Path, store: QSettings, *, first_run_check: bool = False):
+    from sciceapp.ui.main_window import MainWindow
+
+    window = MainWindow(data_dir, store, first_run_check=first_run_check)
+    qtbot.addWidget(window)
+    return window
+
+
+def run_js(qtbot, view, script: str):
+    """Evaluate ``script`` in the map page and return its value."""
+    box: dict = {}
+    view.page().runJavaScript(script, 0, lambda value: box.setdefault("value", value))
+    qtbot.waitUntil(lambda: "value" in box, timeout=10_000)
+    return box["value"]
