@@ -144,3 +144,16 @@ def test_tiny_scicevpr_export_is_understood(tiny_onnx_model: Path):
     out = embedder.embed(np.zeros((2, 3, 224, 224), np.float32))
     assert out.shape == (2, info.descriptor_dim)
     assert json.dumps(info.config)
+
+
+def test_cuda_request_on_this_machine_uses_what_is_there(toy_model: Path):
+    """No monkeypatching: without a GPU the reason is the real one; with one, CUDA is used."""
+    embedder = Embedder(toy_model, provider="cuda")
+    problem = providers.cuda_device_problem()
+    if problem is None and providers.CUDA in onnx_model.available_providers():
+        assert embedder.provider == providers.CUDA
+        assert "Using CUDAExecutionProvider" in embedder.provider_report
+    else:
+        assert embedder.provider == providers.CPU
+        reason = embedder.provider_report.split("CUDAExecutionProvider: ")[1]
+        assert (problem or "not compiled") in reason
