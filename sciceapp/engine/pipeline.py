@@ -83,7 +83,19 @@ def scan(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 found.update(Path(root, name) for name in files if is_image_path(name))
-    return sorted(found)
+    unnamed = {path for path in found if not _utf8(path)}
+    for path in unnamed:
+        log.warning("ignoring %r: its name is not valid UTF-8 (rename the file)", path)
+    return sorted(found - unnamed)
+
+
+def _utf8(path: Path) -> bool:
+    """Whether a path can be stored in the catalogue (file names with undecodable bytes cannot)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,11 @@ def test_cancel_stops_between_batches(toy_model, make_photos):
             got.append(batch)
             token.cancel()
     assert len(got) == 1 and len(got[0].items) == 2
+
+
+def test_file_names_that_are_not_utf8_are_left_out_not_fatal(tmp_path: Path, make_photos):
+    folder = make_photos(1)[0].parent
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    with open(odd, "wb") as handle:
+        handle.write(b"\xff\xd8")
+    assert [p.name for p in scan([folder])] == ["photo_000.jpg"]
