@@ -6,8 +6,8 @@ accept ``-m sciceapp ARGS`` like a Python interpreter would, because the GUI sta
 helper jobs as ``sys.executable -m sciceapp ...``, and in the bundle ``sys.executable`` is
 this program.
 
-The bundle has no PyTorch: commands that need it (model export, training) end with a message
-saying where to run them instead of a traceback.
+The bundle has no PyTorch: commands that need it (model export, training) end with the
+message of ``sciceapp.cli.toolkit_message`` instead of a traceback.
 """
 
 from __future__ import annotations
@@ -17,19 +17,6 @@ import sys
 from pathlib import Path
 
 from sciceapp.cli import gui_main, main
-
-TOOLKIT_MODULES = ("torch", "torchvision", "onnx", "onnxscript", "sciceapp.model",
-                   "sciceapp.export", "sciceapp.training", "pytorch_metric_learning")  # fmt: skip
-TOOLKIT_MESSAGE = (
-    "sciceapp: error: this command needs PyTorch, which the desktop app does not include. "
-    "Run it where the toolkit is installed (pip install 'sciceapp[torch]'), then bring the "
-    "exported .onnx file here with `sciceapp model import FILE.onnx`."
-)
-
-
-def _needs_toolkit(exc: ModuleNotFoundError) -> bool:
-    name = exc.name or ""
-    return any(name == mod or name.startswith(mod + ".") for mod in TOOLKIT_MODULES)
 
 
 def run(argv: list[str]) -> int:
@@ -45,13 +32,7 @@ def run(argv: list[str]) -> int:
 
 def entry() -> int:
     multiprocessing.freeze_support()
-    try:
-        return run(sys.argv[1:])
-    except ModuleNotFoundError as exc:
-        if not _needs_toolkit(exc):
-            raise
-        print(TOOLKIT_MESSAGE, file=sys.stderr)
-        return 2
+    return run(sys.argv[1:])
 
 
 if __name__ == "__main__":

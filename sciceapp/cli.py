@@ -27,10 +27,28 @@ COMMAND_MODULES = (
     "sciceapp.commands.doctor",
 )
 
-# Installed only with the ``torch`` extra; the app itself runs without them.
-TOOLKIT_MODULES = frozenset(
-    {"torch", "torchvision", "onnx", "onnxscript", "pytorch_metric_learning"}
-)
+# Installed only with the ``torch`` extra (and left out of the desktop bundle); the app itself
+# runs without them.
+TOOLKIT_MODULES = ("torch", "torchvision", "onnx", "onnxscript", "pytorch_metric_learning")
+
+
+def needs_toolkit(exc: ModuleNotFoundError) -> bool:
+    """Whether ``exc`` says a toolkit package is missing (rather than a bug)."""
+    name = exc.name or ""
+    return any(name == mod or name.startswith(mod + ".") for mod in TOOLKIT_MODULES)
+
+
+def toolkit_message(command: str, missing: str | None) -> str:
+    if getattr(sys, "frozen", False):
+        return (
+            f"'sciceapp {command}' needs PyTorch, which the desktop app does not include. Run it "
+            "where the toolkit is installed (pip install 'sciceapp[torch]'), then bring the "
+            "exported .onnx file here with `sciceapp model import FILE.onnx`."
+        )
+    return (
+        f"'sciceapp {command}' needs the model toolkit ({missing} is not installed). Install "
+        "it with: pip install 'sciceapp[torch]'"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,13 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sciceapp: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
-        if exc.name not in TOOLKIT_MODULES:
+        if not needs_toolkit(exc):
             raise
-        print(
-            f"sciceapp: error: 'sciceapp {args.command}' needs the model toolkit ({exc.name} is "
-            "not installed). Install it with: pip install 'sciceapp[torch]'",
-            file=sys.stderr,
-        )
+        print(f"sciceapp: error: {toolkit_message(args.command, exc.name)}", file=sys.stderr)
         return 2
     return int(result or 0)
 
