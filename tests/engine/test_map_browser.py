@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from test_map import EVIL, sample_data
 
-pytest.importorskip("PySide6.QtWebEngineWidgets", reason="QtWebEngine is not installed")
-
-from PySide6.QtCore import QObject, QUrl, Signal, Slot  # noqa: E402
-from PySide6.QtWebChannel import QWebChannel  # noqa: E402
-from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: E402
-from test_map import EVIL, sample_data  # noqa: E402
-
-from sciceapp.engine.mapview import OFFLINE_NOTICE, MapData, MapPoint, render_map  # noqa: E402
+from sciceapp.engine.mapview import OFFLINE_NOTICE, MapData, MapPoint, render_map
 
 pytestmark = pytest.mark.gui
 
