@@ -22,7 +22,9 @@ NO_TILES = ""
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``locate``, ``review`` and ``map``."""
     locate = subparsers.add_parser("locate", help="predict where photos were taken")
-    locate.add_argument("photos", nargs="+", metavar="PHOTO")
+    locate.add_argument(
+        "photos", nargs="+", metavar="PHOTO", help="photo files, or folders searched recursively"
+    )
     _collection_option(locate)
     _search_options(locate)
     locate.add_argument("--json", action="store_true", help="print a JSON list of results")
@@ -120,12 +122,13 @@ def _fmt_m(value: float | None) -> str:
 
 
 def _locate(args: argparse.Namespace) -> int:
-    from sciceapp.engine.locate import locate
+    from sciceapp.engine.locate import locate, query_photos
     from sciceapp.progress import TqdmProgress
 
     collection = _open(args)
+    photos = query_photos(args.photos)
     with TqdmProgress("locating", unit="photo", disable=args.quiet or None) as bar:
-        results = locate(collection, args.photos, progress=bar, **_search_settings(args))
+        results = locate(collection, photos, progress=bar, **_search_settings(args))
     data = [r.to_json() for r in results]
     if args.output:
         _write(args.output, json.dumps(data, indent=1, ensure_ascii=False))

@@ -39,6 +39,7 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".tif", ".tiff", ".webp", ".bmp"}
 )
+SUPPORTED_TEXT = "JPEG, PNG, TIFF, WebP, BMP, HEIC"  # for messages about what the scanner finds
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
 

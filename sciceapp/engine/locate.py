@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
-from sciceapp.engine.pipeline import embed_files
+from sciceapp.engine.images import SUPPORTED_TEXT
+from sciceapp.engine.pipeline import embed_files, scan
+from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -172,6 +174,28 @@ def result_for(
     return LocateResult(
         query, vote.predicted, vote.confidence, matches, query_gps, error_m, None, vote.cluster
     )
+
+
+def query_photos(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The photos to locate: folders replaced by the photos inside them (recursively, sorted),
+    anything else kept as given so that a missing or unreadable file gets its own error row.
+
+    Raises ``CollectionError`` when a folder holds no photos (say which one).
+    """
+    photos: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            photos.append(path)
+            continue
+        found = scan([path])
+        if not found:
+            raise CollectionError(
+                f"No photos found in the folder {path} (supported: {SUPPORTED_TEXT}); "
+                "give photo files or a folder that contains some."
+            )
+        photos += found
+    return photos
 
 
 def _same_file(a: str, b: str) -> bool:

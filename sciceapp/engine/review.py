@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp.engine.geo import LatLon
+from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.index import write_bytes_atomic
 from sciceapp.engine.locate import DEFAULT_RADIUS_M, DEFAULT_TOP_K, LocateResult, locate
 from sciceapp.engine.pipeline import scan
+from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
 DEFAULT_THRESHOLD_M = 200.0
@@ -91,11 +93,18 @@ def review(
 ) -> list[ReviewRow]:
     """Review the photos in ``paths`` (files, or folders searched recursively), sorted by path.
 
-    Raises ``CollectionError`` for a path that does not exist, ``CancelledError`` if cancelled.
+    Raises ``CollectionError`` for a path that does not exist or holds no photos,
+    ``CancelledError`` if cancelled.
     """
     if threshold_m <= 0:
         raise ValueError(f"threshold_m must be positive, got {threshold_m}.")
     photos = scan(paths)
+    if not photos:
+        shown = ", ".join(str(p) for p in paths)
+        raise CollectionError(
+            f"No photos found in {shown} (supported: {SUPPORTED_TEXT}); choose a folder of "
+            "survey photos."
+        )
     results = locate(
         collection, photos, top_k=top_k, radius_m=radius_m,
         progress=progress, cancel=cancel, exclude_self=True,

@@ -37,17 +37,11 @@ def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
 
 
 def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, folders replaced by the image files inside them (recursively, sorted)."""
-    from sciceapp.engine.images import is_image_path
+    """Files as given, folders replaced by the photos inside them (``engine.locate.query_photos``);
+    paths that do not exist are left out. Raises ``CollectionError`` for a folder without photos."""
+    from sciceapp.engine.locate import query_photos
 
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
-        elif path.exists():
-            found.append(path)
-    return found
+    return query_photos([p for p in paths if Path(p).exists()])
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 from search_fixtures import arezzo_fixture  # noqa: F401  (the `arezzo` fixture)
 
@@ -90,3 +91,19 @@ def test_map_refuses_a_file_that_is_not_locate_output(arezzo, tmp_path, capsys):
     assert code != 0
     assert "not a locate result file" in capsys.readouterr().err
     assert not (tmp_path / "m.html").exists()
+
+
+def test_locate_searches_folders_and_refuses_one_without_photos(
+    arezzo, exif_samples, tmp_path, capsys
+):
+    data_dir, _ = arezzo
+    code = run(data_dir, "locate", str(exif_samples / "gps"), "-c", "arezzo", "--json", "-q")
+    assert code == 0
+    located = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["query"]).name for r in located) == sorted(
+        p.name for p in (exif_samples / "gps").glob("*.jpg")
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(data_dir, "locate", str(empty), "-c", "arezzo", "-q") == 2
+    assert f"No photos found in the folder {empty}" in capsys.readouterr().err

@@ -122,3 +122,10 @@ def test_geojson_export_is_valid_with_lon_lat_order(rows, tmp_path):
     assert moved[0]["properties"]["flagged"] is True
     no_gps = [f for f in data["features"] if f["properties"]["photo"] == rows[2].path]
     assert [f["properties"]["role"] for f in no_gps] == ["predicted"]
+
+
+def test_a_folder_without_photos_is_a_clear_error(arezzo, tmp_path):
+    _, collection = arezzo
+    (tmp_path / "notes.txt").write_text("no photos here", encoding="utf-8")
+    with pytest.raises(CollectionError, match="No photos found"):
+        review(collection, [tmp_path])
