@@ -92,11 +92,15 @@ def _open(args: argparse.Namespace) -> Any:
     return collection
 
 
-def _model_line(collection: Any) -> str:
+def _model_label(collection: Any) -> str:
     label = collection.model_label
     if collection.model_random_init and "random" not in label:
         label += " (random weights: demo, not accurate)"
-    return f"collection {collection.name!r}, model {label}"
+    return label
+
+
+def _model_line(collection: Any) -> str:
+    return f"collection {collection.name!r}, model {_model_label(collection)}"
 
 
 def _write(path: str, text: str) -> None:
@@ -129,7 +133,9 @@ def _locate(args: argparse.Namespace) -> int:
     photos = query_photos(args.photos)
     with TqdmProgress("locating", unit="photo", disable=args.quiet or None) as bar:
         results = locate(collection, photos, progress=bar, **_search_settings(args))
-    data = [r.to_json() for r in results]
+    # Each result names the model, so a random-weight demo is labelled in the JSON too.
+    model = _model_label(collection)
+    data = [{**r.to_json(), "model": model} for r in results]
     if args.output:
         _write(args.output, json.dumps(data, indent=1, ensure_ascii=False))
     if args.json:

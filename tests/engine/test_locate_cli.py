@@ -27,7 +27,8 @@ def test_locate_json_and_output_file(arezzo, exif_samples, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text("utf-8"))
     (result,) = printed
-    assert set(result) == KEYS
+    assert set(result) == KEYS | {"model"}
+    assert result["model"].endswith("(random weights: demo, not accurate)")
     assert len(result["matches"]) == 3 and result["matches"][0]["path"] == str(query)
     assert result["error_m"] < 50
 
