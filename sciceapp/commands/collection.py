@@ -22,6 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create = sub.add_parser("create", help="a new, empty collection bound to one model")
     create.add_argument("name")
     create.add_argument("--model", metavar="MODEL.onnx", required=True)
+    create.add_argument(
+        "--index-kind",
+        choices=("flat", "pca", "ivfpq"),
+        default="flat",
+        help="flat: exact search (default). pca / ivfpq: smaller and faster for very large "
+        "collections, slightly less exact; the collection stays exact until it has enough "
+        "photos to train them, and `show` reports their recall against exact search",
+    )
+    tuning = create.add_argument_group("compressed index settings (pca and ivfpq)")
+    tuning.add_argument("--pca-dim", type=int, help="reduced descriptor size (default 1024)")
+    tuning.add_argument("--nlist", type=int, help="ivfpq: inverted lists (default 256)")
+    tuning.add_argument("--pq-m", type=int, help="ivfpq: bytes per photo (default 128)")
+    tuning.add_argument("--pq-bits", type=int, help="ivfpq: bits per code (default 8)")
+    tuning.add_argument("--nprobe", type=int, help="ivfpq: lists searched (default 32)")
     create.set_defaults(func=_create)
 
     add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
@@ -68,8 +82,23 @@ def _library(args: argparse.Namespace) -> Any:
 
 
 def _create(args: argparse.Namespace) -> int:
-    collection = _library(args).create_collection(args.name, args.model)
+    from dataclasses import replace
+
+    from sciceapp.engine.index import IndexParams
+
+    chosen = {
+        key: getattr(args, key)
+        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe")
+        if getattr(args, key) is not None
+    }
+    params = replace(IndexParams(), **chosen)
+    collection = _library(args).create_collection(
+        args.name, args.model, index_kind=args.index_kind, index_params=params
+    )
     print(f"Created collection {collection.name!r} with {collection.model_label}.")
+    summary = collection.summary()
+    if summary.index_flat_reason:
+        print(f"Index: exact (flat) for now: {summary.index_flat_reason}.")
     return 0
 
 
@@ -152,7 +181,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"            {summary.model_path} (sha256 {summary.model_sha256[:16]}...)")
     if summary.model_random_init:
         print("Warning:    this model has random weights: results are a demo, not accurate.")
-    print(f"Index:      {summary.index_kind}")
+    print(f"Index:      {_index_text(summary)}")
     print(
         f"Photos:     {summary.indexed} indexed, {summary.without_gps} of them without GPS "
         "(they match but cannot vote for a location)"
@@ -161,6 +190,19 @@ def _show(args: argparse.Namespace) -> int:
     for path, reason in skipped:
         print(f"  {path}: {reason}")
     return 0
+
+
+def _index_text(summary: Any) -> str:
+    if summary.index_kind == "flat":
+        return "flat (exact inner-product search)"
+    if summary.index_kind_used == "flat":
+        return f"{summary.index_kind} requested, flat (exact) in use: {summary.index_flat_reason}"
+    recall = summary.index_recall_at_10
+    measured = f"{recall:.3f}" if recall is not None else "not measured"
+    return (
+        f"{summary.index_kind_used} (compressed); recall@10 against exact search {measured}, "
+        "measured on this collection's own photos when it converted"
+    )
 
 
 def _remove(args: argparse.Namespace) -> int:

@@ -76,6 +76,15 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: listing a collection by state is what the GUI and `collection show` do most
     "CREATE INDEX photos_by_state ON photos(collection_id, state);",
+    # 3: compressed index kinds. ``index_kind`` is the kind asked for; the index in use
+    # (``index_kind_used``) stays flat until there are enough photos to train it, and the
+    # conversion records its recall@10 against exact search (or why it failed).
+    """
+    ALTER TABLE collections ADD COLUMN index_params TEXT;
+    ALTER TABLE collections ADD COLUMN index_kind_used TEXT NOT NULL DEFAULT 'flat';
+    ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL;
+    ALTER TABLE collections ADD COLUMN index_note TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -232,11 +241,30 @@ def rollback_unsaved(conn: sqlite3.Connection, collection_id: int) -> int:
     return added + restored
 
 
-def commit_saved(conn: sqlite3.Connection, collection_id: int, gen: int) -> None:
-    """Record that ``index-<gen>.faiss`` is saved: pending deletions become final."""
+@dataclass(frozen=True)
+class IndexState:
+    """What the saved index file is: its kind, and its recall@10 versus exact search (or why
+    it is not the kind asked for). Recorded with ``saved_gen``, so it always describes it."""
+
+    kind_used: str
+    recall_at_10: float | None = None
+    note: str | None = None
+
+
+def commit_saved(
+    conn: sqlite3.Connection, collection_id: int, gen: int, state: IndexState | None = None
+) -> None:
+    """Record that ``index-<gen>.faiss`` is saved (and, if given, what it is): pending
+    deletions become final."""
     with transaction(conn):
         conn.execute(
             "DELETE FROM photos WHERE collection_id = ? AND deleted_gen IS NOT NULL",
             (collection_id,),
         )
         conn.execute("UPDATE collections SET saved_gen = ? WHERE id = ?", (gen, collection_id))
+        if state is not None:
+            conn.execute(
+                "UPDATE collections SET index_kind_used = ?, index_recall_at_10 = ?, "
+                "index_note = ? WHERE id = ?",
+                (state.kind_used, state.recall_at_10, state.note, collection_id),
+            )

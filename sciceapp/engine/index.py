@@ -246,6 +246,19 @@ class VectorIndex:
             found = faiss.vector_to_array(self._index.id_map)
         return np.sort(found.astype(np.int64))
 
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """A ``flat`` index's content: ``(ids int64 [N], vectors float32 [N, dim])``, in
+        insertion order. This is what a compressed index is trained on when a collection
+        converts; the reduced kinds cannot give their vectors back exactly, so they refuse.
+        """
+        if self.kind != "flat":
+            raise ValueError(f"A {self.kind} index does not keep its vectors exactly.")
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if len(ids) == 0:
+            return ids, np.empty((0, self.dim), np.float32)
+        flat = faiss.downcast_index(self._index.index)
+        return ids, flat.reconstruct_n(0, len(ids)).astype(np.float32, copy=False)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``queries [Q, dim] -> (scores float32 [Q, k], ids int64 [Q, k])``, best first.
 

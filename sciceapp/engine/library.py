@@ -20,6 +20,7 @@ needs, while redoing at most one checkpoint interval of work after a crash is ch
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import re
@@ -29,16 +30,16 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sciceapp import paths as app_paths
-from sciceapp.engine import catalogue
-from sciceapp.engine.catalogue import PhotoRecord
+from sciceapp.engine import catalogue, conversion
+from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.download import sha256_file
-from sciceapp.engine.index import VectorIndex
+from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
 from sciceapp.engine.pipeline import Prepared, embed_files, require_paths, scan
@@ -52,7 +53,8 @@ __all__ = ["Collection", "CollectionSummary", "IndexReport", "Library", "PhotoRe
 COLLECTIONS_DIR = "collections"
 CHECKPOINT_S = 60.0
 """Seconds between index saves during a run: at most this much work is redone after a crash."""
-INDEX_KINDS = ("flat",)
+INDEX_KINDS = KINDS
+"""``flat`` (exact, the default), ``pca`` and ``ivfpq`` (see ``index.py`` and ``conversion.py``)."""
 MAX_NAME_CHARS = 100
 INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
 MAX_SESSIONS = 2
@@ -73,8 +75,11 @@ class CollectionSummary:
     total: int
     model_path: str = ""
     model_sha256: str = ""
-    index_kind: str = "flat"
+    index_kind: str = "flat"  # the kind asked for
     created: str = ""
+    index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
+    index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
+    index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
 
 
 @dataclass
@@ -109,9 +114,17 @@ class Library:
         return catalogue.connect(self.data_dir)
 
     def create_collection(
-        self, name: str, model_path: str | os.PathLike[str], index_kind: str = "flat"
+        self,
+        name: str,
+        model_path: str | os.PathLike[str],
+        index_kind: str = "flat",
+        index_params: IndexParams | None = None,
     ) -> Collection:
-        """A new, empty collection bound to the model file's fingerprint."""
+        """A new, empty collection bound to the model file's fingerprint.
+
+        ``index_kind`` ``pca`` or ``ivfpq`` (with ``index_params``, defaults otherwise) starts
+        exact and converts itself once it has enough photos to train (``conversion.py``).
+        """
         name = _check_name(name)
         if index_kind not in INDEX_KINDS:
             raise CollectionError(
@@ -119,13 +132,23 @@ class Library:
                 f"{', '.join(INDEX_KINDS)}."
             )
         info = read_model_info(model_path)
+        params = index_params or IndexParams()
+        try:
+            VectorIndex(info.descriptor_dim, index_kind, params)  # refuse what cannot be built
+        except ValueError as exc:
+            raise CollectionError(
+                f"A {index_kind} index cannot be built for {info.display_name} "
+                f"(descriptor size {info.descriptor_dim}): {exc} Choose other index settings "
+                "or the flat kind."
+            ) from exc
+        stored_params = json.dumps(asdict(params)) if index_kind != "flat" else None
         with closing(self.connect()) as conn:
             try:
                 with catalogue.transaction(conn):
                     conn.execute(
                         "INSERT INTO collections (name, model_path, model_sha256, model_label, "
-                        "model_random_init, descriptor_dim, index_kind, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "model_random_init, descriptor_dim, index_kind, created, index_params) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             name,
                             str(info.path),
@@ -135,6 +158,7 @@ class Library:
                             info.descriptor_dim,
                             index_kind,
                             catalogue.now_iso(),
+                            stored_params,
                         ),
                     )
             except sqlite3.IntegrityError as exc:
@@ -187,6 +211,10 @@ class Collection:
         self.descriptor_dim: int = row["descriptor_dim"]
         self.index_kind: str = row["index_kind"]
         self.created: str = row["created"]
+        stored_params = row["index_params"]
+        self.index_params = (
+            IndexParams(**json.loads(stored_params)) if stored_params else IndexParams()
+        )
         self.folder = library.data_dir / COLLECTIONS_DIR / str(self.id)
         self.checkpoint_s = CHECKPOINT_S
         self.provider = "auto"
@@ -246,7 +274,23 @@ class Collection:
                 "WHERE collection_id = ? AND deleted_gen IS NULL",
                 (self.id,),
             ).fetchone()
+            state = conn.execute(
+                "SELECT index_kind_used, index_recall_at_10, index_note FROM collections "
+                "WHERE id = ?",
+                (self.id,),
+            ).fetchone()
         indexed, without_gps, skipped, total = (int(v or 0) for v in counts)
+        kind_used = state["index_kind_used"] if state else "flat"
+        flat_reason = None
+        if kind_used != self.index_kind:
+            flat_reason = (
+                conversion.flat_reason(
+                    self.index_kind, self.descriptor_dim, self.index_params, indexed
+                )
+                or (state["index_note"] if state else None)
+                or f"it has enough photos and converts to {self.index_kind} at the next add or "
+                "update"
+            )
         return CollectionSummary(
             name=self.name,
             model_label=self.model_label,
@@ -259,6 +303,9 @@ class Collection:
             model_sha256=self.model_sha256,
             index_kind=self.index_kind,
             created=self.created,
+            index_kind_used=kind_used,
+            index_recall_at_10=state["index_recall_at_10"] if state else None,
+            index_flat_reason=flat_reason,
         )
 
     def _saved_gen(self, conn: sqlite3.Connection) -> int:
@@ -269,7 +316,7 @@ class Collection:
 
     def _load_index(self, gen: int) -> VectorIndex:
         if gen == 0:
-            return VectorIndex(self.descriptor_dim, self.index_kind)
+            return VectorIndex(self.descriptor_dim, "flat")  # every kind starts exact
         return VectorIndex.load(self.folder / f"index-{gen}.faiss")
 
     def index(self) -> VectorIndex:
@@ -386,7 +433,7 @@ class _Run:
                     self._save()
                     last_save = time.monotonic()
         except (CancelledError, KeyboardInterrupt) as exc:
-            self._save()  # keep every finished batch
+            self._save(convert=False)  # keep every finished batch, quickly
             self.report.cancelled = True
             error = CancelledError(
                 f"Indexing of {self.c.name!r} cancelled: {self.report.added} added and "
@@ -506,8 +553,35 @@ class _Run:
             self.conn.execute("UPDATE photos SET index_id = id WHERE id = ?", (row_id,))
         return row_id
 
-    def _save(self) -> None:
+    def _convert_if_due(self) -> IndexState | None:
+        """Swap the flat index for the compressed kind asked for, once there are enough photos.
+
+        Runs inside a checkpoint, before the save: the converted index becomes this
+        generation's file, so a crash at any point keeps the previous (flat) save. A failed
+        conversion keeps exact search, says why, and is retried at the next save.
+        """
+        c = self.c
+        if c.index_kind == "flat" or self.index.kind == c.index_kind:
+            return None
+        if conversion.flat_reason(
+            c.index_kind, c.descriptor_dim, c.index_params, self.index.ntotal
+        ):
+            return None
+        self.dirty = True
+        try:
+            self.index, recall = conversion.convert(self.index, c.index_kind, c.index_params)
+        except Exception as exc:  # noqa: BLE001 - any failure: stay exact, lose nothing
+            note = (
+                f"converting to {c.index_kind} failed ({exc}); exact search is kept and the "
+                "conversion is retried at the next add or update"
+            )
+            log.warning("collection %r: %s", c.name, note)
+            return IndexState("flat", None, note)
+        return IndexState(c.index_kind, recall, None)
+
+    def _save(self, convert: bool = True) -> None:
         """Checkpoint: index file first, then the catalogue's pointer to it (module docstring)."""
+        state = self._convert_if_due() if convert else None
         if not self.dirty:
             return
         target = self.c.folder / f"index-{self.gen}.faiss"
@@ -525,7 +599,7 @@ class _Run:
                 f"Cannot save the index of {self.c.name!r} to {target}: "
                 f"{exc.strerror or exc}. The collection is as it was at its last save."
             ) from exc
-        catalogue.commit_saved(self.conn, self.c.id, self.gen)
+        catalogue.commit_saved(self.conn, self.c.id, self.gen, state)
         for old in self.c.folder.glob("index-*"):
             match = INDEX_FILE.match(old.name)
             # Older generations, and temp files of saves that a crash interrupted.

@@ -12,6 +12,15 @@ from sciceapp.engine import catalogue
 from sciceapp.errors import CollectionError
 
 
+def _add_old_collection(conn: sqlite3.Connection) -> None:
+    """A collection row as schema 1 wrote them (the columns every later schema keeps)."""
+    conn.execute(
+        "INSERT INTO collections (name, model_path, model_sha256, model_label, "
+        "model_random_init, descriptor_dim, index_kind, created) "
+        "VALUES ('old', 'm.onnx', 'abc', 'M', 0, 8, 'flat', 'then')"
+    )
+
+
 def test_fresh_catalogue_is_at_the_latest_schema(data_dir: Path):
     with closing(catalogue.connect(data_dir)) as conn:
         assert catalogue.schema_version(conn) == catalogue.SCHEMA_VERSION
@@ -20,15 +29,11 @@ def test_fresh_catalogue_is_at_the_latest_schema(data_dir: Path):
 
 def test_old_catalogue_is_backed_up_then_migrated(data_dir: Path):
     with closing(catalogue.connect(data_dir, target=1)) as conn:
-        conn.execute(
-            "INSERT INTO collections (name, model_path, model_sha256, model_label, "
-            "model_random_init, descriptor_dim, index_kind, created) "
-            "VALUES ('old', 'm.onnx', 'abc', 'M', 0, 8, 'flat', 'then')"
-        )
+        _add_old_collection(conn)
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "photos_by_state" not in indexes
     with closing(catalogue.connect(data_dir)) as conn:
-        assert catalogue.schema_version(conn) == 2
+        assert catalogue.schema_version(conn) == catalogue.SCHEMA_VERSION
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "photos_by_state" in indexes
         assert conn.execute("SELECT name FROM collections").fetchone()[0] == "old"
@@ -67,3 +72,17 @@ def test_one_live_row_per_path(data_dir: Path):
             conn.execute(insert)
         conn.execute("UPDATE photos SET deleted_gen = 2")  # a pending deletion frees the path
         conn.execute(insert)
+
+
+def test_schema_3_records_the_index_in_use_for_existing_collections(data_dir: Path):
+    with closing(catalogue.connect(data_dir, target=2)) as conn:
+        _add_old_collection(conn)
+    with closing(catalogue.connect(data_dir, target=3)) as conn:
+        row = conn.execute(
+            "SELECT index_kind_used, index_recall_at_10, index_params FROM collections"
+        ).fetchone()
+        assert tuple(row) == ("flat", None, None)
+        catalogue.commit_saved(conn, 1, 4, catalogue.IndexState("pca", 0.9))
+        row = conn.execute("SELECT saved_gen, index_kind_used, index_recall_at_10 FROM collections")
+        assert tuple(row.fetchone()) == (4, "pca", 0.9)
+    assert (data_dir / "catalogue.sqlite.v2.bak").is_file()

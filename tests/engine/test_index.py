@@ -163,3 +163,16 @@ def test_suggested_nlist_is_trainable():
         assert nlist >= 16 and nlist & (nlist - 1) == 0
         assert n < 39 * 16 or 39 * nlist <= n
     assert suggested_nlist(1_000_000) == 4096
+
+
+def test_flat_gives_back_its_vectors_for_conversion(vectors):
+    index = VectorIndex(vectors.shape[1])
+    ids = np.arange(len(vectors)) * 3 + 1
+    index.add(ids, vectors)
+    index.remove([ids[5]])
+    kept_ids, kept = index.stored_vectors()
+    assert sorted(kept_ids.tolist()) == sorted(np.delete(ids, 5).tolist())
+    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+    assert np.array_equal(kept, np.stack([by_id[i] for i in kept_ids.tolist()]))
+    with pytest.raises(ValueError, match="does not keep its vectors"):
+        VectorIndex.build(DIM, ids, vectors, "pca", SMALL).stored_vectors()

@@ -1,0 +1,199 @@
+"""Collections asking for a compressed index (pca, ivfpq): exact until they can train, then
+converted inside the usual save scheme, with their recall against exact search recorded."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciceapp.cli import main
+from sciceapp.engine import conversion
+from sciceapp.engine.images import load_for_model
+from sciceapp.engine.index import IndexParams, min_training_vectors
+from sciceapp.engine.library import Library
+from sciceapp.errors import CollectionError
+
+# 156 photos train this: max(39 * nlist, 39 * 2**pq_bits, pca_dim) = 39 * 4.
+SMALL_IVFPQ = ["--pca-dim", "16", "--nlist", "2", "--pq-m", "16", "--pq-bits", "2"]
+SMALL_IVFPQ_MIN = 156
+
+
+def assert_consistent(collection) -> None:
+    rows = collection.photos()
+    assert len({r.path for r in rows}) == len(rows)
+    indexed = {r.id for r in rows if r.state == "indexed"}
+    assert set(collection.index().ids().tolist()) == indexed
+
+
+def own_descriptors(collection, photos: list[Path]) -> np.ndarray:
+    info = collection.model_info
+    batch = np.stack([load_for_model(p, info.image_size, info.mean, info.std) for p in photos])
+    return collection.embedder().embed(batch)
+
+
+def test_default_thresholds_are_the_training_rule():
+    # The base model's descriptor: PCA to 1024 needs 1024 photos; ivfpq's 256 lists need 9984.
+    assert min_training_vectors("pca", 10752) == 1024
+    assert min_training_vectors("ivfpq", 10752) == 39 * 256
+    params = IndexParams()
+    assert conversion.flat_reason("ivfpq", 10752, params, 9983) is not None
+    assert conversion.flat_reason("ivfpq", 10752, params, 9984) is None
+    assert conversion.flat_reason("flat", 10752, params, 0) is None
+
+
+def test_cli_ivfpq_collection_converts_searches_and_reports_recall(
+    data_dir: Path, toy_model: Path, make_photos, capsys
+):
+    dd = ["--data-dir", str(data_dir)]
+    create = [*dd, "collection", "create", "big", "--model", str(toy_model)]
+    assert main([*create, "--index-kind", "ivfpq", *SMALL_IVFPQ]) == 0
+    assert f"needs at least {SMALL_IVFPQ_MIN} indexed photos" in capsys.readouterr().out
+
+    first = make_photos(SMALL_IVFPQ_MIN - 6)
+    assert main([*dd, "collection", "add", "big", str(first[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "big", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["index_kind"], shown["index_kind_used"]) == ("ivfpq", "flat")
+    assert f"has {SMALL_IVFPQ_MIN - 6}" in shown["index_flat_reason"]
+    assert shown["index_recall_at_10"] is None
+
+    more = make_photos(10, folder="more", start=500)
+    assert main([*dd, "collection", "add", "big", str(more[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "big", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["indexed"] == SMALL_IVFPQ_MIN + 4
+    assert shown["index_kind_used"] == "ivfpq" and shown["index_flat_reason"] is None
+    assert 0.0 <= shown["index_recall_at_10"] <= 1.0
+    assert main([*dd, "collection", "show", "big"]) == 0
+    assert "recall@10 against exact search" in capsys.readouterr().out
+
+    reopened = Library(data_dir).open_collection("big")
+    assert reopened.index().kind == "ivfpq"
+    assert_consistent(reopened)
+    queries = [first[3], first[77], more[5]]
+    results = reopened.search(own_descriptors(reopened, queries), k=10)
+    for query, hits in zip(queries, results, strict=True):
+        assert len(hits) == 10 and len({h[0].id for h in hits}) == 10
+        assert str(query) in [h[0].path for h in hits]  # found among its nearest
+    # Photos added after the conversion go into the compressed index directly.
+    report = reopened.add([make_photos(3, folder="late", start=900)[0].parent])
+    assert report.added == 3 and reopened.index().kind == "ivfpq"
+    assert_consistent(reopened)
+    assert reopened.summary().indexed == SMALL_IVFPQ_MIN + 7
+
+
+def test_pca_with_default_settings_converts_at_its_real_threshold(
+    data_dir: Path, toy_model: Path, make_photos
+):
+    library = Library(data_dir)
+    collection = library.create_collection("p", toy_model, index_kind="pca")
+    needed = min_training_vectors("pca", collection.descriptor_dim)  # 48: the toy model's size
+    photos = make_photos(needed)
+    collection.add(photos[:-1])
+    summary = collection.summary()
+    assert summary.index_kind_used == "flat" and collection.index().kind == "flat"
+    assert f"needs at least {needed} indexed photos" in summary.index_flat_reason
+
+    collection.add(photos[-1:])
+    summary = Library(data_dir).open_collection("p").summary()
+    assert (summary.index_kind_used, summary.indexed) == ("pca", needed)
+    assert 0.5 <= summary.index_recall_at_10 <= 1.0  # full-rank PCA: near exact
+    (hits,) = collection.search(own_descriptors(collection, [photos[10]]), k=3)
+    assert hits[0][0].path == str(photos[10]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert_consistent(collection)
+
+
+def test_settings_that_cannot_be_built_are_refused_and_big_defaults_wait(
+    data_dir: Path, toy_model: Path, make_photos
+):
+    library = Library(data_dir)
+    with pytest.raises(CollectionError, match="pq_m=128 must divide"):
+        library.create_collection("x", toy_model, index_kind="ivfpq")
+    with pytest.raises(CollectionError, match="not available"):
+        library.create_collection("x", toy_model, index_kind="hnsw")
+    collection = library.create_collection("y", toy_model, "ivfpq", IndexParams(pq_m=16))
+    collection.add(make_photos(4))
+    assert "needs at least 9984 indexed photos" in collection.summary().index_flat_reason
+
+
+def test_failed_conversion_keeps_exact_search_and_every_photo(
+    data_dir: Path, toy_model: Path, make_photos, monkeypatch
+):
+    collection = Library(data_dir).create_collection("f", toy_model, "pca", IndexParams(8))
+    photos = make_photos(12)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no memory for training")
+
+    monkeypatch.setattr(conversion.VectorIndex, "build", broken)
+    report = collection.add(photos)
+    assert report.added == 12
+    summary = collection.summary()
+    assert (summary.index_kind_used, summary.indexed) == ("flat", 12)
+    assert "no memory for training" in summary.index_flat_reason
+    assert_consistent(collection)
+
+    monkeypatch.undo()
+    report = collection.update()  # nothing changed on disk, but the conversion is retried
+    assert (report.added, report.unchanged) == (0, 12)
+    summary = collection.summary()
+    assert (summary.index_kind_used, summary.indexed) == ("pca", 12)
+    assert_consistent(collection)
+
+
+# The child indexes 2-photo batches, saving after each, and blocks inside the conversion's
+# training until it is killed.
+KILLED_IN_TRAINING = r"""
+import sys
+from sciceapp.engine import index
+from sciceapp.engine.library import Library
+collection = Library(sys.argv[1]).open_collection("k")
+collection.batch_size = 2
+collection.checkpoint_s = 0
+
+def stall(self, vectors):
+    print("training", len(vectors), flush=True)
+    sys.stdin.readline()
+
+index.VectorIndex.train = stall
+collection.add([sys.argv[2]])
+print("finished", flush=True)
+"""
+
+
+def test_kill_during_conversion_leaves_the_last_exact_save(
+    data_dir: Path, toy_model: Path, make_photos
+):
+    Library(data_dir).create_collection("k", toy_model, "pca", IndexParams(8))
+    photos = make_photos(12)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IN_TRAINING, str(data_dir), str(photos[0].parent)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line == "training 8\n", line  # the save that reached 8 photos converts
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    reopened = Library(data_dir).open_collection("k")
+    summary = reopened.summary()
+    assert summary.index_kind_used == "flat"
+    assert reopened.index().kind == "flat" and reopened.index().ntotal == 6  # last save
+    report = reopened.update()
+    assert report.added + report.unchanged == 12
+    rows = reopened.photos()
+    assert sorted(r.path for r in rows) == sorted(str(p) for p in photos)
+    assert reopened.summary().index_kind_used == "pca"
+    assert_consistent(reopened)
+    assert len(list(reopened.folder.glob("index-*"))) == 1
