@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciceapp.errors import DatasetError
+from sciceapp.errors import DatasetError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,13 @@ def onnx_describer(model_path: Path, batch_size: int = 16, provider: str = "auto
     embedder = Embedder(model_path, provider=provider)
     info = embedder.info
 
+    def _load(path: Path) -> np.ndarray:
+        try:
+            return load_for_model(path, info.image_size, info.mean, info.std)
+        except ImageError as exc:
+            # Skipping it would change the protocol's numbers, so stop and name the file.
+            raise ImageError(f"Cannot read {path}: {exc}. Remove or replace the file.") from exc
+
     def describe(
         paths: Sequence[Path],
         progress: ProgressFn | None = None,
@@ -253,9 +260,7 @@ def onnx_describer(model_path: Path, batch_size: int = 16, provider: str = "auto
             if cancel is not None:
                 cancel.raise_if_cancelled()
             chunk = paths[start : start + batch_size]
-            images = np.stack(
-                [load_for_model(p, info.image_size, info.mean, info.std) for p in chunk]
-            )
+            images = np.stack([_load(p) for p in chunk])
             out.append(embedder.embed(images))
             if progress is not None:
                 progress(start + len(chunk), len(paths), "describing images")

@@ -107,3 +107,14 @@ def test_pca_reduces_and_keeps_neighbours():
     np.testing.assert_allclose(cos, full @ full.T, atol=1e-3)
     with pytest.raises(DatasetError, match="pca-dim"):
         Pca(train[:3], dim=4)
+
+
+def test_onnx_describer_names_an_unreadable_image(tiny_onnx_model, tmp_path):
+    from sciceapp.engine.evaluation import onnx_describer
+    from sciceapp.errors import ImageError
+
+    broken = tmp_path / "@500000@4800000@32@T@.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    describe = onnx_describer(tiny_onnx_model, batch_size=2)
+    with pytest.raises(ImageError, match=f"Cannot read {broken}.*Remove or replace"):
+        describe([broken])
