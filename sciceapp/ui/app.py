@@ -20,8 +20,11 @@ def run_app(
     from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: F401 - must load before the app
     from PySide6.QtWidgets import QApplication
 
+    from sciceapp.ui.guard import install_excepthook
     from sciceapp.ui.main_window import MainWindow
     from sciceapp.ui.settings import APPLICATION, ORGANIZATION
+
+    install_excepthook()
 
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication([sys.argv[0]])

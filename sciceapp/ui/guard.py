@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 from sciceapp.errors import SciceappError
@@ -66,3 +68,19 @@ def catch_all(func: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def install_excepthook() -> None:
+    """The last line of defence: an exception from a slot that ``catch_all`` does not wrap
+    (a lambda, a Qt override) reaches ``sys.excepthook``; log it and show it instead of
+    letting PySide print it to a console the user never sees."""
+    previous = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if not issubclass(exc_type, Exception):  # KeyboardInterrupt, SystemExit
+            previous(exc_type, exc, tb)
+            return
+        log.error("Uncaught error", exc_info=(exc_type, exc, tb))
+        report(describe(exc))
+
+    sys.excepthook = hook

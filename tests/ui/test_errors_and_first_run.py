@@ -7,7 +7,7 @@ from pathlib import Path
 from ui_helpers import WAIT_MS, drop_files, make_window
 
 from sciceapp.errors import ModelError
-from sciceapp.ui.guard import catch_all
+from sciceapp.ui.guard import catch_all, install_excepthook
 
 
 def test_first_run_without_a_model_explains_and_offers_choices(
@@ -75,3 +75,17 @@ def test_dropping_without_a_collection_says_what_to_do(qtbot, window, exif_sampl
         drop_files(window, [exif_samples / "gps" / "DSCN0010.jpg"])
     assert "collection" in shown.args[0]
     assert window.query_model.rowCount() == 0
+
+
+def test_an_exception_outside_any_guarded_slot_is_shown(qtbot, window, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook()
+    try:
+        raise KeyError("lost")
+    except KeyError as exc:
+        error = exc
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
+        sys.excepthook(KeyError, error, error.__traceback__)
+    assert "KeyError" in shown.args[0] and "log" in shown.args[0]
