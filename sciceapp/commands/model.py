@@ -113,6 +113,7 @@ def _cancel_on_sigterm():
 
 
 def _export(args: argparse.Namespace) -> int:
+    from sciceapp.engine.labels import model_text
     from sciceapp.export import export_onnx
 
     def job() -> int:
@@ -131,7 +132,7 @@ def _export(args: argparse.Namespace) -> int:
             _emit("done", **report.to_json())
             return 0
         print(f"wrote {report.output} ({report.size_bytes / 1e6:.1f} MB, {report.precision})")
-        print(f"  {report.label}{' (random weights: demo, not accurate)' * report.random_init}")
+        print(f"  {model_text(report.label, report.random_init)}")
         print(
             f"  ONNX vs PyTorch: max abs diff {report.max_abs_diff:.2e}, "
             f"min cosine {report.min_cosine:.7f}"
@@ -183,8 +184,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from sciceapp.engine.labels import RANDOM_WEIGHTS_NOTE
     from sciceapp.engine.manifests import list_local_models, list_manifests
-    from sciceapp.engine.onnx_model import RANDOM_WEIGHTS_NOTE
     from sciceapp.paths import data_dir, models_dir
 
     folder = models_dir(data_dir(args.data_dir))

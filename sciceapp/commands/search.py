@@ -93,10 +93,9 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _model_label(collection: Any) -> str:
-    label = collection.model_label
-    if collection.model_random_init and "random" not in label:
-        label += " (random weights: demo, not accurate)"
-    return label
+    from sciceapp.engine.labels import model_text
+
+    return model_text(collection.model_label, collection.model_random_init)
 
 
 def _model_line(collection: Any) -> str:

@@ -50,6 +50,7 @@ import folium
 
 from sciceapp.engine.geo import haversine_m
 from sciceapp.engine.index import write_bytes_atomic
+from sciceapp.engine.labels import model_text
 from sciceapp.engine.locate import DEFAULT_RADIUS_M, LocateResult
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,7 @@ class MapData:
             for match in result.matches:
                 if match.photo_id is None:
                     match.photo_id = ids_by_path.get(match.path)
-        label = collection.model_label
-        if collection.model_random_init and "random" not in label:
-            label += " (random weights: demo, not accurate)"
+        label = model_text(collection.model_label, collection.model_random_init)
         return cls(references, kept, f"{collection.name}: {label}")
 
     @classmethod

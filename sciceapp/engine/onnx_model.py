@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from sciceapp.engine import providers
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.labels import RANDOM_WEIGHTS_NOTE
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 INPUT_NAME = "images"
 OUTPUT_NAME = "descriptors"
-RANDOM_WEIGHTS_NOTE = "(random weights: demo, not accurate)"
 REQUIRED_KEYS = (
     "format",
     "variant",

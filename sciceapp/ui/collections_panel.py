@@ -22,18 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sciceapp.engine.labels import model_text
 from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.workers import UNKNOWN_TOTAL
-
-DEMO_NOTE = "demo, not accurate"
-
-
-def model_text(label: str, random_init: bool) -> str:
-    """A model's name as a user sees it; random-weight models always carry the demo note."""
-    if random_init and DEMO_NOTE not in label:
-        return f"{label} (random weights: {DEMO_NOTE})"
-    return label
 
 
 class CollectionsPanel(QWidget):

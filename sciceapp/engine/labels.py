@@ -1,0 +1,16 @@
+"""How a model is named to users: a random-weight model always carries the demo note.
+
+Kept free of heavy imports so the CLI, the map and the window can all use it cheaply.
+"""
+
+from __future__ import annotations
+
+DEMO_NOTE = "demo, not accurate"
+RANDOM_WEIGHTS_NOTE = f"(random weights: {DEMO_NOTE})"
+
+
+def model_text(label: str, random_init: bool) -> str:
+    """``label``, plus :data:`RANDOM_WEIGHTS_NOTE` for a random-weight model that lacks it."""
+    if random_init and DEMO_NOTE not in label:
+        return f"{label} {RANDOM_WEIGHTS_NOTE}"
+    return label
