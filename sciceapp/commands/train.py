@@ -225,7 +225,6 @@ def _train_teacher(args: argparse.Namespace) -> int:
 
 
 def _train_student(args: argparse.Namespace) -> int:
-    import torch
 
     from sciceapp import model
     from sciceapp.training.stages import StudentStage, copy_frozen_parts
@@ -234,8 +233,7 @@ def _train_student(args: argparse.Namespace) -> int:
     teacher = model.build_from_checkpoint(args.teacher)
     if not getattr(teacher, "teacher", False):
         raise ModelError(f"{args.teacher} holds a student; --teacher needs a stage-1 checkpoint.")
-    header = torch.load(args.teacher, map_location="cpu", weights_only=True)
-    random_init = bool(header.get("random_init", False))
+    random_init = teacher.random_init
     student = model.build(teacher.config, teacher=False, seed=args.seed)
     copy_frozen_parts(student, teacher)
     _write_config(args.output_dir, teacher.config)
@@ -314,19 +312,16 @@ def _describer(path: Path, batch_size: int, device_name: str):
 
 
 def _load_checkpoint(path: Path):
-    import torch
-
     from sciceapp import model
 
     network = model.build_from_checkpoint(path)
-    header = torch.load(path, map_location="cpu", weights_only=True)
     kind = (
         "teacher (cross-image: its results depend on the query batch size and order)"
         if getattr(network, "teacher", False)
         else "student"
     )
     label = f"{path.name}: {kind}"
-    if header.get("random_init"):
+    if network.random_init:
         label += f" ({RANDOM_LABEL})"
     return network, label
 

@@ -289,7 +289,8 @@ def checkpoint_config(path: str | Path) -> SciceConfig | None:
 
 
 def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = None) -> nn.Module:
-    """A network rebuilt from one of our checkpoints (its config and teacher flag), weights loaded."""
+    """A network rebuilt from one of our checkpoints (its config and teacher flag), weights
+    loaded; its ``random_init`` attribute says whether it was trained on a random backbone."""
     path = Path(path)
     obj, sha256 = read_checkpoint(path, expected_sha256)
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
@@ -303,6 +304,8 @@ def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = Non
         raise ModelError(f"{path.name} has an invalid network configuration: {exc}") from None
     network = build(config, teacher=bool(obj.get("teacher", False)))
     _apply(network, path, obj, sha256, None)
+    # Trained on a random backbone: a demo, labelled as such by eval and export.
+    network.random_init = bool(obj.get("random_init", False))
     return network
 
 
