@@ -8,7 +8,6 @@ and by the GUI.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import logging
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from sciceapp import __version__
+from sciceapp.atomic import is_disk_full, replace_atomic
 from sciceapp.errors import DownloadError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -67,15 +67,14 @@ def download(
     try:
         _transfer(url, part, size, progress, cancel, timeout_s)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise DownloadError(
                 f"The disk holding {dest.parent} is full. Free some space and run the same "
                 "command again: the download resumes where it stopped."
             ) from exc
         raise
     _verify(part, url, sha256, size)
-    _fsync(part)
-    os.replace(part, dest)
+    replace_atomic(part, dest)
     return dest
 
 
@@ -197,8 +196,3 @@ def _matches(path: Path, sha256: str | None, size: int | None) -> bool:
     if size is not None and path.stat().st_size != size:
         return False
     return sha256 is None or sha256_file(path).lower() == sha256.lower()
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())

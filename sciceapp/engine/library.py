@@ -19,7 +19,6 @@ needs, while redoing at most one checkpoint interval of work after a crash is ch
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from sciceapp import paths as app_paths
+from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
 from sciceapp.engine import catalogue, conversion
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.download import sha256_file
@@ -589,7 +589,7 @@ class _Run:
             self.index.save(target)
         except OSError as exc:
             self._rollback()
-            if exc.errno == errno.ENOSPC:
+            if is_disk_full(exc):
                 raise CollectionError(
                     f"The disk is full: the index of {self.c.name!r} could not be saved to "
                     f"{target.parent}. Nothing stored was lost (the collection is as it was at its "
@@ -600,10 +600,11 @@ class _Run:
                 f"{exc.strerror or exc}. The collection is as it was at its last save."
             ) from exc
         catalogue.commit_saved(self.conn, self.c.id, self.gen, state)
-        for old in self.c.folder.glob("index-*"):
+        for old in self.c.folder.iterdir():
             match = INDEX_FILE.match(old.name)
             # Older generations, and temp files of saves that a crash interrupted.
-            if (match is None and old.suffix == ".tmp") or (match and int(match[1]) != self.gen):
+            temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
+            if temp or (match and int(match[1]) != self.gen):
                 old.unlink(missing_ok=True)
         self.gen += 1
         self.dirty = False

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sciceapp.atomic import copy_atomic
 from sciceapp.errors import ModelError
 from sciceapp.paths import models_dir, repo_or_package_dir
 
@@ -196,14 +195,5 @@ def import_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str])
             f"A different model called {target.name} is already in {target.parent}. Rename "
             "the file you are importing, or remove the old one first."
         )
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, tmp_name)
-        with open(tmp_name, "rb+") as copy:
-            os.fsync(copy.fileno())
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    copy_atomic(source, target)
     return LocalModel(path=target, info=read_info(target))

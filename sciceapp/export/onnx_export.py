@@ -9,7 +9,6 @@ into place. The file under the final name appears only when every step succeeded
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sciceapp.atomic import is_disk_full, replace_atomic
 from sciceapp.engine.download import sha256_file
 from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.export import metadata as meta
@@ -146,7 +146,7 @@ def export_onnx(
                 weights_sha256=source.weights_sha256,
             )
             meta.write_metadata(final_path, metadata)
-            _move_into_place(final_path, output)
+            replace_atomic(final_path, output)
 
         report = ExportReport(
             output=output,
@@ -208,7 +208,7 @@ def _disk_full_is_a_clear_error(folder: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise ModelError(
                 f"The disk holding {folder} is full; nothing was written. Free some space (an "
                 "fp32 SciceVPR-B file needs about 400 MB) and export again."
@@ -391,10 +391,3 @@ def _verify_against_torch(network: object, path: Path, images) -> tuple[parity.A
             "in the export: please report it with the command you ran."
         )
     return agreement, actual
-
-
-def _move_into_place(source: Path, output: Path) -> None:
-    """fsync ``source`` (already in ``output``'s folder) and rename it over ``output``."""
-    with open(source, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(source, output)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sciceapp.atomic import atomic_write
 from sciceapp.errors import ModelError
 from sciceapp.model.config import SciceConfig
 
@@ -42,21 +41,14 @@ def save_checkpoint(path: str | Path, network: nn.Module, **extra: Any) -> Path:
         "model_state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_write(path) as stream:
             torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
     except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
         raise ModelError(
             f"Could not write checkpoint {path}: {exc.strerror or exc}. Free some disk space or "
             "choose another folder; the previous checkpoint (if any) is unchanged."
         ) from None
-    fsync_dir(path.parent)
     return path
 
 
@@ -74,16 +66,3 @@ def is_plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | type(None)) or (
         isinstance(value, list | tuple) and all(is_plain(item) for item in value)
     )
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
