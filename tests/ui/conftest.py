@@ -24,9 +24,17 @@ def _tiny_model_before_qt_starts(tiny_onnx_model: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def temp_qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test reads and writes settings in its own folder, never the user's."""
+    """Every test reads and writes settings in its own folder, never the user's. The tile URL
+    starts as a local (empty) tile folder: with the default, OpenStreetMap, every map drawn by
+    a test would ask the internet for tiles."""
+    from sciceapp.ui.settings import APPLICATION, ORGANIZATION
+
     folder = tmp_path / "qsettings"
-    folder.mkdir()
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    ini = folder / ORGANIZATION / f"{APPLICATION}.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text(f"[settings]\ntile_url={tiles.as_uri()}/{{z}}/{{x}}/{{y}}.png\n")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))  # for subprocesses
     return folder

@@ -21,7 +21,8 @@ def test_settings_dialog_values_persist_between_runs(
     dialog.accept()
     window.resize(700, 500)  # smaller than the offscreen screen
     window.close()
-    assert list(temp_qsettings.rglob("*.ini"))  # written to the temp folder, not the user's
+    (ini,) = temp_qsettings.rglob("*.ini")  # written to the temp folder, not the user's
+    assert "top_k=5" in ini.read_text()
 
     again = make_window(qtbot, data_dir, settings_store)
     with qtbot.waitSignal(again.indexing.state_loaded, timeout=WAIT_MS):
