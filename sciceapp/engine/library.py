@@ -401,6 +401,14 @@ class _Run:
         self.index = collection._load_index(saved_gen)
         self.dirty = False
         self.report = IndexReport()
+        self.progress: ProgressFn | None = None
+        self.cancel: CancelToken | None = None
+        self.position: tuple[int, int | None] = (0, None)  # last progress reported
+
+    def _report(self, done: int, total: int | None, message: str = "") -> None:
+        self.position = (done, total)
+        if self.progress is not None:
+            self.progress(done, total, message)
 
     def execute(
         self,
@@ -409,6 +417,7 @@ class _Run:
         progress: ProgressFn | None,
         cancel: CancelToken | None,
     ) -> IndexReport:
+        self.progress, self.cancel = progress, cancel
         embedder = self.c.embedder()
         info = embedder.info
         files = scan(roots) if roots else []
@@ -425,7 +434,7 @@ class _Run:
                 info.image_size,
                 info.mean,
                 info.std,
-                progress=progress,
+                progress=self._report,
                 cancel=cancel,
             ):
                 self._write_batch(batch.items, batch.ok, batch.vectors, replaced)
@@ -567,6 +576,13 @@ class _Run:
             c.index_kind, c.descriptor_dim, c.index_params, self.index.ntotal
         ):
             return None
+        if self.cancel is not None and self.cancel.cancelled:
+            return None  # training takes minutes and cannot be interrupted: not now
+        self._report(
+            *self.position,
+            f"converting the index to {c.index_kind} ({self.index.ntotal} photos, may take "
+            "minutes)",
+        )
         self.dirty = True
         try:
             self.index, recall = conversion.convert(self.index, c.index_kind, c.index_params)

@@ -105,12 +105,15 @@ def test_pca_with_default_settings_converts_at_its_real_threshold(
     collection = library.create_collection("p", toy_model, index_kind="pca")
     needed = min_training_vectors("pca", collection.descriptor_dim)  # 48: the toy model's size
     photos = make_photos(needed)
-    collection.add(photos[:-1])
+    messages: list[str] = []
+    collection.add(photos[:-1], progress=lambda done, total, message="": messages.append(message))
+    assert not any("converting" in m for m in messages)
     summary = collection.summary()
     assert summary.index_kind_used == "flat" and collection.index().kind == "flat"
     assert f"needs at least {needed} indexed photos" in summary.index_flat_reason
 
-    collection.add(photos[-1:])
+    collection.add(photos[-1:], progress=lambda done, total, message="": messages.append(message))
+    assert "converting the index to pca (48 photos, may take minutes)" in messages
     summary = Library(data_dir).open_collection("p").summary()
     assert (summary.index_kind_used, summary.indexed) == ("pca", needed)
     # PCA to the full size only rotates: distances and so rankings are exact's.
