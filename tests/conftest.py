@@ -12,6 +12,12 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 
+# Chromium inside QtWebEngine and the native libraries of torch's compiler stack (triton, which
+# torch.onnx's exporter loads through torch._dynamo) segfault the process when torch loads them
+# after a web view has started. The app never has both in one process (the ui layer imports no
+# torch); the test session has, so it loads them before any test can start Qt.
+import torch._dynamo  # noqa: E402, F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["fixtures_models"]
 
@@ -35,3 +41,25 @@ def exif_samples() -> Path:
             f"The sample photos are missing: expected {EXIF_SAMPLES} beside the checkout."
         )
     return EXIF_SAMPLES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_widgets_deleted_before_exit():
+    """Delete every window (and so every web page) while Qt is still alive: a web page that
+    outlives its profile makes QtWebEngine crash at interpreter exit."""
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in app.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
