@@ -86,10 +86,16 @@ def read_checkpoint(path: str | Path, expected_sha256: str | None = None) -> tup
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        reason = _unpickler_reason(exc)
+        if "global" not in reason.lower():  # bytes that are no pickle at all
+            raise ModelError(
+                f"{path.name} is not a readable PyTorch checkpoint (corrupt or not a checkpoint: "
+                f"{reason}). Download or copy it again."
+            ) from None
         raise ModelError(
             f"Refused to load {path.name}: it holds objects other than tensors and plain data "
-            f"({_first_line(exc)}). It is not a weights file, or it was tampered with; use an "
-            "official or self-made checkpoint."
+            f"({reason}). It was tampered with or made by other software; use an official or "
+            "self-made checkpoint."
         ) from None
     except Exception as exc:  # arbitrary bytes fail in many ways inside the unpickler
         raise ModelError(
@@ -97,6 +103,18 @@ def read_checkpoint(path: str | Path, expected_sha256: str | None = None) -> tup
             f"{_first_line(exc)}). Download or copy it again."
         ) from None
     return obj, sha256
+
+
+def _unpickler_reason(exc: pickle.UnpicklingError) -> str:
+    """The part of torch's long weights-only message that says what was wrong."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = text.split(marker, 1)[1].strip().splitlines()
+        if detail:
+            # Only the first sentence: the rest tells how to allow-list the offending code.
+            return detail[0].strip().split(". ")[0][:200]
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -143,7 +143,7 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pth"
     torch.save({"model_state_dict": {}, "payload": _RunsCode(marker)}, path)
-    with pytest.raises(ModelError, match="Refused to load evil.pth"):
+    with pytest.raises(ModelError, match="Refused to load evil.pth.*Unsupported global"):
         load_checkpoint(build("tiny"), path)
     assert not marker.exists()
     torch.load(path, weights_only=False)  # proof that the file really carries code
@@ -161,7 +161,7 @@ def test_corrupt_truncated_foreign_and_missing_files(tmp_path):
     torch.save({"weights": [1, 2, 3]}, other)
     for path, words in [
         (truncated, "not a readable PyTorch checkpoint"),
-        (text, "not a readable PyTorch checkpoint|Refused"),
+        (text, "not a readable PyTorch checkpoint"),
         (other, "not a SciceVPR, Super-CricaVPR or DINOv2 checkpoint"),
     ]:
         with pytest.raises(ModelError, match=words):
