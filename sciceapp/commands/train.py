@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from sciceapp.errors import ModelError, SciceappError
 
@@ -250,8 +251,19 @@ def _weights(args: argparse.Namespace):
 
 def _write_config(output_dir: Path, config) -> None:
     """config.json beside the checkpoints: `sciceapp model export --config` takes it."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    _write_json(output_dir / "config.json", config.to_dict())
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as JSON, creating the folder; a path that cannot be written is a
+    user error with a message, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2))
+    except OSError as exc:
+        raise SciceappError(
+            f"Cannot write {path}: {exc.strerror or exc}. Choose a writable folder."
+        ) from exc
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -287,8 +299,7 @@ def _eval(args: argparse.Namespace) -> int:
             "pca_dim": args.pca_dim,
             **result.to_json(),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2))
+        _write_json(args.json, payload)
         print(f"results written to {args.json}")
     return 0
 
@@ -350,6 +361,6 @@ def _stability(args: argparse.Namespace, split) -> int:
         )
     print(format_reports(reports))
     if args.json is not None:
-        args.json.write_text(json.dumps([r.to_json() for r in reports], indent=2))
+        _write_json(args.json, [r.to_json() for r in reports])
     sys.stdout.flush()
     return 0

@@ -121,3 +121,13 @@ def test_bad_input_gives_clear_errors(capsys, tmp_path, gsv_root, vpr_root):
     assert "nope" in _fails(capsys, *train_args, "--dataset-root", gsv_root, "--preset", "nope")
     err = _fails(capsys, *train_args, "--dataset-root", tmp_path)
     assert "Dataframes" in err
+
+
+def test_eval_json_that_cannot_be_written_is_a_clear_error(
+    capsys, tmp_path, vpr_root, tiny_onnx_model
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    err = _fails(capsys, "eval", "--model", tiny_onnx_model, "--dataset-root", vpr_root,
+                 "--dataset", "synth", "--json", blocker / "out.json")  # fmt: skip
+    assert f"Cannot write {blocker / 'out.json'}" in err
