@@ -37,11 +37,11 @@ def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
 
 
 def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, folders replaced by the photos inside them (``engine.locate.query_photos``);
-    paths that do not exist are left out. Raises ``CollectionError`` for a folder without photos."""
+    """Files as given (a missing one gets its own error row), folders replaced by the photos
+    inside them (``engine.locate.query_photos``). ``CollectionError`` for a folder without photos."""
     from sciceapp.engine.locate import query_photos
 
-    return query_photos([p for p in paths if Path(p).exists()])
+    return query_photos(paths)
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:

@@ -89,3 +89,16 @@ def test_an_exception_outside_any_guarded_slot_is_shown(qtbot, window, monkeypat
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
         sys.excepthook(KeyError, error, error.__traceback__)
     assert "KeyError" in shown.args[0] and "log" in shown.args[0]
+
+
+def test_a_pasted_path_that_does_not_exist_gets_a_failed_row(
+    qtbot, window, gps_collection: str, tmp_path: Path
+):
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh()
+    missing = tmp_path / "gone.jpg"
+    window.path_edit.setText(str(missing))
+    with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS):
+        window.path_edit.returnPressed.emit()
+    (row,) = window.query_model.rows
+    assert "No such file" in row.status_text()
