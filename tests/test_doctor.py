@@ -245,7 +245,7 @@ def test_collections_listed_and_a_missing_model_found(data_dir: Path, tiny_onnx_
     Library(data_dir).create_collection("arezzo", model)
     check = doctor_checks.check_collections(data_dir)
     assert check.status == WARNING  # built with a random-weight model
-    assert "arezzo" in check.summary and "demo" in check.summary
+    assert "arezzo" in check.summary and "demo, not accurate" in check.summary
     assert check.details["collections"][0]["indexed"] == 0
 
     model.unlink()

@@ -236,6 +236,7 @@ def check_models(data_dir: Path) -> Check:
 
 def check_collections(data_dir: Path) -> Check:
     """Every collection, its model and its photo counts; a missing model is a problem."""
+    from sciceapp.engine.labels import model_text
     from sciceapp.engine.library import Library
     from sciceapp.errors import SciceappError
 
@@ -248,7 +249,7 @@ def check_collections(data_dir: Path) -> Check:
     for summary in summaries:
         row = {
             "name": summary.name,
-            "model": summary.model_label,
+            "model": model_text(summary.model_label, summary.model_random_init),
             "random_init": bool(summary.model_random_init),
             "indexed": summary.indexed,
             "without_gps": summary.without_gps,
@@ -264,10 +265,7 @@ def check_collections(data_dir: Path) -> Check:
     details = {"collections": rows}
     if not rows:
         return Check("collections", OK, "none yet", details=details)
-    listing = "; ".join(
-        f"{r['name']} ({r['model']}{', demo' if r['random_init'] else ''}: {r['indexed']} photos)"
-        for r in rows
-    )
+    listing = "; ".join(f"{r['name']} ({r['model']}: {r['indexed']} photos)" for r in rows)
     if troubled:
         return Check(
             "collections",
