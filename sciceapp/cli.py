@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from sciceapp import __version__
@@ -99,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sciceapp: error: {toolkit_message(args.command, exc.name)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`sciceapp locate ... | head`): that is not an error of ours.
+        # Point stdout at /dev/null so that Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return int(result or 0)
 
 

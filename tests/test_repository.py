@@ -93,3 +93,26 @@ def _with_fake_command(parser, func):
     subparsers = next(a for a in parser._actions if a.dest == "command")
     subparsers.add_parser("fake").set_defaults(func=func)
     return parser
+
+
+def test_output_piped_into_a_closed_reader_is_no_traceback():
+    # `sciceapp model list | head -1` style: the reader closes the pipe before we finish.
+    code = (
+        "import sys; from sciceapp import cli; "
+        "cli.build_parser = (lambda real: lambda: _add(real()))(cli.build_parser)\n"
+        "def _add(parser):\n"
+        "    sub = next(a for a in parser._actions if a.dest == 'command')\n"
+        "    sub.add_parser('spam').set_defaults(func=lambda args: [print('x' * 100) for _ in range(10**5)])\n"
+        "    return parser\n"
+        "raise SystemExit(cli.main(['spam']))"
+    )
+    reader = subprocess.Popen(
+        ["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], stdout=reader.stdin, stderr=subprocess.PIPE, text=True
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert result.returncode == 141
+    assert "Traceback" not in result.stderr
