@@ -44,6 +44,13 @@ def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return query_photos(paths)
 
 
+def find_photos(
+    paths: list[str | os.PathLike[str]], *, progress: ProgressFn, cancel: CancelToken
+) -> list[Path]:
+    """``expand_photos`` as a worker job (folders are walked off the GUI thread)."""
+    return expand_photos(paths)
+
+
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
     from sciceapp.engine.manifests import list_local_models
 

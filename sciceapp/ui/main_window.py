@@ -47,7 +47,7 @@ from sciceapp.ui.match_strip import MatchStrip
 from sciceapp.ui.queries import QueryTableModel
 from sciceapp.ui.settings import AppSettings, load_settings, make_qsettings, save_settings
 from sciceapp.ui.thumbnails import ThumbnailCache
-from sciceapp.ui.workers import WorkerPool
+from sciceapp.ui.workers import Worker, WorkerPool
 
 log = logging.getLogger("sciceapp.ui")
 
@@ -277,7 +277,16 @@ class MainWindow(QMainWindow):
                 "There is no reference collection yet: create one from folders of geotagged photos first."
             )
             return None
-        photos = jobs.expand_photos(paths)
+        if not any(Path(p).is_dir() for p in paths):
+            return self._locate_found(name, jobs.expand_photos(paths))
+        # Walking a folder tree can take long (network drives, huge trees): not on this thread.
+        worker = Worker(jobs.find_photos, paths, name="find photos")
+        worker.signals.result.connect(catch_all(lambda photos: self._locate_found(name, photos)))
+        worker.signals.errored.connect(self.show_error)
+        self.statusBar().showMessage("Looking for photos in the dropped folders…")
+        return self.pool.start(worker)
+
+    def _locate_found(self, name: str, photos: list[Path]) -> Any:
         if not photos:
             self.show_error(
                 "No photos found in what was dropped (supported: JPEG, PNG, TIFF, WebP, HEIC)."

@@ -52,7 +52,7 @@ class ScreenshotRun(QObject):
     def _on_error(self, message: str) -> None:
         """Anything shown to the user as an error fails the run; stop waiting for that stage."""
         self.failures.append(message)
-        if self.stage == "loading":
+        if self.stage in ("loading", "locating"):
             self.stage = "settling"
 
     @catch_all

@@ -11,8 +11,6 @@ from sciceapp.engine.library import Library
 
 POPUP_TEXT = "(document.querySelector('.leaflet-popup-content') || {}).textContent"
 
-POPUP_TEXT = "(document.querySelector('.leaflet-popup-content') || {}).textContent"
-
 
 def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
     qtbot, window, model_in_data_dir: Path, data_dir: Path, exif_samples: Path
@@ -107,3 +105,37 @@ def test_copy_coordinates_and_export_map(
     page = out.read_text()
     assert "DSCN0038.jpg" in page and "L.map" in page
     assert "qrc:///qtwebchannel" not in page  # a stand-alone page, without the GUI's hooks
+
+
+def test_a_dropped_folder_is_walked_off_the_gui_thread_then_located(
+    qtbot, window, gps_collection: str, exif_samples: Path, tmp_path: Path, monkeypatch
+):
+    import threading
+
+    from sciceapp.ui import jobs
+
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select=gps_collection)
+    folder = tmp_path / "survey" / "day1"
+    folder.mkdir(parents=True)
+    for name in ("DSCN0010.jpg", "DSCN0021.jpg"):
+        (folder / name).write_bytes((exif_samples / "gps" / name).read_bytes())
+    walked_on = []
+    real_find = jobs.find_photos
+
+    def spy(*args, **kwargs):
+        walked_on.append(threading.current_thread() is threading.main_thread())
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "find_photos", spy)
+    with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS) as located:
+        assert drop_files(window, [tmp_path / "survey"])
+    assert walked_on == [False]  # the folder tree was searched by a worker
+    assert sorted(Path(r.query).name for r in located.args[0]) == ["DSCN0010.jpg", "DSCN0021.jpg"]
+    assert window.query_model.rowCount() == 2
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
+        drop_files(window, [empty])
+    assert "no photos" in shown.args[0].lower()
