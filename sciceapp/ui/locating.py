@@ -164,9 +164,15 @@ class QueryController(QObject):
 
     @catch_all
     def _rendered(self, worker: Worker, path: Path) -> None:
-        if worker is self._render_job:  # an older render finishing late is dropped
-            self._render_job = None
-            self.map_view.show_map(path)
+        if worker is not self._render_job:  # an older render finishing late is dropped
+            Path(path).unlink(missing_ok=True)
+            return
+        self._render_job = None
+        self.map_view.show_map(path)
+        # A large collection's page is megabytes: keep only the one on screen.
+        for old in self.map_view.map_dir.glob("map-*.html"):
+            if old != Path(path):
+                old.unlink(missing_ok=True)
 
     @catch_all
     def _render_failed(self, worker: Worker, text: str) -> None:

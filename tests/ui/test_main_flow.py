@@ -131,6 +131,9 @@ def test_a_dropped_folder_is_walked_off_the_gui_thread_then_located(
     with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS) as located:
         assert drop_files(window, [tmp_path / "survey"])
     assert walked_on == [False]  # the folder tree was searched by a worker
+    qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)
+    # every query re-draws the map; only the page on screen stays on disk
+    assert list(window.map_view.map_dir.glob("map-*.html")) == [window.map_view.current_file]
     assert sorted(Path(r.query).name for r in located.args[0]) == ["DSCN0010.jpg", "DSCN0021.jpg"]
     assert window.query_model.rowCount() == 2
 
