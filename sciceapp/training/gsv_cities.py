@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from sciceapp.errors import DatasetError, ImageError
 
@@ -89,10 +89,11 @@ def read_places(root: Path, cities: list[str] | None = None, min_images: int = 4
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """An RGB PIL image, or ImageError saying which file is bad."""
+    """An RGB PIL image, upright as its EXIF orientation says (as the app's own loader does,
+    so a checkpoint and its ONNX export see the same pixels), or ImageError naming the file."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"Cannot read {path}: {exc}. Remove or replace the file.") from exc
 

@@ -115,3 +115,16 @@ def test_batches_hold_four_images_of_each_place(gsv_root):
         assert set(counts.values()) == {4}
         seen.extend(counts)
     assert sorted(seen) == sorted(p.label for p in places)  # each place once
+
+
+def test_images_are_read_upright_as_the_app_reads_them(tmp_path):
+    from PIL import Image
+
+    from sciceapp.training.gsv_cities import load_rgb
+
+    # 40 x 20 stored, EXIF orientation 6 (rotate 90 degrees clockwise to display): 20 x 40.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(path, exif=exif)
+    assert load_rgb(path).size == (20, 40)
