@@ -127,9 +127,13 @@ class VectorIndex:
         if self.kind == "flat":
             return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         reduced = self.params.effective_pca_dim(self.dim)
-        pca = faiss.PCAMatrix(self.dim, reduced)
         if self.kind == "pca":
+            pca = faiss.PCAMatrix(self.dim, reduced)
             return faiss.IndexIDMap2(faiss.IndexPreTransform(pca, faiss.IndexFlatL2(reduced)))
+        # PCA puts most of the variance into the first components, and so into the first of
+        # PQ's sub-vectors; a random rotation after it spreads the variance evenly over them,
+        # which the PQ codes then quantise better (recall@10 0.55 -> 0.66 on the benchmark's data).
+        pca = faiss.PCAMatrix(self.dim, reduced, 0, True)
         if reduced % self.params.pq_m:
             raise ValueError(f"pq_m={self.params.pq_m} must divide the reduced size {reduced}.")
         quantizer = faiss.IndexFlatL2(reduced)
