@@ -4,7 +4,7 @@ A collection created with ``index_kind="pca"`` or ``"ivfpq"`` starts flat: those
 trained, and need :func:`sciceapp.engine.index.min_training_vectors` photos for it. At the first
 save that has enough photos, :func:`convert` trains the kind on the flat index's own vectors,
 adds every one of them, and measures recall@10 against the flat index it replaces (queries:
-up to :data:`RECALL_QUERIES` of the stored vectors). ``library.py`` saves the result like any
+up to :data:`RECALL_QUERIES` of the stored vectors, each left out of its own results). ``library.py`` saves the result like any
 other generation, so a crash during a conversion leaves the last flat save in force.
 """
 
@@ -60,12 +60,14 @@ def convert(
     if not np.array_equal(converted.ids(), np.sort(ids)):
         raise RuntimeError(f"The {kind} index lost photos while converting; keeping exact search.")
     rng = np.random.default_rng(seed)
-    picked = rng.choice(len(vectors), min(RECALL_QUERIES, len(vectors)), replace=False)
-    queries = vectors[np.sort(picked)]
-    k = min(RECALL_K, len(ids))
-    _, exact_ids = flat.search(queries, k)
-    _, approx_ids = converted.search(queries, k)
-    recall = recall_at_k(approx_ids, exact_ids, k)
+    picked = np.sort(rng.choice(len(vectors), min(RECALL_QUERIES, len(vectors)), replace=False))
+    queries, own_ids = vectors[picked], np.asarray(ids)[picked]
+    k = min(RECALL_K, len(ids) - 1)
+    # Each query is a stored photo, which both indexes find first: leave it out of both lists,
+    # or the recall reads high (as if a new photo were one of the collection's own).
+    _, exact_ids = flat.search(queries, k + 1)
+    _, approx_ids = converted.search(queries, k + 1)
+    recall = recall_at_k(_others(approx_ids, own_ids, k), _others(exact_ids, own_ids, k), k)
     log.info(
         "converted %d vectors to %s in %.1f s: recall@%d %.3f against exact search",
         len(ids),
@@ -75,3 +77,12 @@ def convert(
         recall,
     )
     return converted, recall
+
+
+def _others(rows: np.ndarray, own_ids: np.ndarray, k: int) -> np.ndarray:
+    """``rows [Q, k+1]`` without each query's own id, cut to ``[Q, k]`` (-1 padded)."""
+    out = np.full((len(rows), k), -1, dtype=np.int64)
+    for i, (row, own) in enumerate(zip(rows, own_ids, strict=True)):
+        kept = [int(x) for x in row if x != own][:k]
+        out[i, : len(kept)] = kept
+    return out
