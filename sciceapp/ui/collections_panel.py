@@ -27,6 +27,25 @@ from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.workers import UNKNOWN_TOTAL
 
+INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ"}
+
+
+def index_text(summary: Any) -> str:
+    """One line (plain text) on a ``CollectionSummary``'s search index: the kind in use, its
+    recall against exact search once compressed, or why it is still exact."""
+    asked = getattr(summary, "index_kind", "flat")
+    used = getattr(summary, "index_kind_used", "flat")
+    used_name = INDEX_KIND_NAMES.get(used, used)
+    if used != "flat":
+        recall = getattr(summary, "index_recall_at_10", None)
+        if recall is None:
+            return f"Index: {used_name}"
+        return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion)"
+    if asked == "flat":
+        return "Index: exact"
+    reason = getattr(summary, "index_flat_reason", None) or "it has not converted yet"
+    return f"Index: exact for now ({INDEX_KIND_NAMES.get(asked, asked)} asked for): {reason}"
+
 
 class CollectionsPanel(QWidget):
     create_requested = Signal(list)  # folders
@@ -130,7 +149,7 @@ class CollectionsPanel(QWidget):
         self.details.setText(
             f"<b>{html.escape(summary.name)}</b><br>Model: {model}<br>"
             f"Indexed: {summary.indexed} &nbsp;·&nbsp; without GPS: {summary.without_gps}"
-            f" &nbsp;·&nbsp; skipped: {summary.skipped}"
+            f" &nbsp;·&nbsp; skipped: {summary.skipped}<br>{html.escape(index_text(summary))}"
         )
 
     @catch_all

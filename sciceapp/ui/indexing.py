@@ -82,10 +82,31 @@ class IndexingController(QObject):
         return [s.name for s in self.state.summaries] if self.state else []
 
     # -- indexing ---------------------------------------------------------------------------
-    def create(self, name: str, folders: list[str], model_path: str) -> Worker | None:
+    def create(
+        self, name: str, folders: list[str], model_path: str, index_kind: str = "flat"
+    ) -> Worker | None:
+        """Create ``name`` bound to ``model_path`` with ``index_kind`` and index ``folders``."""
         return self._index(
-            name, jobs.index_folders, name, folders, model_path, self.provider(), verb="Creating"
+            name,
+            jobs.index_folders,
+            name,
+            folders,
+            model_path,
+            self.provider(),
+            index_kind,
+            verb="Creating",
         )
+
+    def descriptor_dim(self, model_path: str) -> int | None:
+        """The descriptor size of ``model_path`` if it is one of the loaded usable models (no
+        file is read here); None otherwise."""
+        if not model_path or self.state is None:
+            return None
+        target = Path(model_path)
+        for model in self.state.models:
+            if model.info is not None and Path(model.path) == target:
+                return int(model.info.descriptor_dim)
+        return None
 
     def add(self, name: str, folders: list[str]) -> Worker | None:
         return self._index(

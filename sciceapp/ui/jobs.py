@@ -64,14 +64,15 @@ def index_folders(
     folders: list[str],
     model_path: str | None,
     provider: str = "auto",
+    index_kind: str = "flat",
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Any:
-    """Create the collection ``name`` (when ``model_path`` is given) or open it, then add
-    ``folders``; returns the engine's ``IndexReport``."""
+    """Create the collection ``name`` with ``index_kind`` (when ``model_path`` is given) or open
+    it, then add ``folders``; returns the engine's ``IndexReport``."""
     if model_path:
-        _library(data_dir).create_collection(name, model_path)
+        _library(data_dir).create_collection(name, model_path, index_kind=index_kind)
     collection = _open(data_dir, name, provider)
     return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 

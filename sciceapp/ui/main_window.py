@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -37,6 +36,7 @@ from sciceapp import paths as app_paths
 from sciceapp.ui import jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
+from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.dropping import local_paths, paths_from_text
 from sciceapp.ui.formatting import format_latlon
 from sciceapp.ui.guard import catch_all, remove_error_sink, set_error_sink
@@ -207,17 +207,14 @@ class MainWindow(QMainWindow):
         if self.locating.map_collection != name:
             self.locating.render_map(self.locating.current_result())
 
-    def new_collection(self, folders: list[str] | None = None) -> None:
-        if not folders:
-            folders = self._pick_folders("Folders of geotagged photos for the new collection")
-        if not folders:
-            return
-        default = Path(folders[0]).name or "photos"
-        name, ok = QInputDialog.getText(
-            self, "New collection", "Name of the collection:", text=default
-        )
-        if ok and name.strip():
-            self.create_collection(name.strip(), folders)
+    def new_collection(self, folders: list[str] | None = None) -> Any:
+        """The New collection dialog (name, folders, index kind); confirming starts indexing."""
+        from sciceapp.ui.new_collection_dialog import NewCollectionDialog
+
+        dim = self.indexing.descriptor_dim(self.settings.model_path)
+        dialog = open_dialog(NewCollectionDialog, self, folders, self.indexing.names(), dim)
+        dialog.chosen.connect(catch_all(self.create_collection))
+        return dialog
 
     @catch_all
     def create_from_dropped(self, folders: list[str]) -> Any:
@@ -227,13 +224,13 @@ class MainWindow(QMainWindow):
         name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 10_000))) if n not in taken)
         return self.create_collection(name, folders)
 
-    def create_collection(self, name: str, folders: list[str]) -> Any:
+    def create_collection(self, name: str, folders: list[str], index_kind: str = "flat") -> Any:
         """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""
         if not self.settings.model_path:
             self.show_error("Choose a model first: open Models (Ctrl+M) to import or build one.")
             self.open_models()
             return None
-        return self.indexing.create(name, folders, self.settings.model_path)
+        return self.indexing.create(name, folders, self.settings.model_path, index_kind)
 
     def add_folders(self) -> None:
         name = self.current_collection()

@@ -1,0 +1,80 @@
+"""The New collection dialog's index kind reaches the engine, and the collection details say
+which index is in use (exact, compressed with its recall, or exact until it can train)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QDialogButtonBox
+from ui_helpers import WAIT_MS
+
+from sciceapp.engine.index import IndexParams, min_training_vectors
+from sciceapp.engine.library import Library
+
+TINY_DIM = 1344  # the tiny test model's descriptor size
+
+
+def test_new_collection_dialog_creates_the_chosen_index_kind(
+    qtbot, model_in_data_dir: Path, window, data_dir: Path, exif_samples: Path
+):
+    window.settings.model_path = str(model_in_data_dir)
+    dialog = window.new_collection()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled() and "name" in dialog.problem.text()
+    dialog.add_folder(str(exif_samples / "gps"))
+    assert dialog.name_edit.text() == "gps"  # named after the first folder
+    assert ok.isEnabled()
+
+    # The explanations use the model's own descriptor size, read without loading the model.
+    needed_ivfpq = min_training_vectors("ivfpq", TINY_DIM)
+    needed_pca = min_training_vectors("pca", TINY_DIM)
+    assert f"once it has {needed_ivfpq} photos" in dialog.kind_help["ivfpq"].text()
+    assert f"once it has {needed_pca} photos" in dialog.kind_help["pca"].text()
+    assert f"{4 * TINY_DIM / 1000:.0f} KB per photo" in dialog.kind_help["flat"].text()
+    assert dialog.index_kind() == "flat"  # exact unless the user asks otherwise
+
+    dialog.name_edit.setText("city")
+    dialog.kind_buttons["ivfpq"].click()
+    with qtbot.waitSignal(window.indexing.indexing_finished, timeout=WAIT_MS) as indexed:
+        ok.click()
+    assert indexed.args[0].added == 9
+
+    summary = Library(data_dir).open_collection("city").summary()
+    assert summary.index_kind == "ivfpq" and summary.index_kind_used == "flat"
+    details = window.collections.details.text()
+    assert "Index: exact for now (IVF-PQ asked for)" in details
+    assert f"needs at least {needed_ivfpq} indexed photos" in details and "has 9" in details
+
+
+def test_dialog_refuses_a_taken_name(qtbot, window, gps_collection: str, exif_samples: Path):
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh()
+    dialog = window.new_collection([str(exif_samples / "gps")])
+    dialog.name_edit.setText(gps_collection)
+    assert "exists already" in dialog.problem.text()
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.name_edit.setText("other")
+    assert dialog.problem.text() == ""
+    dialog.reject()
+
+
+def test_details_show_exact_and_a_converted_index_with_its_recall(
+    qtbot, window, gps_collection: str, model_in_data_dir: Path, data_dir: Path, exif_samples: Path
+):
+    # A PCA index small enough to train on the 9 sample photos, built by the engine.
+    small = Library(data_dir).create_collection(
+        "small", model_in_data_dir, index_kind="pca", index_params=IndexParams(pca_dim=8)
+    )
+    small.add([exif_samples / "gps"])
+    summary = Library(data_dir).open_collection("small").summary()
+    assert summary.index_kind_used == "pca" and summary.index_recall_at_10 is not None
+
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select="small")
+    details = window.collections.details.text()
+    expected = f"Index: PCA, recall@10 {summary.index_recall_at_10:.2f} vs exact"
+    assert expected in details and "exact for now" not in details
+
+    window.collections.select(gps_collection)
+    assert "Index: exact" in window.collections.details.text()
+    assert "recall@10" not in window.collections.details.text()
