@@ -93,6 +93,7 @@ class NewCollectionDialog(QDialog):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. arezzo")
         self.folder_list = QListWidget()
+        self.folder_list.setMaximumHeight(90)
         self.folder_list.setToolTip("Folders of geotagged photos (searched recursively)")
         add = QPushButton("Add folder…")
         self.remove_folder_button = QPushButton("Remove folder")
@@ -140,6 +141,7 @@ class NewCollectionDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
+        self.setMinimumWidth(560)
         self.name_edit.textChanged.connect(self._check)
         for folder in folders or []:
             self.add_folder(folder)
