@@ -34,7 +34,7 @@ def flat_reason(kind: str, dim: int, params: IndexParams, n_vectors: int) -> str
     if n_vectors >= needed:
         return None
     return (
-        f"a {kind} index needs at least {needed} indexed photos to train, this collection has "
+        f"the {kind} index needs at least {needed} indexed photos to train, this collection has "
         f"{n_vectors}; it converts itself at the first add or update that reaches {needed}"
     )
 

@@ -169,7 +169,7 @@ class VectorIndex:
         reason = None
         if len(vectors) < needed:
             reason = (
-                f"A {kind} index needs at least {needed} vectors to train, got {len(vectors)}; "
+                f"The {kind} index needs at least {needed} vectors to train, got {len(vectors)}; "
                 "using exact (flat) search instead."
             )
             log.warning(reason)
@@ -195,7 +195,7 @@ class VectorIndex:
         needed = min_training_vectors(self.kind, self.dim, self.params)
         if len(vectors) < needed:
             raise CollectionError(
-                f"A {self.kind} index needs at least {needed} training vectors, got "
+                f"The {self.kind} index needs at least {needed} training vectors, got "
                 f"{len(vectors)}. Index more photos first or use the flat (exact) kind."
             )
         if self.kind == "flat":
