@@ -8,6 +8,10 @@ descriptors to the ONNX Runtime fp32 ones.
 
     python benchmarks/bench_model.py                         # CPU, batch 1 and 8
     python benchmarks/bench_model.py --provider cuda --batch-sizes 64
+
+On CUDA, fp32 is timed twice per engine, with TF32 matrix products and without: ONNX Runtime's
+CUDA provider uses TF32 unless told otherwise, PyTorch does not. ``run_on_gpu.sh`` beside this
+script installs onnxruntime-gpu on a CUDA machine and runs the GPU benchmarks.
 """
 
 from __future__ import annotations
@@ -51,7 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="scicevpr-b")
     parser.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"])
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "fp16", "int8"],
+        help="default: fp32 fp16 int8 on the CPU; fp32 fp16 on CUDA, where ONNX Runtime has "
+        "no kernels for the dynamically quantised operators and would run them on the CPU",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per cell")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
@@ -61,7 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.precisions is None:
+        args.precisions = ["fp32", "fp16"] if args.provider == "cuda" else ["fp32", "fp16", "int8"]
+    if "fp32" not in args.precisions:
+        parser.error("--precisions must include fp32: it is the reference for every cosine")
+    return args
 
 
 def time_round_robin(engines: list, images: np.ndarray, args) -> list[float]:
@@ -83,24 +98,39 @@ def time_round_robin(engines: list, images: np.ndarray, args) -> list[float]:
 
 
 def ort_runner(
-    path: Path, args, threads: int | None = None, spinning: bool = True, level: str = "all"
+    path: Path,
+    args,
+    threads: int | None = None,
+    spinning: bool = True,
+    level: str = "all",
+    tf32: bool = True,
 ) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
+    if args.provider == "cuda" and hasattr(ort, "preload_dlls"):
+        # CUDA/cuDNN from the nvidia-* wheels, where torch did not already load them.
+        ort.preload_dlls()
     options = ort.SessionOptions()
     options.graph_optimization_level = ORT_LEVELS[level](ort)
     options.intra_op_num_threads = threads or args.threads
     # Worker threads busy-wait between operators by default; on a machine shared with other
     # jobs that spinning steals the cores the next operator needs.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    providers = list(dict.fromkeys([PROVIDERS[args.provider], "CPUExecutionProvider"]))
+    provider: str | tuple[str, dict[str, str]] = PROVIDERS[args.provider]
+    if args.provider == "cuda":
+        # ONNX Runtime's CUDA provider multiplies fp32 on the tensor cores in TF32 unless told
+        # otherwise; PyTorch does not. Both modes are timed, each next to its PyTorch twin.
+        provider = (PROVIDERS["cuda"], {"use_tf32": "1" if tf32 else "0"})
+    providers = [provider] if args.provider == "cpu" else [provider, "CPUExecutionProvider"]
     session = ort.InferenceSession(str(path), options, providers=providers)
     if session.get_providers()[0] != PROVIDERS[args.provider]:
         raise SystemExit(f"{PROVIDERS[args.provider]} is not available: {session.get_providers()}")
     return lambda images: session.run(["descriptors"], {"images": images})[0]
 
 
-def torch_runner(args, half: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+def torch_runner(
+    args, half: bool = False, tf32: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
     from sciceapp import model
@@ -112,10 +142,19 @@ def torch_runner(args, half: bool = False) -> Callable[[np.ndarray], np.ndarray]
         network = network.half()
 
     def run(images: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            batch = torch.from_numpy(images).to(device)
-            out = network(batch.half() if half else batch)
-            return out.float().cpu().numpy()
+        # TF32 for the matrix products and the convolutions alike, or for neither.
+        flags = (torch.backends.cuda.matmul, torch.backends.cudnn)
+        saved = [flag.allow_tf32 for flag in flags]
+        for flag in flags:
+            flag.allow_tf32 = tf32
+        try:
+            with torch.inference_mode():
+                batch = torch.from_numpy(images).to(device)
+                out = network(batch.half() if half else batch)
+                return out.float().cpu().numpy()
+        finally:
+            for flag, value in zip(flags, saved, strict=True):
+                flag.allow_tf32 = value
 
     return run
 
@@ -153,9 +192,16 @@ class Engine:
 
 def engines_for(args, paths: dict[str, Path]) -> list[Engine]:
     engines = [Engine("PyTorch eager", "fp32", torch_runner(args))]
-    if args.provider == "cuda":
-        engines.append(Engine("PyTorch eager", "fp16", torch_runner(args, half=True)))
     ort_name = f"ONNX Runtime {args.provider.upper()}"
+    if args.provider == "cuda":
+        # The strict fp32 ORT run comes first: it is the reference for every cosine.
+        strict = ort_runner(paths["fp32"], args, tf32=False)
+        size_mb = paths["fp32"].stat().st_size / 1e6
+        engines += [
+            Engine(f"{ort_name}, TF32 off", "fp32", strict, size_mb),
+            Engine("PyTorch eager, TF32 on", "fp32", torch_runner(args, tf32=True)),
+            Engine("PyTorch eager", "fp16", torch_runner(args, half=True)),
+        ]
     for precision, path in paths.items():
         size_mb = path.stat().st_size / 1e6
         engines.append(Engine(ort_name, precision, ort_runner(path, args), size_mb))
@@ -191,8 +237,14 @@ def measure(args, engines: list[Engine], image_size: int) -> list[Row]:
 
 
 def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> None:
+    device = ""
+    if args.provider == "cuda":
+        import torch
+
+        device = f"{torch.cuda.get_device_name()}; "
     print(
-        f"preset {args.preset}, random weights; {platform.processor() or platform.machine()}, "
+        f"preset {args.preset}, random weights; {device}"
+        f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} threads; provider {args.provider}; "
         f"onnxruntime {ort_version}, torch {torch_version}; median of {args.repeats} runs "
         f"after {args.warmup} warm-up"
