@@ -17,13 +17,14 @@ script installs onnxruntime-gpu on a CUDA machine and runs the GPU benchmarks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per cell")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        help="seconds idle before each call (default: 0.5 on the CPU, 0 on CUDA), so that the "
+        "previous engine's worker threads have stopped spinning (see time_round_robin)",
+    )
     parser.add_argument("--workdir", help="keep the ONNX files here (default: a temp folder)")
     parser.add_argument(
         "--ort-variants",
@@ -72,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
     )
     args = parser.parse_args(argv)
+    if args.pause is None:
+        args.pause = 0.0 if args.provider == "cuda" else 0.5
     if args.precisions is None:
         args.precisions = ["fp32", "fp16"] if args.provider == "cuda" else ["fp32", "fp16", "int8"]
     if "fp32" not in args.precisions:
@@ -84,6 +93,11 @@ def time_round_robin(engines: list, images: np.ndarray, args) -> list[float]:
 
     The engines take turns (one call each per round), so background load on a shared
     machine falls on all of them alike instead of on whichever ran during a busy minute.
+    Taking turns has a trap on the CPU: ONNX Runtime's and OpenMP's worker threads keep
+    spinning for a while after a call returns, and on 2 cores that halves the speed of
+    whatever runs next (torch.mm measured at 198 instead of 346 GFLOP/s right after an ONNX
+    Runtime call, benchmarks/bench_gemm.py). ``args.pause`` seconds of idle before every call
+    lets them go to sleep, so each call starts on quiet cores.
     """
     for _ in range(args.warmup):
         for engine in engines:
@@ -91,6 +105,7 @@ def time_round_robin(engines: list, images: np.ndarray, args) -> list[float]:
     seconds: list[list[float]] = [[] for _ in engines]
     for _ in range(args.repeats):
         for index, engine in enumerate(engines):
+            time.sleep(args.pause)
             start = time.perf_counter()
             engine.run(images)
             seconds[index].append(time.perf_counter() - start)
@@ -159,15 +174,24 @@ def torch_runner(
     return run
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import onnxruntime as ort
+@contextlib.contextmanager
+def work_folder(args) -> Iterator[Path]:
+    """``args.workdir`` (kept afterwards) or a temporary folder; sets torch's threads first."""
     import torch
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
+        yield work
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import onnxruntime as ort
+    import torch
+
+    with work_folder(args) as work:
         started = time.perf_counter()
         report = export_onnx(work / "fp32.onnx", preset=args.preset, random_init=True, seed=0)
         paths = {"fp32": report.output}
@@ -247,7 +271,7 @@ def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> 
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} threads; provider {args.provider}; "
         f"onnxruntime {ort_version}, torch {torch_version}; median of {args.repeats} runs "
-        f"after {args.warmup} warm-up"
+        f"after {args.warmup} warm-up, {args.pause:g} s idle before each"
     )
     print()
     print("| engine | precision | batch | images/s | x eager | min cosine to ORT fp32 | file MB |")
