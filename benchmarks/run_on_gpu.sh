@@ -2,8 +2,10 @@
 # The GPU benchmarks in one go, for a CUDA machine that has python3 with torch but no
 # onnxruntime-gpu (such as the device machines lent to this project's sessions).
 #
-#   bash benchmarks/run_on_gpu.sh WHEEL_DIR [OUT_DIR]
+#   bash benchmarks/run_on_gpu.sh WHEEL_DIR [OUT_DIR [BENCHMARK ...]]
 #
+# BENCHMARK is any of model (bench_model.py), train (bench_train_step.py) and opset
+# (bench_opset.py); the default is model and train.
 # WHEEL_DIR holds onnxruntime_gpu-*.whl (or the pieces ortpart0..N of one, made with
 # `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file) and
 # pytorch_metric_learning-*.whl; ORT_WHEEL_SHA256, when set, is checked. Both are installed
@@ -67,10 +69,28 @@ print("CUDA provider smoke test:", session.get_providers())
 EOF
 } 2>&1 | tee "$out/environment.txt"
 
+run() {  # run NAME COMMAND...: output to $out/NAME.md, progress to $out/NAME.log
+    local name=$1
+    shift
+    "$@" 2> >(tee "$out/$name.log" >&2) | tee "$out/$name.md"
+}
+benchmarks=("${@:3}")
+[[ ${#benchmarks[@]} -gt 0 ]] || benchmarks=(model train)
 status=0
-python3 benchmarks/bench_model.py --provider cuda --batch-sizes 64 --repeats 20 --warmup 3 \
-    2> >(tee "$out/bench_model_cuda.log" >&2) | tee "$out/bench_model_cuda.md" || status=1
-timeout 240 python3 benchmarks/bench_train_step.py --device cuda --places 72 --steps 3 \
-    2> >(tee "$out/bench_train_step_cuda.log" >&2) | tee "$out/bench_train_step_cuda.md" \
-    || status=1
+for benchmark in "${benchmarks[@]}"; do
+    case $benchmark in
+    model)
+        run bench_model_cuda python3 benchmarks/bench_model.py --provider cuda \
+            --batch-sizes 64 --repeats 20 --warmup 3 || status=1 ;;
+    train)
+        run bench_train_step_cuda timeout 240 python3 benchmarks/bench_train_step.py \
+            --device cuda --places 72 --steps 3 || status=1 ;;
+    opset)
+        run bench_opset_cuda python3 benchmarks/bench_opset.py --provider cuda \
+            --batch-sizes 64 --precisions fp32 fp16 --repeats 20 --warmup 3 || status=1 ;;
+    *)
+        echo "unknown benchmark: $benchmark" >&2
+        status=1 ;;
+    esac
+done
 exit $status

@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--seed", type=int, default=None, help="seed for random weights")
     export.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    export.add_argument(
+        "--opset",
+        type=int,
+        choices=range(18, 24),
+        metavar="18..23",
+        help="ONNX opset (default 23: one fused Attention node per block, which needs "
+        "onnxruntime >= 1.31 to run on CUDA; 18 for older runtimes)",
+    )
     export.add_argument("--output", "-o", metavar="OUT.onnx", required=True)
     export.add_argument("--json", action="store_true", help="machine-readable progress")
     export.set_defaults(func=_export)
@@ -127,6 +135,7 @@ def _export(args: argparse.Namespace) -> int:
             seed=args.seed,
             precision=args.precision,
             progress=_json_progress if args.json else _step_lines,
+            **({"opset": args.opset} if args.opset is not None else {}),
         )
         if args.json:
             _emit("done", **report.to_json())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ from sciceapp.engine.download import sha256_file
 from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.export import export_onnx, onnx_export
 from sciceapp.export.metadata import KEYS, read_metadata
+from sciceapp.export.onnx_export import OPSET
 from sciceapp.export.parity import compare, random_images, run_onnx
+from sciceapp.model import get_config
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
@@ -44,7 +47,7 @@ def test_tiny_export_has_the_interface_and_metadata_of_contract_1(tiny_onnx_mode
     assert [o.name for o in proto.graph.output] == ["descriptors"]
     dims = [d.dim_value or d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims[1:] == [3, 224, 224] and isinstance(dims[0], str)  # static S, dynamic batch
-    assert max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")) >= 17
+    assert max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")) == OPSET
     # Position embeddings are baked: no resampling left in the graph.
     assert not {"Resize", "Upsample"} & {node.op_type for node in proto.graph.node}
 
@@ -158,7 +161,7 @@ def test_failed_export_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch
     running = folder / f".sciceapp-export-{os.getpid()}-y2"  # a live export's: kept
     running.mkdir()
 
-    def disk_fills_up(network, path, image_size):
+    def disk_fills_up(network, path, image_size, opset):
         path.write_bytes(b"half an onnx file")
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -174,3 +177,14 @@ def test_parity_check_catches_a_graph_of_other_weights(tiny_onnx_model: Path):
     other = model.build("tiny", seed=99)
     with pytest.raises(ModelError, match="disagrees with PyTorch"):
         onnx_export._verify_against_torch(other, tiny_onnx_model, images)
+
+
+def test_every_attention_is_one_fused_node(tiny_onnx_model: Path):
+    """ONNX Runtime's fast attention kernels need the ``Attention`` op, not its spelled-out
+    MatMul-Softmax-MatMul (1.46x in fp16 on an H100, benchmarks/RESULTS.md)."""
+    config = get_config("tiny")
+    ops = Counter(node.op_type for node in onnx.load(str(tiny_onnx_model)).graph.node)
+    # One per ViT block and one per layer of the student's self-enhanced encoder.
+    assert ops["Attention"] == config.backbone.depth + config.encoder_layers
+    assert ops["Softmax"] == 0
+    assert ops["Gelu"] >= config.backbone.depth and ops["Erf"] == 0

@@ -55,6 +55,25 @@ def test_export_int8_from_our_checkpoint_with_json_progress(tmp_path: Path, caps
     assert (info["precision"], info["random_init"], info["descriptor_dim"]) == ("int8", False, 1344)
 
 
+def test_export_at_an_older_opset_for_older_runtimes(tmp_path: Path, capsys):
+    output = tmp_path / "tiny-18.onnx"
+    code, out, err = run_cli(
+        capsys, "model", "export", "--preset", "tiny", "--random-init", "--opset", "18",
+        "--output", str(output), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json_lines(out)[-1]["min_cosine"] >= 0.99999  # the parity check ran on it too
+    proto = onnx.load(str(output))
+    assert [op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")] == [18]
+    ops = {node.op_type for node in proto.graph.node}
+    assert "Attention" not in ops and "Softmax" in ops  # attention spelled out
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["model", "export", "--preset", "tiny", "--random-init", "--opset", "17",
+              "--output", str(output)])  # fmt: skip
+    assert exit_info.value.code == 2 and "--opset" in capsys.readouterr().err
+
+
 def test_export_without_weights_fails_with_what_to_add(tmp_path: Path, capsys):
     output = tmp_path / "m.onnx"
     code, out, err = run_cli(
