@@ -4,12 +4,14 @@
 #
 #   bash benchmarks/run_on_gpu.sh WHEEL_DIR [OUT_DIR [BENCHMARK ...]]
 #
-# BENCHMARK is any of model (bench_model.py), train (bench_train_step.py) and opset
-# (bench_opset.py); the default is model and train.
+# BENCHMARK is any of model (bench_model.py), train (bench_train_step.py), opset
+# (bench_opset.py) and indexing (bench_indexing.py, which also needs the faiss-cpu, ExifRead,
+# pillow and pillow-heif wheels in WHEEL_DIR); the default is model and train.
 # WHEEL_DIR holds onnxruntime_gpu-*.whl (or the pieces ortpart0..N of one, made with
-# `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file) and
-# pytorch_metric_learning-*.whl; ORT_WHEEL_SHA256, when set, is checked. Both are installed
-# into /tmp/site, ahead of whatever python3 already has. Tables and logs go to OUT_DIR
+# `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file),
+# pytorch_metric_learning-*.whl and any other wheel the chosen benchmarks need;
+# ORT_WHEEL_SHA256, when set, is checked. All are installed into /tmp/site, ahead of whatever
+# python3 already has. Tables and logs go to OUT_DIR
 # (default: ./gpu-results).
 set -euo pipefail
 wheels=${1:?usage: run_on_gpu.sh WHEEL_DIR [OUT_DIR]}
@@ -26,8 +28,9 @@ fi
 if [[ -n ${ORT_WHEEL_SHA256:-} ]]; then
     echo "$ORT_WHEEL_SHA256  $ort_wheel" | sha256sum -c -
 fi
+others=$(ls "$wheels"/*.whl | grep -v /onnxruntime_gpu- || true)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$ort_wheel" "$wheels"/pytorch_metric_learning-*.whl
+    --target /tmp/site "$ort_wheel" $others
 export PYTHONPATH=/tmp/site:$PWD
 
 # ONNX Runtime's CUDA provider needs cuBLAS, cuRAND and cuDNN of CUDA 13: use the ones that
@@ -85,6 +88,9 @@ for benchmark in "${benchmarks[@]}"; do
     train)
         run bench_train_step_cuda timeout 240 python3 benchmarks/bench_train_step.py \
             --device cuda --places 72 --steps 3 || status=1 ;;
+    indexing)
+        run bench_indexing_cuda python3 benchmarks/bench_indexing.py --preset scicevpr-b \
+            --images 192 --repeats 3 || status=1 ;;
     opset)
         run bench_opset_cuda python3 benchmarks/bench_opset.py --provider cuda \
             --batch-sizes 64 --precisions fp32 fp16 --repeats 20 --warmup 3 || status=1 ;;
