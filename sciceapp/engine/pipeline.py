@@ -136,7 +136,10 @@ def embed_files(
     """
     batch_size = max(1, embedder.batch_size)
     total = len(paths)
-    workers = workers or min(8, os.cpu_count() or 2)
+    # One decode thread per CPU: with a GPU embedding 1700 photos/s, decoding is the limit
+    # (8 threads fed an H100 135 photos/s, benchmarks/RESULTS.md). Threads beyond the work in
+    # flight (the prefetch window) just wait.
+    workers = workers or max(2, min(32, os.cpu_count() or 2))
     done = skipped = 0
     pending: deque[Future[Prepared]] = deque()
     queue = iter(paths)
