@@ -136,9 +136,9 @@ def embed_files(
     """
     batch_size = max(1, embedder.batch_size)
     total = len(paths)
-    # One decode thread per CPU: with a GPU embedding 1700 photos/s, decoding is the limit
-    # (8 threads fed an H100 135 photos/s, benchmarks/RESULTS.md). Threads beyond the work in
-    # flight (the prefetch window) just wait.
+    # One decode thread per CPU: with a GPU embedding 1700 photos/s, decoding is the limit.
+    # On a 16-CPU H100 machine 16 threads decoded 218 photos/s, 8 threads 125, 32 threads 183
+    # (benchmarks/bench_decode.py, RESULTS.md). Threads beyond the prefetch window just wait.
     workers = workers or max(2, min(32, os.cpu_count() or 2))
     done = skipped = 0
     pending: deque[Future[Prepared]] = deque()
