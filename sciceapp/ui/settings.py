@@ -10,9 +10,10 @@ from dataclasses import dataclass, fields
 
 from PySide6.QtCore import QSettings
 
+from sciceapp.engine.mapview import OSM_TILE_URL  # the map's default, declared once
+
 ORGANIZATION = "sciceapp"
 APPLICATION = "sciceapp"
-OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 PROVIDERS = ("auto", "cuda", "tensorrt", "cpu")
 TOP_K_RANGE = (1, 100)
 RADIUS_M_RANGE = (1.0, 100_000.0)
