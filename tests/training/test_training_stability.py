@@ -32,9 +32,10 @@ def test_student_is_stable_and_teacher_is_not(trained_teacher, vpr_root):
     assert len(student_report.rows) == len(BATCH_SIZES) * 3
     assert student_report.recall1_spread == 0.0
     assert max(r.max_descriptor_change for r in student_report.rows) < 1e-5
-    # the teacher's descriptors depend on the other queries in its batch
+    # The teacher's descriptors depend on the other queries in its batch. Whether that also
+    # flips a validation query's top-1 depends on the weights training reached (it did in
+    # about 5 runs of 6 here), so the descriptors are what is asserted.
     assert max(r.max_descriptor_change for r in teacher_report.rows) > 1e-2
-    assert teacher_report.recall1_spread > 0
     text = format_reports(reports)
     assert "student: Recall@1 moves by 0.00 points" in text
     assert "teacher: Recall@1 moves by" in text
