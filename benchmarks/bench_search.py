@@ -49,6 +49,7 @@ import time
 import faiss
 import numpy as np
 
+from sciceapp.engine import index as index_module
 from sciceapp.engine.index import IndexParams, VectorIndex, recall_at_k
 
 FLAT_LIMIT_BYTES = 8 * 2**30  # a flat index above this is not built on this machine
@@ -285,7 +286,15 @@ def main() -> None:
         help="faiss threads (default 1: on a loaded 2-core machine, OpenMP threads that spin "
         "waiting for each other made faiss training 3x slower than one thread)",
     )
+    parser.add_argument(
+        "--faiss-stock-blas",
+        action="store_true",
+        help="let faiss choose between its own kernels and BLAS by its stock rule instead of "
+        "the app's choice (sciceapp.engine.index.faiss_search), to measure what that changes",
+    )
     args = parser.parse_args()
+    if args.faiss_stock_blas:
+        index_module.faiss_search = lambda index, queries, k: index.search(queries, k)
     data = DATA[args.data](args.dim, args.seed, args.spectrum_exponent)
     street_rows = data.photos_per_place * data.places_per_street
     for name in ("chunk", "max_train"):
@@ -304,6 +313,7 @@ def main() -> None:
     print(
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} faiss thread(s), "
+        f"BLAS switch: {'faiss stock rule' if args.faiss_stock_blas else 'the app (2+ queries)'}, "
         f"load average {os.getloadavg()[0]:.1f} at start"
     )
     t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from sciceapp.engine.index import (
     KINDS,
     IndexParams,
     VectorIndex,
+    faiss_search,
     min_training_vectors,
     recall_at_k,
     recall_vs_exact,
@@ -176,3 +178,42 @@ def test_flat_gives_back_its_vectors_for_conversion(vectors):
     assert np.array_equal(kept, np.stack([by_id[i] for i in kept_ids.tolist()]))
     with pytest.raises(ValueError, match="does not keep its vectors"):
         VectorIndex.build(DIM, ids, vectors, "pca", SMALL).stored_vectors()
+
+
+class RecordsBlasSwitch:
+    """Stands in for a faiss index: notes the BLAS threshold in force when searched."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def search(self, queries, k):
+        self.seen.append(faiss.cvar.distance_compute_blas_threshold)
+        return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
+
+
+def test_batches_use_blas_and_single_queries_do_not_under_either_faiss_rule():
+    before = faiss.cvar.distance_compute_blas_threshold
+    index = RecordsBlasSwitch()
+    dim = 1024
+    faiss_search(index, np.zeros((1, dim), np.float32), 5)
+    faiss_search(index, np.zeros((8, dim), np.float32), 5)
+    single, batch = index.seen
+
+    def takes_blas(queries: int, threshold: int) -> set[bool]:
+        """What faiss decides under each rule it has had: queries >= t, queries x dim >= t."""
+        return {queries >= threshold, queries * dim >= threshold}
+
+    assert takes_blas(1, single) == {False}  # one query: faiss' own kernels either way
+    assert takes_blas(8, batch) == {True}  # a batch of 8: BLAS either way
+    assert faiss.cvar.distance_compute_blas_threshold == before  # the global is put back
+
+
+def test_a_batch_finds_what_its_queries_find_one_by_one(vectors):
+    index = VectorIndex(DIM, "flat")
+    index.add(np.arange(len(vectors)), vectors)
+    queries = vectors[:6] + 0.01
+    batch_scores, batch_ids = index.search(queries, 5)
+    for row, query in enumerate(queries):
+        scores, ids = index.search(query[None, :], 5)
+        assert ids[0].tolist() == batch_ids[row].tolist()
+        np.testing.assert_allclose(scores[0], batch_scores[row], atol=1e-5)
