@@ -145,7 +145,13 @@ def _common_options(parser: argparse.ArgumentParser, epochs: int) -> None:
         help="auto: the GPU when there is one; mixed precision on CUDA only",
     )
     add("--num-workers", type=int, default=4, help="image decoding processes (default 4)")
-    add("--seed", type=int, default=0, help="seed of batch order, photo choice and new weights")
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of batch order, photo choice, augmentation, dropout and new weights: "
+        "the same seed repeats a run on the same machine and libraries",
+    )
     add(
         "--checkpoint-every",
         type=int,

@@ -101,8 +101,9 @@ def load_rgb(path: Path) -> Image.Image:
 class PlaceDataset(torch.utils.data.Dataset):
     """Item ``i`` is place ``i``: ``(images [4, 3, S, S], labels [4])``.
 
-    Which 4 photos are drawn depends only on (seed, epoch, place), so a resumed run sees the
-    same batches as the interrupted one would have.
+    Which 4 photos are drawn, and how each is augmented, depends only on (seed, epoch,
+    place), so a run can be repeated and a resumed run sees the same batches as the
+    interrupted one would have, in the main process or in loader workers alike.
     """
 
     def __init__(
@@ -132,7 +133,12 @@ class PlaceDataset(torch.utils.data.Dataset):
         # file does not stop a run of many hours
         for path in rng.sample(place.paths, len(place.paths)):
             try:
-                images.append(self.transform(load_rgb(path)))
+                image = load_rgb(path)
+                # The augmentations draw from torch's global generator: give them a seed of
+                # this photo's own, and leave the global stream as it was.
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(rng.getrandbits(63))
+                    images.append(self.transform(image))
             except ImageError as exc:
                 log.warning("%s Using another photo of place %d instead.", exc, place.label)
             if len(images) == self.images_per_place:

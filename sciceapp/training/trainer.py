@@ -117,6 +117,11 @@ def fit(
         handler.close()
 
 
+def step_seed(seed: int, global_step: int) -> int:
+    """The torch seed of one training step: a function of the run's seed and the step."""
+    return (seed * 1_000_003 + global_step) % 2**63
+
+
 def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainReport:  # noqa: C901
     from sciceapp.model import trainable_parameters
 
@@ -188,6 +193,9 @@ def _fit(stage, options, image_size, places, out, progress, cancel) -> TrainRepo
                     cancel.raise_if_cancelled()
                 images, labels = flatten_batch(images, labels)
                 images, labels = images.to(device), labels.to(device)
+                # Dropout draws from the global generator: seed it per step, so a resumed run
+                # repeats the steps the interrupted one would have taken.
+                torch.manual_seed(step_seed(options.seed, state["global_step"]))
                 with autocast(device):
                     losses = stage.losses(images, labels)
                 values = {key: float(tensor.detach()) for key, tensor in losses.items()}

@@ -33,8 +33,8 @@ def test_student_is_stable_and_teacher_is_not(trained_teacher, vpr_root):
     assert student_report.recall1_spread == 0.0
     assert max(r.max_descriptor_change for r in student_report.rows) < 1e-5
     # The teacher's descriptors depend on the other queries in its batch. Whether that also
-    # flips a validation query's top-1 depends on the weights training reached (it did in
-    # about 5 runs of 6 here), so the descriptors are what is asserted.
+    # flips a validation query's top-1 depends on the exact weights training reached (4.17
+    # points here; other BLAS libraries round differently), so the descriptors are asserted.
     assert max(r.max_descriptor_change for r in teacher_report.rows) > 1e-2
     text = format_reports(reports)
     assert "student: Recall@1 moves by 0.00 points" in text

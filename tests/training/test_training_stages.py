@@ -128,6 +128,14 @@ def test_resume_continues_where_it_stopped(gsv_root, vpr_root, tmp_path):
     # StepLR halves every 3 epochs of steps: 9 steps here, so no halving yet
     assert last["scheduler_state_dict"]["_last_lr"] == [TEACHER_LR]
 
+    # The same 6 steps without the interruption end on the same weights, to the bit: photos,
+    # augmentations and dropout depend on the seed and the step, not on the process's history.
+    torch.manual_seed(12345)  # whatever the global generator holds must not matter
+    whole = tmp_path / "whole"
+    straight = build(small_config(), teacher=True, seed=0)
+    fit(TeacherStage(straight), train_options(gsv_root, None, whole, max_steps=6), IMAGE_SIZE)
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in straight.state_dict().items())
+
 
 def test_learning_rate_halves_every_three_epochs_of_steps(gsv_root, tmp_path):
     # 24 places in batches of 8 = 3 steps per epoch: the halving comes after step 9
