@@ -8,7 +8,8 @@
 # (bench_opset.py) and indexing (bench_indexing.py, which also needs the faiss-cpu, ExifRead,
 # pillow and pillow-heif wheels in WHEEL_DIR); the default is model and train.
 # WHEEL_DIR holds onnxruntime_gpu-*.whl (or the pieces ortpart0..N of one, made with
-# `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file),
+# `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file, plus the
+# file ORT_WHEEL_NAME holding the wheel's file name when it is not the 1.31.1 cp312 one),
 # pytorch_metric_learning-*.whl and any other wheel the chosen benchmarks need;
 # ORT_WHEEL_SHA256, when set, is checked. All are installed into /tmp/site, ahead of whatever
 # python3 already has. Tables and logs go to OUT_DIR
@@ -19,9 +20,12 @@ out=${2:-gpu-results}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
-if compgen -G "$wheels/ortpart*" >/dev/null; then
-    cat $(ls "$wheels"/ortpart* | sort) >/tmp/onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
-    ort_wheel=/tmp/onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
+if compgen -G "$wheels/ortpart[0-9]*" >/dev/null; then
+    # pip reads the version from the file name, so the pieces are joined under the real one.
+    name=onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
+    [[ -f $wheels/ORT_WHEEL_NAME ]] && name=$(<"$wheels/ORT_WHEEL_NAME")
+    ort_wheel=/tmp/$name
+    cat $(ls "$wheels"/ortpart[0-9]* | sort -V) >"$ort_wheel"
 else
     ort_wheel=$(ls "$wheels"/onnxruntime_gpu-*.whl)
 fi
