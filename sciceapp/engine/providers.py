@@ -124,6 +124,13 @@ def plan(requested: str) -> tuple[list[str], dict[str, str]]:
     return candidates, reasons
 
 
+def recommended_precision(requested: str = "auto") -> str:
+    """The export precision that runs fastest with the provider this machine would use: fp16
+    on a GPU, int8 on the CPU (benchmarks/RESULTS.md)."""
+    best = plan(requested)[0][0]
+    return "int8" if best == CPU else "fp16"
+
+
 def batch_size_for(provider: str, image_size: int) -> int:
     """Images per inference call for ``provider`` at ``image_size`` px."""
     base = BATCH_SIZE_AT_224.get(provider, BATCH_SIZE_AT_224[CPU])

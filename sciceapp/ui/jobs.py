@@ -157,6 +157,12 @@ def provider_text(*, progress: ProgressFn, cancel: CancelToken) -> str:
     return provider_report()
 
 
+def recommended_precision(requested: str, *, progress: ProgressFn, cancel: CancelToken) -> str:
+    from sciceapp.engine.providers import recommended_precision
+
+    return recommended_precision(requested)
+
+
 def list_models(
     data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
 ) -> tuple[list[Any], list[Any]]:

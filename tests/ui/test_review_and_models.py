@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from ui_helpers import WAIT_MS
 
 from sciceapp.ui.model_dialog import ModelDialog
@@ -72,6 +73,30 @@ def test_model_dialog_lists_demo_models_as_such_and_adopts_an_import(
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
         dialog.import_file(str(bad))
     assert "not-a-model.onnx" in shown.args[0]
+    dialog.close()
+
+
+def test_model_dialog_preselects_the_precision_that_is_fastest_here(qtbot, window):
+    from sciceapp.engine.providers import CPU, plan
+
+    fastest = "int8" if plan(window.settings.provider)[0][0] == CPU else "fp16"
+    dialog = ModelDialog.show_for(window)
+    qtbot.waitUntil(lambda: dialog.chosen_precision() == fastest, timeout=WAIT_MS)
+    assert dialog.precision.currentText() == f"{fastest} (recommended here)"
+    tips = [dialog.precision.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(3)]
+    assert "for CPUs" in tips[2] and "for GPUs" in tips[1]
+    dialog.close()
+
+
+def test_a_precision_the_user_chose_is_kept(qtbot, window):
+    dialog = ModelDialog.show_for(window)
+    dialog.precision.setCurrentIndex(0)
+    dialog.precision.activated.emit(0)  # what a click on "fp32" sends
+    qtbot.waitUntil(lambda: "recommended" in "".join(
+        dialog.precision.itemText(i) for i in range(3)), timeout=WAIT_MS)  # fmt: skip
+    dialog._recommend_precision("int8")  # the machine's advice arriving after the pick
+    assert dialog.chosen_precision() == "fp32"
+    assert dialog.precision.findText("int8 (recommended here)") >= 0
     dialog.close()
 
 
