@@ -51,18 +51,11 @@ class Row:
     size_mb: float | None = None
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_engine_arguments(parser: argparse.ArgumentParser, batch_sizes: list[int]) -> None:
+    """The options of how engines are built and timed (shared with bench_opset.py)."""
     parser.add_argument("--preset", default="scicevpr-b")
     parser.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument(
-        "--precisions",
-        nargs="+",
-        choices=["fp32", "fp16", "int8"],
-        help="default: fp32 fp16 int8 on the CPU; fp32 fp16 on CUDA, where ONNX Runtime has "
-        "no kernels for the dynamically quantised operators and would run them on the CPU",
-    )
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=batch_sizes)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per cell")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
@@ -73,18 +66,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "previous engine's worker threads have stopped spinning (see time_round_robin)",
     )
     parser.add_argument("--workdir", help="keep the ONNX files here (default: a temp folder)")
+
+
+def check_engine_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.pause is None:
+        args.pause = 0.0 if args.provider == "cuda" else 0.5
+    if "fp32" not in args.precisions:
+        parser.error("--precisions must include fp32: it is the reference for every cosine")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_engine_arguments(parser, batch_sizes=[1, 8])
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "fp16", "int8"],
+        help="default: fp32 fp16 int8 on the CPU; fp32 fp16 on CUDA, where ONNX Runtime has "
+        "no kernels for the dynamically quantised operators and would run them on the CPU",
+    )
     parser.add_argument(
         "--ort-variants",
         action="store_true",
         help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
     )
     args = parser.parse_args(argv)
-    if args.pause is None:
-        args.pause = 0.0 if args.provider == "cuda" else 0.5
     if args.precisions is None:
         args.precisions = ["fp32", "fp16"] if args.provider == "cuda" else ["fp32", "fp16", "int8"]
-    if "fp32" not in args.precisions:
-        parser.error("--precisions must include fp32: it is the reference for every cosine")
+    check_engine_arguments(parser, args)
     return args
 
 

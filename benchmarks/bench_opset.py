@@ -29,20 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opsets", type=int, nargs="+", default=[18, 20, 23])
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "fp16"], default=["fp32"])
-    # The rest as in bench_model.py.
-    parser.add_argument("--preset", default="scicevpr-b")
-    parser.add_argument("--provider", choices=sorted(bench_model.PROVIDERS), default="cpu")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=bench_model.os.cpu_count())
-    parser.add_argument("--workdir")
-    parser.add_argument("--pause", type=float, help="default: 0.5 on the CPU, 0 on CUDA")
+    bench_model.add_engine_arguments(parser, batch_sizes=[8])
     args = parser.parse_args(argv)
-    if args.pause is None:
-        args.pause = 0.0 if args.provider == "cuda" else 0.5
-    if "fp32" not in args.precisions:
-        parser.error("--precisions must include fp32")
+    bench_model.check_engine_arguments(parser, args)
     return args
 
 

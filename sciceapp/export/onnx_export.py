@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # Opset 23 spells each ViT block's attention as one ONNX ``Attention`` node and GELU as one
 # ``Gelu`` node, which ONNX Runtime runs as fused kernels (flash / memory-efficient attention
 # on CUDA). On an H100 at batch 64 that made fp16 1.46x and fp32 1.21x faster than opset 18's
-# MatMul-Softmax-MatMul spelling, and the CPU 1-3% faster (benchmarks/RESULTS.md). It needs
+# MatMul-Softmax-MatMul spelling, and the CPU 7-10% faster (benchmarks/RESULTS.md). It needs
 # onnxruntime >= 1.23 for the CPU kernel and a newer one for the CUDA kernel (pyproject.toml).
 OPSET = 23
 TRACE_BATCH = 2  # torch.export treats a size-1 axis as fixed; trace with 2 so B stays dynamic
@@ -254,9 +254,10 @@ def _build(
     from sciceapp import model
     from sciceapp.engine.manifests import find_manifest
 
+    checkpoint_read = None  # the checkpoint as read for its configuration: not read twice
     try:
         if preset is None and config is None:
-            cfg = _config_from_checkpoint(model, checkpoint)
+            cfg, checkpoint_read = _config_from_checkpoint(model, checkpoint)
         else:
             cfg = model.get_config(preset if preset is not None else _config_arg(config))
     except ValueError as exc:
@@ -282,7 +283,8 @@ def _build(
     trained_on_random = False
     for path in weights:
         steps.next(f"loading {path.name}")
-        report = model.load_checkpoint(network, path)
+        read = checkpoint_read if path == Path(checkpoint or "") else None
+        report = model.load_checkpoint(network, path, read=read)
         hashes[path.name] = report.sha256
         trained_on_random |= bool(report.extra.get("random_init"))
     if not weights:
@@ -304,19 +306,22 @@ def _build(
     )
 
 
-def _config_from_checkpoint(model: object, checkpoint: str | os.PathLike[str] | None) -> object:
-    """Neither a preset nor a config file: only our own checkpoints say what network they hold."""
+def _config_from_checkpoint(
+    model: object, checkpoint: str | os.PathLike[str] | None
+) -> tuple[object, object]:
+    """Neither a preset nor a config file: only our own checkpoints say what network they hold.
+    Returns the configuration and the checkpoint as read."""
     if checkpoint is None:
         raise ModelError("Say which network to export: --preset NAME or --config FILE.json.")
     if not Path(checkpoint).is_file():
         raise WeightsMissingError(f"Weight file {checkpoint} does not exist; check the path.")
-    cfg = model.checkpoint_config(checkpoint)
+    cfg, read = model.checkpoint_config(checkpoint)
     if cfg is None:
         raise ModelError(
             f"{Path(checkpoint).name} does not record its network (the authors' and DINOv2 "
             "files don't): add --preset NAME or --config FILE.json."
         )
-    return cfg
+    return cfg, read
 
 
 def _config_arg(config: str | os.PathLike[str] | dict) -> str | dict:
@@ -350,7 +355,7 @@ def _mha_fastpath_disabled() -> Iterator[None]:
         torch.backends.mha.set_fastpath_enabled(previous)
 
 
-def _torch_export(network: object, path: Path, image_size: int, opset: int = OPSET) -> None:
+def _torch_export(network: object, path: Path, image_size: int, opset: int) -> None:
     """Export ``[B, 3, S, S] -> [B, D]`` with B dynamic, position embeddings baked in."""
     import torch
 

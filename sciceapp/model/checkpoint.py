@@ -218,16 +218,18 @@ def load_checkpoint(
     *,
     parts: Iterable[str] | None = None,
     expected_sha256: str | None = None,
+    read: tuple[Any, str] | None = None,
 ) -> LoadReport:
     """Load the authors' checkpoint, an official DINOv2 file (backbone only) or one of ours.
 
     Strict on every key of the target (the whole network, or only its backbone for a DINOv2
     file). ``parts`` loads only some top-level parts, e.g. ``("backbone", "conv")`` to start a
-    student from a teacher checkpoint as stage 2 does. Appends the report to
-    ``network.load_reports`` and re-bakes a baked position table.
+    student from a teacher checkpoint as stage 2 does. ``read`` is ``path`` as
+    ``read_checkpoint`` already returned it. Appends the report to ``network.load_reports``
+    and re-bakes a baked position table.
     """
     path = Path(path)
-    obj, sha256 = read_checkpoint(path, expected_sha256)
+    obj, sha256 = read if read is not None else read_checkpoint(path, expected_sha256)
     return _apply(network, path, obj, sha256, parts)
 
 
@@ -293,11 +295,8 @@ def _config_difference(saved: SciceConfig, own: SciceConfig) -> str:
     return "; ".join(diffs[:4]) or "same values"
 
 
-def checkpoint_config(path: str | Path) -> SciceConfig | None:
-    """The network configuration stored in one of our checkpoints; None for other kinds
-    (the authors' and DINOv2 files carry none: those need a preset or a config file)."""
-    path = Path(path)
-    obj, _ = read_checkpoint(path)
+def _our_config(obj: Any, path: Path) -> SciceConfig | None:
+    """The network configuration in a checkpoint object of ours; None for other kinds."""
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         return None
     try:
@@ -306,20 +305,26 @@ def checkpoint_config(path: str | Path) -> SciceConfig | None:
         raise ModelError(f"{path.name} has an invalid network configuration: {exc}") from None
 
 
+def checkpoint_config(path: str | Path) -> tuple[SciceConfig | None, tuple[Any, str]]:
+    """The network configuration stored in one of our checkpoints (None for other kinds: the
+    authors' and DINOv2 files carry none), and the file as read, for ``load_checkpoint``'s
+    ``read`` so that it is not read and hashed again."""
+    path = Path(path)
+    read = read_checkpoint(path)
+    return _our_config(read[0], path), read
+
+
 def build_from_checkpoint(path: str | Path, *, expected_sha256: str | None = None) -> nn.Module:
     """A network rebuilt from one of our checkpoints (its config and teacher flag), weights
     loaded; its ``random_init`` attribute says whether it was trained on a random backbone."""
     path = Path(path)
     obj, sha256 = read_checkpoint(path, expected_sha256)
-    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+    config = _our_config(obj, path)
+    if config is None:
         raise ModelError(
             f"{path.name} is not a sciceapp checkpoint (no '{FORMAT}' format entry). For the "
             "authors' or DINOv2 files, build the network with a preset and use load_checkpoint."
         )
-    try:
-        config = SciceConfig.from_dict(obj.get("config"))
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{path.name} has an invalid network configuration: {exc}") from None
     network = build(config, teacher=bool(obj.get("teacher", False)))
     _apply(network, path, obj, sha256, None)
     # Trained on a random backbone: a demo, labelled as such by eval and export.

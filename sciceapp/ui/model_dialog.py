@@ -86,7 +86,7 @@ class ModelDialog(QDialog):
         self.backbone = QLineEdit()
         self.precision = QComboBox()
         for precision, advice in PRECISION_ADVICE.items():
-            self.precision.addItem(precision)
+            self.precision.addItem(precision, precision)
             self.precision.setItemData(
                 self.precision.count() - 1, advice, Qt.ItemDataRole.ToolTipRole
             )
@@ -165,15 +165,12 @@ class ModelDialog(QDialog):
     def _recommend_precision(self, precision: str) -> None:
         """Preselect the precision that runs fastest here, unless the user already chose."""
         index = self.precision.findData(precision)
-        if index < 0:
-            index = self.precision.findText(precision)
-            self.precision.setItemText(index, f"{precision} (recommended here)")
-            self.precision.setItemData(index, precision)
+        self.precision.setItemText(index, f"{precision} (recommended here)")
         if not self.precision_chosen:
             self.precision.setCurrentIndex(index)
 
     def chosen_precision(self) -> str:
-        return self.precision.currentData() or self.precision.currentText()
+        return self.precision.currentData()
 
     @classmethod
     def show_for(cls, window: Any) -> ModelDialog:
