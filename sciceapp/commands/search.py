@@ -69,7 +69,7 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
-    from sciceapp.engine.locate import DEFAULT_RADIUS_M, DEFAULT_TOP_K
+    from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K
 
     settings = {
         "top_k": DEFAULT_TOP_K if args.top_k is None else args.top_k,
@@ -103,7 +103,7 @@ def _model_line(collection: Any) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    from sciceapp.engine.index import write_bytes_atomic
+    from sciceapp.atomic import write_bytes_atomic
 
     try:
         write_bytes_atomic(path, text.encode("utf-8"))
@@ -220,7 +220,8 @@ def _read_results(path: str) -> list[Any]:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from sciceapp.engine.mapview import OSM_TILE_URL, MapData, render_map
+    from sciceapp.engine.defaults import OSM_TILE_URL
+    from sciceapp.engine.mapview import MapData, render_map
 
     collection = _open(args)
     results = _read_results(args.queries) if args.queries else []

@@ -34,7 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from sciceapp.atomic import write_bytes_atomic  # also imported from here by other modules
+from sciceapp.atomic import write_bytes_atomic
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K
 from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
 from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.pipeline import embed_files, scan
@@ -40,8 +41,6 @@ from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOP_K = 10
-DEFAULT_RADIUS_M = 100.0
 TEMPERATURE = 0.05  # similarity difference that divides a match's weight by e
 
 

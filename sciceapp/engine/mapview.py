@@ -48,14 +48,14 @@ from typing import Any
 
 import folium
 
+from sciceapp.atomic import write_bytes_atomic
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M, OSM_TILE_URL
 from sciceapp.engine.geo import haversine_m
-from sciceapp.engine.index import write_bytes_atomic
 from sciceapp.engine.labels import model_text
-from sciceapp.engine.locate import DEFAULT_RADIUS_M, LocateResult
+from sciceapp.engine.locate import LocateResult
 
 log = logging.getLogger(__name__)
 
-OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 OFFLINE_NOTICE = "No map tiles (offline): photos are shown on a plain background."
 TILE_ERROR_NOTICE = "Map tiles could not be loaded (offline?): photos are still shown."

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sciceapp.atomic import write_bytes_atomic
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_THRESHOLD_M, DEFAULT_TOP_K
 from sciceapp.engine.geo import LatLon
 from sciceapp.engine.images import SUPPORTED_TEXT
-from sciceapp.engine.index import write_bytes_atomic
-from sciceapp.engine.locate import DEFAULT_RADIUS_M, DEFAULT_TOP_K, LocateResult, locate
+from sciceapp.engine.locate import LocateResult, locate
 from sciceapp.engine.pipeline import scan
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
-DEFAULT_THRESHOLD_M = 200.0
 CSV_COLUMNS = (
     "path",
     "status",

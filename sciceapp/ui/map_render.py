@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger("sciceapp.ui")
@@ -25,7 +26,7 @@ def render_collection_map(
     tile_url: str,
     bridge: bool = True,
     review: bool = False,
-    radius_m: float = 100.0,
+    radius_m: float = DEFAULT_RADIUS_M,
     *,
     progress: ProgressFn,
     cancel: CancelToken,

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from sciceapp.engine.defaults import DEFAULT_THRESHOLD_M
 from sciceapp.ui import jobs
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
@@ -31,7 +32,6 @@ from sciceapp.ui.guard import catch_all
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.workers import Worker
 
-DEFAULT_THRESHOLD_M = 200.0  # engine.review.DEFAULT_THRESHOLD_M
 COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
 FLAG_COLOR = QColor("#fde2e1")
 

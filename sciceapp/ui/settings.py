@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 from PySide6.QtCore import QSettings
 
-from sciceapp.engine.mapview import OSM_TILE_URL  # the map's default, declared once
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, OSM_TILE_URL
 
 ORGANIZATION = "sciceapp"
 APPLICATION = "sciceapp"
@@ -26,8 +26,8 @@ class AppSettings:
 
     data_dir: str = ""
     tile_url: str = OSM_TILE_URL
-    top_k: int = 10
-    radius_m: float = 100.0  # engine.locate.DEFAULT_RADIUS_M (not imported: it pulls onnxruntime)
+    top_k: int = DEFAULT_TOP_K
+    radius_m: float = DEFAULT_RADIUS_M
     provider: str = "auto"
     model_path: str = ""
     last_collection: str = ""
