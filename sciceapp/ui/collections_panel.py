@@ -33,17 +33,16 @@ INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ"}
 def index_text(summary: Any) -> str:
     """One line (plain text) on a ``CollectionSummary``'s search index: the kind in use, its
     recall against exact search once compressed, or why it is still exact."""
-    asked = getattr(summary, "index_kind", "flat")
-    used = getattr(summary, "index_kind_used", "flat")
+    asked, used = summary.index_kind, summary.index_kind_used
     used_name = INDEX_KIND_NAMES.get(used, used)
     if used != "flat":
-        recall = getattr(summary, "index_recall_at_10", None)
+        recall = summary.index_recall_at_10
         if recall is None:
             return f"Index: {used_name}"
         return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion)"
     if asked == "flat":
         return "Index: exact"
-    reason = getattr(summary, "index_flat_reason", None) or "it has not converted yet"
+    reason = summary.index_flat_reason or "it has not converted yet"
     return f"Index: exact for now ({INDEX_KIND_NAMES.get(asked, asked)} asked for): {reason}"
 
 

@@ -36,19 +36,15 @@ def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
     return collection
 
 
-def expand_photos(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given (a missing one gets its own error row), folders replaced by the photos
-    inside them (``engine.locate.query_photos``). ``CollectionError`` for a folder without photos."""
-    from sciceapp.engine.locate import query_photos
-
-    return query_photos(paths)
-
-
 def find_photos(
     paths: list[str | os.PathLike[str]], *, progress: ProgressFn, cancel: CancelToken
 ) -> list[Path]:
-    """``expand_photos`` as a worker job (folders are walked off the GUI thread)."""
-    return expand_photos(paths)
+    """Files as given (a missing one gets its own error row), folders replaced by the photos
+    inside them (``engine.locate.query_photos``). ``CollectionError`` for a folder without
+    photos. A worker job: even a stat can hang on a network drive."""
+    from sciceapp.engine.locate import query_photos
+
+    return query_photos(paths)
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
@@ -71,9 +67,12 @@ def index_folders(
 ) -> Any:
     """Create the collection ``name`` with ``index_kind`` (when ``model_path`` is given) or open
     it, then add ``folders``; returns the engine's ``IndexReport``."""
+    library = _library(data_dir)
     if model_path:
-        _library(data_dir).create_collection(name, model_path, index_kind=index_kind)
-    collection = _open(data_dir, name, provider)
+        collection = library.create_collection(name, model_path, index_kind=index_kind)
+    else:
+        collection = library.open_collection(name)
+    collection.provider = provider
     return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 
 

@@ -274,13 +274,11 @@ class MainWindow(QMainWindow):
                 "There is no reference collection yet: create one from folders of geotagged photos first."
             )
             return None
-        if not any(Path(p).is_dir() for p in paths):
-            return self._locate_found(name, jobs.expand_photos(paths))
         # Walking a folder tree can take long (network drives, huge trees): not on this thread.
         worker = Worker(jobs.find_photos, paths, name="find photos")
         worker.signals.result.connect(catch_all(lambda photos: self._locate_found(name, photos)))
         worker.signals.errored.connect(self.show_error)
-        self.statusBar().showMessage("Looking for photos in the dropped folders…")
+        self.statusBar().showMessage("Looking for photos…")
         return self.pool.start(worker)
 
     def _locate_found(self, name: str, photos: list[Path]) -> Any:

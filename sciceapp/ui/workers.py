@@ -91,7 +91,6 @@ class WorkerPool(QObject):
         After ``close`` nothing starts: the worker is returned unstarted.
         """
         if self.closed:
-            worker.done = True
             return worker
         self._active.add(worker)
         worker.signals.finished.connect(lambda: self._active.discard(worker))
