@@ -1,1 +1,22 @@
 """Sub-command groups of the CLI; each module has ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from sciceapp.errors import SciceappError
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a failure to write ``path`` (no folder, no permission, a full disk) into a message
+    for the user instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise SciceappError(
+            f"Cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable "
+            "and has free space, or choose another path."
+        ) from exc

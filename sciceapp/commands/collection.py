@@ -82,8 +82,6 @@ def _library(args: argparse.Namespace) -> Any:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from sciceapp.engine.index import IndexParams
 
     chosen = {
@@ -91,7 +89,7 @@ def _create(args: argparse.Namespace) -> int:
         for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe")
         if getattr(args, key) is not None
     }
-    params = replace(IndexParams(), **chosen)
+    params = IndexParams(**chosen)
     collection = _library(args).create_collection(
         args.name, args.model, index_kind=args.index_kind, index_params=params
     )

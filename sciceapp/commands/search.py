@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sciceapp.commands import writing
 from sciceapp.commands.collection import _add_run_options as _run_options
+from sciceapp.commands.collection import _library
 from sciceapp.errors import SciceappError
 
 NO_TILES = ""
@@ -81,10 +83,7 @@ def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from sciceapp.engine.library import Library
-    from sciceapp.paths import data_dir
-
-    collection = Library(data_dir(args.data_dir)).open_collection(args.collection)
+    collection = _library(args).open_collection(args.collection)
     if getattr(args, "provider", None):
         collection.provider = args.provider
     if getattr(args, "batch_size", None):
@@ -105,13 +104,8 @@ def _model_line(collection: Any) -> str:
 def _write(path: str, text: str) -> None:
     from sciceapp.atomic import write_bytes_atomic
 
-    try:
+    with writing(path):
         write_bytes_atomic(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise SciceappError(
-            f"Cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable "
-            "and has free space, or choose another path."
-        ) from exc
 
 
 def _fmt_point(point: tuple[float, float] | None) -> str:
@@ -192,12 +186,8 @@ def _review(args: argparse.Namespace) -> int:
     )
     for path, writer in ((args.csv, write_csv), (args.geojson, write_geojson)):
         if path:
-            try:
+            with writing(path):
                 writer(rows, path)
-            except OSError as exc:
-                raise SciceappError(
-                    f"Cannot write {path}: {exc.strerror or exc}. Choose another path."
-                ) from exc
             print(f"wrote {path}")
     return 0
 
@@ -228,11 +218,10 @@ def _map(args: argparse.Namespace) -> int:
     data = MapData.from_collection(collection, results)
     tile_url = OSM_TILE_URL if args.tile_url is None else (args.tile_url or None)
     try:
-        path = render_map(data, args.output, tile_url=tile_url)
+        with writing(args.output):
+            path = render_map(data, args.output, tile_url=tile_url)
     except ValueError as exc:
         raise SciceappError(str(exc)) from exc
-    except OSError as exc:
-        raise SciceappError(f"Cannot write {args.output}: {exc.strerror or exc}.") from exc
     print(
         f"wrote {path}: {len(data.references)} geotagged photos, {len(data.results)} results"
         + ("" if tile_url else " (no tiles: offline)")

@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sciceapp.commands import writing
+from sciceapp.engine.labels import DEMO_NOTE
 from sciceapp.errors import ModelError, SciceappError
 
 log = logging.getLogger(__name__)
 
-RANDOM_LABEL = "random backbone weights: demo, not accurate"
+RANDOM_LABEL = f"random backbone weights: {DEMO_NOTE}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -263,13 +265,10 @@ def _write_config(output_dir: Path, config) -> None:
 def _write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as JSON, creating the folder; a path that cannot be written is a
     user error with a message, not a traceback."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2))
-    except OSError as exc:
-        raise SciceappError(
-            f"Cannot write {path}: {exc.strerror or exc}. Choose a writable folder."
-        ) from exc
+    from sciceapp.atomic import write_bytes_atomic
+
+    with writing(path):
+        write_bytes_atomic(path, json.dumps(payload, indent=2).encode("utf-8"))
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -53,8 +53,6 @@ __all__ = ["Collection", "CollectionSummary", "IndexReport", "Library", "PhotoRe
 COLLECTIONS_DIR = "collections"
 CHECKPOINT_S = 60.0
 """Seconds between index saves during a run: at most this much work is redone after a crash."""
-INDEX_KINDS = KINDS
-"""``flat`` (exact, the default), ``pca`` and ``ivfpq`` (see ``index.py`` and ``conversion.py``)."""
 MAX_NAME_CHARS = 100
 INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
 MAX_SESSIONS = 2
@@ -126,10 +124,10 @@ class Library:
         exact and converts itself once it has enough photos to train (``conversion.py``).
         """
         name = _check_name(name)
-        if index_kind not in INDEX_KINDS:
+        if index_kind not in KINDS:
             raise CollectionError(
                 f"Index kind {index_kind!r} is not available for collections; choose one of "
-                f"{', '.join(INDEX_KINDS)}."
+                f"{', '.join(KINDS)}."
             )
         info = read_model_info(model_path)
         params = index_params or IndexParams()

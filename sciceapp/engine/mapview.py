@@ -94,12 +94,12 @@ class MapData:
         """
         records = [r for r in collection.photos(state="indexed") if r.lat is not None]
         references = [MapPoint(r.id, str(r.path), r.lat, r.lon, r.capture_time) for r in records]
-        ids_by_path = {str(r.path): r.id for r in collection.photos()}
         kept = [r for r in results if r.error is None]
-        for result in kept:
-            for match in result.matches:
-                if match.photo_id is None:
-                    match.photo_id = ids_by_path.get(match.path)
+        unknown = [m for result in kept for m in result.matches if m.photo_id is None]
+        if unknown:  # only results read back from JSON: the catalogue is read again for them
+            ids_by_path = {str(r.path): r.id for r in collection.photos()}
+            for match in unknown:
+                match.photo_id = ids_by_path.get(match.path)
         label = model_text(collection.model_label, collection.model_random_init)
         return cls(references, kept, f"{collection.name}: {label}")
 

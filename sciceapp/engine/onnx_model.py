@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from sciceapp.engine import providers
 from sciceapp.engine.download import sha256_file
-from sciceapp.engine.labels import RANDOM_WEIGHTS_NOTE
+from sciceapp.engine.labels import model_text
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
 
@@ -72,7 +72,7 @@ class ModelInfo:
 
     @property
     def display_name(self) -> str:
-        return f"{self.label} {RANDOM_WEIGHTS_NOTE}" if self.random_init else self.label
+        return model_text(self.label, self.random_init)
 
 
 def model_fingerprint(path: str | os.PathLike[str]) -> str:
