@@ -53,13 +53,22 @@ class Match:
     lat: float | None
     lon: float | None
     photo_id: int | None = None
+    inliers: int | None = None  # geometrically verified correspondences; None: not verified
+    verified: bool = False  # inliers reached the verification threshold
 
     @property
     def has_gps(self) -> bool:
         return self.lat is not None and self.lon is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "score": self.score, "lat": self.lat, "lon": self.lon}
+        return {
+            "path": self.path,
+            "score": self.score,
+            "lat": self.lat,
+            "lon": self.lon,
+            "inliers": self.inliers,
+            "verified": self.verified,
+        }
 
 
 @dataclass
@@ -84,6 +93,7 @@ class LocateResult:
     error: str | None = None
     cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
     query_gps_reason: str | None = None  # why the query has no GPS of its own (from EXIF)
+    verified: bool = False  # the prediction rests on at least one verified match
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON; the key ``error`` is added only for a query that failed."""
@@ -94,6 +104,7 @@ class LocateResult:
             "matches": [m.to_json() for m in self.matches],
             "query_gps": _point_json(self.query_gps),
             "error_m": self.error_m,
+            "verified": self.verified,
         }
         if self.error is not None:
             out["error"] = self.error
@@ -113,12 +124,15 @@ class LocateResult:
                         float(m["score"]),
                         _opt_float(m["lat"]),
                         _opt_float(m["lon"]),
+                        inliers=None if m.get("inliers") is None else int(m["inliers"]),
+                        verified=bool(m.get("verified", False)),
                     )
                     for m in data["matches"]
                 ],
                 query_gps=_point_from_json(data["query_gps"]),
                 error_m=_opt_float(data["error_m"]),
                 error=data.get("error"),
+                verified=bool(data.get("verified", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a locate result: {exc!r}") from exc

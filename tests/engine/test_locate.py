@@ -108,11 +108,19 @@ def test_error_is_the_distance_to_the_query_gps():
 def test_json_has_exactly_the_documented_keys_and_reads_back():
     result = result_for("q.jpg", [match(AREZZO, 0.9), match(None, 0.8)], ROME)
     data = json.loads(json.dumps(result.to_json()))
-    assert set(data) == {"query", "predicted", "confidence", "matches", "query_gps", "error_m"}
+    assert set(data) == {
+        "query", "predicted", "confidence", "matches", "query_gps", "error_m", "verified"
+    }
     assert set(data["predicted"]) == {"lat", "lon"} and set(data["query_gps"]) == {"lat", "lon"}
-    assert [set(m) for m in data["matches"]] == [{"path", "score", "lat", "lon"}] * 2
+    keys = {"path", "score", "lat", "lon", "inliers", "verified"}
+    assert [set(m) for m in data["matches"]] == [keys] * 2
     assert data["matches"][1]["lat"] is None
+    assert data["matches"][0]["inliers"] is None and data["matches"][0]["verified"] is False
+    data["matches"][0].update(inliers=57, verified=True)
+    data["verified"] = True
     again = LocateResult.from_json(data)
+    assert again.verified and again.matches[0].inliers == 57 and again.matches[0].verified
+    assert again.matches[1].inliers is None and not again.matches[1].verified
     assert again.predicted == pytest.approx(result.predicted)
     assert again.error_m == pytest.approx(result.error_m)
     failed = LocateResult("bad.jpg", error="not an image").to_json()

@@ -10,7 +10,7 @@ from search_fixtures import arezzo_fixture  # noqa: F401  (the `arezzo` fixture)
 
 from sciceapp.cli import main
 
-KEYS = {"query", "predicted", "confidence", "matches", "query_gps", "error_m"}
+KEYS = {"query", "predicted", "confidence", "matches", "query_gps", "error_m", "verified"}
 
 
 def run(data_dir, *argv):
