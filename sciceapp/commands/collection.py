@@ -1,4 +1,5 @@
-"""`sciceapp collection`: create, fill, update, list, show and remove reference collections.
+"""`sciceapp collection`: create, fill, update, import, export, list, show and remove
+reference collections.
 
 Indexing shows a tqdm bar; Ctrl-C stops after the batch in progress and keeps everything
 finished before it (the next `add` or `update` goes on from there).
@@ -15,7 +16,7 @@ SKIPPED_SHOWN = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``collection create|add|update|list|show|remove``."""
+    """Add ``collection create|add|update|import|export-shards|list|show|remove``."""
     group = subparsers.add_parser("collection", help="build and inspect reference collections")
     sub = group.add_subparsers(dest="collection_command", metavar="ACTION", required=True)
 
@@ -24,11 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--model", metavar="MODEL.onnx", required=True)
     create.add_argument(
         "--index-kind",
-        choices=("flat", "pca", "ivfpq"),
+        choices=("flat", "pca", "ivfpq", "twostage"),
         default="flat",
-        help="flat: exact search (default). pca / ivfpq: smaller and faster for very large "
-        "collections, slightly less exact; the collection stays exact until it has enough "
-        "photos to train them, and `show` reports their recall against exact search",
+        help="flat: exact search (default). twostage: for large collections (100k photos and "
+        "more), a compressed shortlist re-ranked exactly from the stored descriptors. pca / "
+        "ivfpq: compressed only, smaller and less exact. The collection stays exact until it "
+        "has enough photos to train them, and `show` reports their recall against exact search",
+    )
+    create.add_argument(
+        "--store-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="type of the stored descriptors: float32 (default) or float16 (half the disk)",
     )
     tuning = create.add_argument_group("compressed index settings (pca and ivfpq)")
     tuning.add_argument("--pca-dim", type=int, help="reduced descriptor size (default 1024)")
@@ -36,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tuning.add_argument("--pq-m", type=int, help="ivfpq: bytes per photo (default 128)")
     tuning.add_argument("--pq-bits", type=int, help="ivfpq: bits per code (default 8)")
     tuning.add_argument("--nprobe", type=int, help="ivfpq: lists searched (default 32)")
+    tuning.add_argument(
+        "--shortlist", type=int, help="twostage: photos re-ranked exactly per query (default 256)"
+    )
     create.set_defaults(func=_create)
 
     add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
@@ -48,6 +59,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update.add_argument("name")
     _add_run_options(update)
     update.set_defaults(func=_update)
+
+    importing = sub.add_parser(
+        "import", help="add photos described elsewhere, from Parquet shards (docs/shards.md)"
+    )
+    importing.add_argument("name")
+    importing.add_argument("shards", nargs="+", metavar="SHARD", help="shard files or folders")
+    importing.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    importing.set_defaults(func=_import)
+
+    export = sub.add_parser(
+        "export-shards", help="write the collection as Parquet shards (backup, moving machines)"
+    )
+    export.add_argument("name")
+    export.add_argument("folder", metavar="DIR")
+    export.add_argument("--rows-per-shard", type=int, default=100_000)
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    export.set_defaults(func=_export)
 
     listing = sub.add_parser("list", help="every collection with its counts")
     listing.add_argument("--json", action="store_true")
@@ -86,12 +114,16 @@ def _create(args: argparse.Namespace) -> int:
 
     chosen = {
         key: getattr(args, key)
-        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe")
+        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist")
         if getattr(args, key) is not None
     }
     params = IndexParams(**chosen)
     collection = _library(args).create_collection(
-        args.name, args.model, index_kind=args.index_kind, index_params=params
+        args.name,
+        args.model,
+        index_kind=args.index_kind,
+        index_params=params,
+        store_dtype=args.store_dtype,
     )
     print(f"Created collection {collection.name!r} with {collection.model_label}.")
     summary = collection.summary()
@@ -101,21 +133,25 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace, job: str) -> int:
-    from sciceapp.errors import CancelledError
-    from sciceapp.progress import CancelToken, TqdmProgress
-
     collection = _library(args).open_collection(args.name)
     collection.provider = args.provider
     collection.batch_size = args.batch_size
     embedder = collection.embedder()
     print(embedder.provider_report.splitlines()[0], file=sys.stderr)
-    cancel = CancelToken()
+    if job == "add":
+        return _reporting(args, f"add {collection.name}", "photo", collection.add, args.paths)
+    return _reporting(args, f"update {collection.name}", "photo", collection.update)
+
+
+def _reporting(args: argparse.Namespace, what: str, unit: str, job: Any, *job_args: Any) -> int:
+    """Run ``job(*job_args, progress=, cancel=)`` under a tqdm bar and print its report (also
+    the part a cancel kept)."""
+    from sciceapp.errors import CancelledError
+    from sciceapp.progress import CancelToken, TqdmProgress
+
     try:
-        with TqdmProgress(f"{job} {collection.name}", unit="photo", disable=args.quiet) as bar:
-            if job == "add":
-                report = collection.add(args.paths, progress=bar, cancel=cancel)
-            else:
-                report = collection.update(progress=bar, cancel=cancel)
+        with TqdmProgress(what, unit=unit, disable=args.quiet) as bar:
+            report = job(*job_args, progress=bar, cancel=CancelToken())
     except CancelledError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
@@ -134,6 +170,25 @@ def _print_report(report: Any) -> None:
         print(f"  skipped {path}: {reason}")
     if len(report.skipped) > SKIPPED_SHOWN:
         print(f"  ... and {len(report.skipped) - SKIPPED_SHOWN} more (see `collection show`)")
+
+
+def _import(args: argparse.Namespace) -> int:
+    collection = _library(args).open_collection(args.name)
+    return _reporting(
+        args, f"import {collection.name}", "row", collection.import_shards, args.shards
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sciceapp.progress import TqdmProgress
+
+    collection = _library(args).open_collection(args.name)
+    with TqdmProgress(f"export {collection.name}", unit="row", disable=args.quiet) as bar:
+        written = collection.export_shards(
+            args.folder, rows_per_shard=args.rows_per_shard, progress=bar
+        )
+    print(f"Wrote {len(written)} shard(s) to {args.folder}.")
+    return 0
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -192,14 +247,19 @@ def _show(args: argparse.Namespace) -> int:
 
 def _index_text(summary: Any) -> str:
     if summary.index_kind == "flat":
-        return "flat (exact inner-product search)"
+        return "flat (exact inner-product search over the stored descriptors), as chosen"
     if summary.index_kind_used == "flat":
         return f"{summary.index_kind} requested, flat (exact) in use: {summary.index_flat_reason}"
     recall = summary.index_recall_at_10
     measured = f"{recall:.3f}" if recall is not None else "not measured"
+    what = (
+        "a compressed shortlist re-ranked exactly with the stored descriptors"
+        if summary.index_kind_used == "twostage"
+        else "compressed"
+    )
     return (
-        f"{summary.index_kind_used} (compressed); recall@10 against exact search {measured}, "
-        "measured on this collection's own photos when it converted"
+        f"{summary.index_kind_used} ({what}), as chosen; recall@10 against exact search "
+        f"{measured}, measured on this collection's own photos when it converted"
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sciceapp.engine.store import Segment
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)
@@ -32,59 +33,76 @@ log = logging.getLogger(__name__)
 FILE_NAME = "catalogue.sqlite"
 BUSY_TIMEOUT_S = 30.0
 
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: collections, the paths added to them, and their photos
-    """
-    CREATE TABLE collections (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL UNIQUE,
-        model_path TEXT NOT NULL,
-        model_sha256 TEXT NOT NULL,
-        model_label TEXT NOT NULL,
-        model_random_init INTEGER NOT NULL,
-        descriptor_dim INTEGER NOT NULL,
-        index_kind TEXT NOT NULL,
-        created TEXT NOT NULL,
-        saved_gen INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE roots (
-        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-        path TEXT NOT NULL,
-        PRIMARY KEY (collection_id, path)
-    );
-    CREATE TABLE photos (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-        path TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 TEXT,
-        lat REAL,
-        lon REAL,
-        alt REAL,
-        gps_reason TEXT,
-        capture_time TEXT,
-        state TEXT NOT NULL CHECK (state IN ('indexed', 'skipped')),
-        skip_reason TEXT,
-        model_sha256 TEXT,
-        index_id INTEGER,
-        gen INTEGER NOT NULL,
-        deleted_gen INTEGER
-    );
-    CREATE UNIQUE INDEX photos_one_per_path ON photos(collection_id, path)
-        WHERE deleted_gen IS NULL;
-    """,
+    (
+        """CREATE TABLE collections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            model_path TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            model_label TEXT NOT NULL,
+            model_random_init INTEGER NOT NULL,
+            descriptor_dim INTEGER NOT NULL,
+            index_kind TEXT NOT NULL,
+            created TEXT NOT NULL,
+            saved_gen INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE roots (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            PRIMARY KEY (collection_id, path)
+        )""",
+        """CREATE TABLE photos (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT,
+            lat REAL,
+            lon REAL,
+            alt REAL,
+            gps_reason TEXT,
+            capture_time TEXT,
+            state TEXT NOT NULL CHECK (state IN ('indexed', 'skipped')),
+            skip_reason TEXT,
+            model_sha256 TEXT,
+            index_id INTEGER,
+            gen INTEGER NOT NULL,
+            deleted_gen INTEGER
+        )""",
+        """CREATE UNIQUE INDEX photos_one_per_path ON photos(collection_id, path)
+            WHERE deleted_gen IS NULL""",
+    ),
     # 2: listing a collection by state is what the GUI and `collection show` do most
-    "CREATE INDEX photos_by_state ON photos(collection_id, state);",
+    ("CREATE INDEX photos_by_state ON photos(collection_id, state)",),
     # 3: compressed index kinds. ``index_kind`` is the kind asked for; the index in use
     # (``index_kind_used``) stays flat until there are enough photos to train it, and the
     # conversion records its recall@10 against exact search (or why it failed).
-    """
-    ALTER TABLE collections ADD COLUMN index_params TEXT;
-    ALTER TABLE collections ADD COLUMN index_kind_used TEXT NOT NULL DEFAULT 'flat';
-    ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL;
-    ALTER TABLE collections ADD COLUMN index_note TEXT;
-    """,
+    (
+        "ALTER TABLE collections ADD COLUMN index_params TEXT",
+        "ALTER TABLE collections ADD COLUMN index_kind_used TEXT NOT NULL DEFAULT 'flat'",
+        "ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL",
+        "ALTER TABLE collections ADD COLUMN index_note TEXT",
+    ),
+    # 4: the append-only descriptor store (``store.py``). Each saved generation commits the
+    # segment it appended; ``store_dtype`` is the row type the collection chose, and
+    # ``index_sha256`` the checksum of the trained kinds' faiss file of ``saved_gen``.
+    (
+        """CREATE TABLE store_segments (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            gen INTEGER NOT NULL,
+            first_row INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            first_deleted INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (collection_id, gen)
+        )""",
+        "ALTER TABLE collections ADD COLUMN store_dtype TEXT NOT NULL DEFAULT 'float32'",
+        "ALTER TABLE collections ADD COLUMN index_sha256 TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -150,9 +168,8 @@ def migrate(path: Path, conn: sqlite3.Connection, target: int = SCHEMA_VERSION) 
         with transaction(conn):
             if schema_version(conn) >= number:
                 continue
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
         log.info("catalogue migrated to schema %d", number)
@@ -199,6 +216,23 @@ def photos(
         query += " AND state = ?"
         args.append(state)
     return [_record(row) for row in conn.execute(query + " ORDER BY path", args)]
+
+
+def photo_pages(
+    conn: sqlite3.Connection, collection_id: int, page_rows: int
+) -> Iterator[list[PhotoRecord]]:
+    """Live photos of a collection in id order, ``page_rows`` at a time (bounded memory)."""
+    after = -1
+    while True:
+        rows = conn.execute(
+            f"SELECT {PHOTO_COLUMNS} FROM photos WHERE collection_id = ? AND deleted_gen IS NULL "
+            "AND id > ? ORDER BY id LIMIT ?",
+            (collection_id, after, page_rows),
+        ).fetchall()
+        if not rows:
+            return
+        yield [_record(row) for row in rows]
+        after = rows[-1]["id"]
 
 
 def photos_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, PhotoRecord]:
@@ -252,19 +286,71 @@ class IndexState:
 
 
 def commit_saved(
-    conn: sqlite3.Connection, collection_id: int, gen: int, state: IndexState | None = None
+    conn: sqlite3.Connection,
+    collection_id: int,
+    gen: int,
+    state: IndexState | None = None,
+    segment: Segment | None = None,
+    index_sha256: str | None = None,
 ) -> None:
-    """Record that ``index-<gen>.faiss`` is saved (and, if given, what it is): pending
+    """Record that generation ``gen`` is saved: its store ``segment`` (if it appended one),
+    the checksum of its faiss file (trained kinds) and, if given, what the index is. Pending
     deletions become final."""
     with transaction(conn):
         conn.execute(
             "DELETE FROM photos WHERE collection_id = ? AND deleted_gen IS NOT NULL",
             (collection_id,),
         )
-        conn.execute("UPDATE collections SET saved_gen = ? WHERE id = ?", (gen, collection_id))
+        conn.execute(
+            "UPDATE collections SET saved_gen = ?, index_sha256 = ? WHERE id = ?",
+            (gen, index_sha256, collection_id),
+        )
+        if segment is not None:
+            conn.execute(
+                "INSERT INTO store_segments (collection_id, gen, first_row, rows, first_deleted, "
+                "deleted, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    collection_id,
+                    segment.gen,
+                    segment.first_row,
+                    segment.rows,
+                    segment.first_deleted,
+                    segment.deleted,
+                    segment.sha256,
+                ),
+            )
         if state is not None:
             conn.execute(
                 "UPDATE collections SET index_kind_used = ?, index_recall_at_10 = ?, "
                 "index_note = ? WHERE id = ?",
                 (state.kind_used, state.recall_at_10, state.note, collection_id),
             )
+
+
+def segments(conn: sqlite3.Connection, collection_id: int) -> list[Segment]:
+    """The committed store segments of a collection, oldest first."""
+    rows = conn.execute(
+        "SELECT gen, first_row, rows, first_deleted, deleted, sha256 FROM store_segments "
+        "WHERE collection_id = ? ORDER BY gen",
+        (collection_id,),
+    )
+    return [Segment(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A collection's saved generation and what describes its files."""
+
+    gen: int
+    index_sha256: str | None
+    kind_used: str
+
+
+def saved_state(conn: sqlite3.Connection, collection_id: int) -> SavedState:
+    row = conn.execute(
+        "SELECT saved_gen, index_sha256, index_kind_used FROM collections WHERE id = ?",
+        (collection_id,),
+    ).fetchone()
+    if row is None:
+        raise CollectionError("The collection was removed.")
+    return SavedState(int(row[0]), row[1], row[2])

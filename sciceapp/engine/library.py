@@ -1,20 +1,22 @@
-"""Reference collections: photos embedded with one model into one faiss index, catalogued.
+"""Reference collections: photos embedded with one model, catalogued, their descriptors in an
+append-only store, searched exactly or through a trained faiss index.
 
-Files of a collection live in ``<data>/collections/<id>/``: ``index-<gen>.faiss`` (the faiss
-index saved at generation ``gen``) and the write lock. Every photo has one row in the shared
-``catalogue.sqlite`` (see ``catalogue.py``).
+Files of a collection live in ``<data>/collections/<id>/``: the descriptor store
+(``store/``, see ``store.py``), for the trained kinds ``index-<gen>.faiss`` (the faiss index
+saved at generation ``gen``, faiss' own format), and the write lock. Every photo has one row
+in the shared ``catalogue.sqlite`` (see ``catalogue.py``).
 
-Why the catalogue and the faiss file always agree, even after kill -9 or a full disk: a run
-works in generation ``G = saved_gen + 1``. Each batch commits its catalogue rows (tagged
-``gen = G``; deletions only marked with ``deleted_gen = G``) and then changes the in-memory
-index. A checkpoint saves the index as ``index-G.faiss`` (atomic: temp file, fsync, rename)
-and only then commits ``saved_gen = G`` and purges the marked deletions, then removes the
-older file. Whatever dies in between, the catalogue names a complete file, and
-``rollback_unsaved`` turns the catalogue back into exactly what that file holds (rows newer
-than the file are dropped and re-embedded on the next run; undone deletions come back).
-We chose this over keeping descriptors in a second, append-only file because descriptors of
-the base model are 43 KB per photo: storing them twice would double the disk a collection
-needs, while redoing at most one checkpoint interval of work after a crash is cheap.
+Why the catalogue, the store and the index file always agree, even after kill -9 or a full
+disk: a run works in generation ``G = saved_gen + 1``. Each batch commits its catalogue rows
+(tagged ``gen = G``; deletions only marked with ``deleted_gen = G``) and appends their vectors
+(and deleted ids) to the store's files. A checkpoint fsyncs the store, saves a trained
+kind's index as ``index-G.faiss`` (atomic: temp file, fsync, rename), and only then commits,
+in one transaction, ``saved_gen = G``, the store segment that G appended, and the purge of the
+marked deletions; then it removes the older index file. Whatever dies in between, the
+catalogue names committed store segments and a complete index file, and a new run turns
+everything back into exactly that (``rollback_unsaved``; the store writer cuts its files back
+to the committed segments): rows newer than the save are dropped and re-embedded on the next
+run, undone deletions come back. Checkpoints append; nothing stored is rewritten.
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ import numpy as np
 
 from sciceapp import paths as app_paths
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
-from sciceapp.engine import catalogue, conversion
+from sciceapp.engine import catalogue, conversion, open_index, store
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.exif import GeoPoint, PhotoMeta
 from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
 from sciceapp.engine.locking import collection_lock
+from sciceapp.engine.migration import migrate_legacy, needs_migration
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
+from sciceapp.engine.open_index import OpenIndex
 from sciceapp.engine.pipeline import Prepared, embed_files, require_paths, scan
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
@@ -55,6 +60,8 @@ CHECKPOINT_S = 60.0
 """Seconds between index saves during a run: at most this much work is redone after a crash."""
 MAX_NAME_CHARS = 100
 INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
+"""Checkpoints append to the store every ``checkpoint_s``; a trained kind's index file is
+rewritten then too (it is small: ``pq_m + 8`` bytes per photo for ivfpq and twostage)."""
 MAX_SESSIONS = 2
 """ONNX Runtime sessions kept per process: the GUI opens a collection per job, and loading
 the base model takes seconds, so the last few sessions are reused."""
@@ -117,8 +124,12 @@ class Library:
         model_path: str | os.PathLike[str],
         index_kind: str = "flat",
         index_params: IndexParams | None = None,
+        store_dtype: str = "float32",
     ) -> Collection:
         """A new, empty collection bound to the model file's fingerprint.
+
+        ``store_dtype``: the type of its stored descriptor rows, ``float32`` (exact search at
+        full speed) or ``float16`` (half the disk; exact search converts rows as it reads).
 
         ``index_kind`` ``pca`` or ``ivfpq`` (with ``index_params``, defaults otherwise) starts
         exact and converts itself once it has enough photos to train (``conversion.py``).
@@ -139,14 +150,18 @@ class Library:
                 f"(descriptor size {info.descriptor_dim}): {exc} Choose other index settings "
                 "or the flat kind."
             ) from exc
+        if store_dtype not in store.DTYPES:
+            raise CollectionError(
+                f"Descriptor rows can be {' or '.join(store.DTYPES)}, not {store_dtype!r}."
+            )
         stored_params = json.dumps(asdict(params)) if index_kind != "flat" else None
         with closing(self.connect()) as conn:
             try:
                 with catalogue.transaction(conn):
                     conn.execute(
                         "INSERT INTO collections (name, model_path, model_sha256, model_label, "
-                        "model_random_init, descriptor_dim, index_kind, created, index_params) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "model_random_init, descriptor_dim, index_kind, created, index_params, "
+                        "store_dtype) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             name,
                             str(info.path),
@@ -157,6 +172,7 @@ class Library:
                             index_kind,
                             catalogue.now_iso(),
                             stored_params,
+                            store_dtype,
                         ),
                     )
             except sqlite3.IntegrityError as exc:
@@ -165,7 +181,9 @@ class Library:
                     "first."
                 ) from exc
         log.info("created collection %r with %s", name, info.display_name)
-        return self.open_collection(name)
+        collection = self.open_collection(name)
+        store.create(collection.folder, collection.descriptor_dim, store_dtype)
+        return collection
 
     def open_collection(self, name: str) -> Collection:
         with closing(self.connect()) as conn:
@@ -191,6 +209,7 @@ class Library:
                 conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
             for path in collection.folder.glob("index-*"):
                 path.unlink(missing_ok=True)
+        open_index.forget(collection.folder)
         shutil.rmtree(collection.folder, ignore_errors=True)
         log.info("removed collection %r", name)
 
@@ -217,9 +236,8 @@ class Collection:
         self.checkpoint_s = CHECKPOINT_S
         self.provider = "auto"
         self.batch_size: int | None = None
+        self.store_dtype: str = row["store_dtype"]
         self._embedder: Embedder | None = None
-        self._index: VectorIndex | None = None
-        self._index_gen = -1
 
     # -- the model -----------------------------------------------------------------------
     @property
@@ -312,18 +330,36 @@ class Collection:
             raise CollectionError(f"Collection {self.name!r} was removed.")
         return int(row[0])
 
-    def _load_index(self, gen: int) -> VectorIndex:
-        if gen == 0:
-            return VectorIndex(self.descriptor_dim, "flat")  # every kind starts exact
-        return VectorIndex.load(self.folder / f"index-{gen}.faiss")
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Move a collection written before the descriptor store into one (no re-embedding)."""
+        if migrate_legacy(conn, self.id, self.folder, self.descriptor_dim, self.store_dtype):
+            log.info("collection %r moved to the descriptor store", self.name)
 
-    def index(self) -> VectorIndex:
-        """The faiss index as last saved (reloaded when another run saved a newer one)."""
+    def index(self) -> OpenIndex:
+        """What searches run on, as last saved: kept open across calls (and across
+        ``Collection`` objects of this process) until another run saves a newer generation."""
         with closing(self.library.connect()) as conn:
-            gen = self._saved_gen(conn)
-        if self._index is None or gen != self._index_gen:
-            self._index, self._index_gen = self._load_index(gen), gen
-        return self._index
+            if needs_migration(conn, self.id, self.folder):
+                with collection_lock(self.folder, self.name):
+                    self._migrate(conn)
+            saved = catalogue.saved_state(conn, self.id)
+            segments = catalogue.segments(conn, self.id)
+
+        def load() -> OpenIndex:
+            store.create(self.folder, self.descriptor_dim, self.store_dtype)  # made before 0.x
+            reader = store.DescriptorStore(
+                self.folder, self.descriptor_dim, self.store_dtype, segments
+            )
+            return open_index.load(
+                self.folder,
+                saved.gen,
+                saved.kind_used,
+                self.index_params,
+                reader,
+                saved.index_sha256,
+            )
+
+        return open_index.opened(self.folder, saved.gen, load)
 
     def search(self, descriptors: np.ndarray, k: int) -> list[list[tuple[PhotoRecord, float]]]:
         """Top-``k`` indexed photos per query: ``descriptors [Q, D]`` -> Q lists of (photo, score)."""
@@ -372,6 +408,77 @@ class Collection:
             log.warning("%s is gone; its photos are removed from %r", root, self.name)
         return self._run(present, remove_missing=True, progress=progress, cancel=cancel)
 
+    def import_shards(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Add the photos of Parquet shards (files or folders of them; ``docs/shards.md``)
+        described elsewhere with this collection's model. Every shard is checked before
+        anything is stored; a shard of another model is refused, naming both."""
+        from sciceapp.engine import shards
+
+        files = shards.shard_files(paths)
+        if not files:
+            raise CollectionError("No shards found: give .parquet files or folders of them.")
+        for path in files:
+            meta, _ = shards.read_meta(path)
+            if meta.model_sha256 != self.model_sha256:
+                raise CollectionError(
+                    f"The shard {path} was described by {meta.model_label} (fingerprint "
+                    f"{meta.model_sha256[:12]}), but collection {self.name!r} uses "
+                    f"{self.model_label} (fingerprint {self.model_sha256[:12]}). Descriptors "
+                    "of different models cannot be mixed: import it into a collection of that "
+                    "model."
+                )
+            if meta.descriptor_dim != self.descriptor_dim:
+                raise CollectionError(
+                    f"The shard {path} has descriptors of {meta.descriptor_dim} values; "
+                    f"collection {self.name!r} has {self.descriptor_dim}."
+                )
+        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+            catalogue.rollback_unsaved(conn, self.id)
+            self._migrate(conn)
+            run = _Run(self, conn)
+            try:
+                return run.import_shards(files, progress, cancel)
+            finally:
+                run.writer.close()
+
+    def export_shards(
+        self,
+        folder: str | os.PathLike[str],
+        rows_per_shard: int = 100_000,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[Path]:
+        """Write every photo of the collection as it was last saved into shards
+        ``shard-00000.parquet``, ... in ``folder``; returns their paths."""
+        from sciceapp.engine import shards
+
+        target = Path(folder).expanduser()
+        target.mkdir(parents=True, exist_ok=True)
+        opened = self.index()
+        meta = shards.ShardMeta(self.model_sha256, self.descriptor_dim, self.model_label)
+        written: list[Path] = []
+        done = 0
+        with closing(self.library.connect()) as conn:
+            total = self.summary().total
+            for page in catalogue.photo_pages(conn, self.id, rows_per_shard):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                path = target / f"shard-{len(written):05d}{shards.SUFFIX}"
+                with shards.ShardWriter(path, meta, self.store_dtype) as writer:
+                    for start in range(0, len(page), shards.ROW_GROUP_ROWS):
+                        part = page[start : start + shards.ROW_GROUP_ROWS]
+                        writer.write(_shard_rows(part, opened))
+                        done += len(part)
+                        if progress is not None:
+                            progress(done, total, str(path.name))
+                written.append(path)
+        return written
+
     def _run(
         self,
         roots: list[str],
@@ -381,22 +488,94 @@ class Collection:
     ) -> IndexReport:
         with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
             catalogue.rollback_unsaved(conn, self.id)
-            saved = self._saved_gen(conn)
-            run = _Run(self, conn, saved)
+            self._migrate(conn)
+            run = _Run(self, conn)
             try:
                 return run.execute(roots, remove_missing, progress, cancel)
             finally:
-                self._index, self._index_gen = None, -1
+                run.writer.close()
+
+
+def _shard_rows(records: list[PhotoRecord], opened: OpenIndex) -> list:
+    from sciceapp.engine.shards import ShardRow
+
+    indexed = [r.id for r in records if r.state == "indexed"]
+    try:
+        vectors = dict(
+            zip(indexed, opened.store.vectors_of(np.array(indexed, np.int64)), strict=True)
+        )
+    except KeyError as exc:
+        raise CollectionError(
+            "Some photos of this collection were indexed before the descriptor store and only "
+            "their compressed codes were kept; run `sciceapp collection update` after "
+            "re-creating it to export full descriptors."
+        ) from exc
+    return [
+        ShardRow(
+            r.path,
+            r.size,
+            r.mtime_ns,
+            r.sha256,
+            r.lat,
+            r.lon,
+            r.alt,
+            r.capture_time,
+            r.gps_reason,
+            r.state,
+            r.skip_reason,
+            vectors.get(r.id),
+        )
+        for r in records
+    ]
+
+
+def _shard_item(row: dict, has_vector: bool) -> Prepared:
+    """A shard row as the pipeline's item (what ``_write_batch`` stores)."""
+    gps = None
+    if row["lat"] is not None and row["lon"] is not None:
+        gps = GeoPoint(row["lat"], row["lon"], row["alt"])
+    error = None
+    if row["state"] != "indexed":
+        error = row["reason"] or "skipped where the shard was made"
+    elif not has_vector:
+        error = "the shard has no descriptor for this photo"
+    meta = PhotoMeta(gps, row["gps_reason"], row["taken_at"])
+    return Prepared(
+        Path(row["path"]), row["size"], row["mtime_ns"], row["sha256"], meta, error=error
+    )
+
+
+def _catalogue_error(exc: sqlite3.OperationalError) -> CollectionError:
+    return CollectionError(
+        f"The catalogue could not be written ({exc}); the disk may be full. Nothing "
+        "stored was lost: free some space and run `sciceapp collection update`."
+    )
 
 
 class _Run:
     """One add/update pass under the collection's lock (see the module docstring)."""
 
-    def __init__(self, collection: Collection, conn: sqlite3.Connection, saved_gen: int) -> None:
+    def __init__(self, collection: Collection, conn: sqlite3.Connection) -> None:
         self.c = collection
         self.conn = conn
-        self.gen = saved_gen + 1
-        self.index = collection._load_index(saved_gen)
+        saved = catalogue.saved_state(conn, collection.id)
+        self.gen = saved.gen + 1
+        self.kind_used = saved.kind_used
+        self.writer = store.StoreWriter(
+            collection.folder,
+            collection.descriptor_dim,
+            collection.store_dtype,
+            catalogue.segments(conn, collection.id),
+        )
+        # The trained kinds keep their (small) index in memory while a run changes it.
+        self.index: VectorIndex | None = None
+        if saved.kind_used != "flat":
+            self.index = VectorIndex.load(
+                collection.folder / f"index-{saved.gen}.faiss",
+                saved.kind_used,
+                collection.index_params,
+                sha256=saved.index_sha256,
+            )
         self.dirty = False
         self.report = IndexReport()
         self.progress: ProgressFn | None = None
@@ -424,8 +603,8 @@ class _Run:
         if remove_missing:
             seen = {str(f) for f in files}
             self._remove([p for path, p in existing.items() if path not in seen])
-        last_save = time.monotonic()
-        try:
+        batches = (
+            (batch.items, batch.ok, batch.vectors, replaced)
             for batch in embed_files(
                 todo,
                 embedder,
@@ -434,8 +613,61 @@ class _Run:
                 info.std,
                 progress=self._report,
                 cancel=cancel,
-            ):
-                self._write_batch(batch.items, batch.ok, batch.vectors, replaced)
+            )
+        )
+        return self._consume(batches, "Indexing", "run `sciceapp collection update` to finish")
+
+    def import_shards(
+        self, files: list[Path], progress: ProgressFn | None, cancel: CancelToken | None
+    ) -> IndexReport:
+        """Rows of shards (checked by the caller) into the collection, a row group at a time:
+        a photo already there with the same content is left alone (a second import of a
+        shard adds nothing), one whose content changed is replaced."""
+        self.progress, self.cancel = progress, cancel
+        existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
+        from sciceapp.engine import shards  # pyarrow: only for imports and exports
+
+        handles = [shards.read_meta(path)[1] for path in files]
+        total = sum(h.metadata.num_rows for h in handles)
+        seen: set[str] = set()
+
+        def batches():
+            done = 0
+            for handle in handles:
+                for rows, vectors, valid in shards.read_shard(handle, self.c.descriptor_dim):
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    items, keep, replaced = [], [], {}
+                    for row, has_vector in zip(rows, valid, strict=True):
+                        old = existing.get(row["path"])
+                        if row["path"] in seen or (
+                            old is not None
+                            and old.sha256 == row["sha256"]
+                            and old.size == row["size"]
+                        ):
+                            self.report.unchanged += 1
+                            keep.append(False)
+                            continue
+                        seen.add(row["path"])
+                        item = _shard_item(row, bool(has_vector))
+                        if old is not None:
+                            replaced[row["path"]] = old
+                        items.append(item)
+                        keep.append(item.error is None)
+                    done += len(rows)
+                    self._report(done, total)
+                    ok = [item for item in items if item.error is None]
+                    yield items, ok, vectors[np.asarray(keep, bool)], replaced
+
+        return self._consume(batches(), "Import", "run the same import again to finish")
+
+    def _consume(self, batches, job: str, resume: str) -> IndexReport:
+        """Write ``(items, ok, vectors, replaced)`` batches with checkpoints (module docstring);
+        on cancel keep what is finished, on any failure go back to the last save."""
+        last_save = time.monotonic()
+        try:
+            for items, ok, vectors, replaced in batches:
+                self._write_batch(items, ok, vectors, replaced)
                 if time.monotonic() - last_save >= self.c.checkpoint_s:
                     self._save()
                     last_save = time.monotonic()
@@ -443,18 +675,17 @@ class _Run:
             self._save(convert=False)  # keep every finished batch, quickly
             self.report.cancelled = True
             error = CancelledError(
-                f"Indexing of {self.c.name!r} cancelled: {self.report.added} added and "
-                f"{self.report.updated} updated photos are kept; run `sciceapp collection "
-                "update` to finish."
+                f"{job} of {self.c.name!r} cancelled: {self.report.added} added and "
+                f"{self.report.updated} updated photos are kept; {resume}."
             )
             error.report = self.report  # type: ignore[attr-defined]
             raise error from exc
+        except OSError as exc:
+            self._rollback()
+            raise self._write_error(exc) from exc
         except sqlite3.OperationalError as exc:
             self._rollback()
-            raise CollectionError(
-                f"The catalogue could not be written ({exc}); the disk may be full. Nothing "
-                "stored was lost: free some space and run `sciceapp collection update`."
-            ) from exc
+            raise _catalogue_error(exc) from exc
         except BaseException:
             # Anything else: go back to the last consistent save, nothing more.
             self._rollback()
@@ -497,7 +728,10 @@ class _Run:
             self.conn.executemany(
                 "UPDATE photos SET deleted_gen = ? WHERE id = ?", [(self.gen, p.id) for p in gone]
             )
-        self.index.remove([p.id for p in gone if p.state == "indexed"])
+        indexed = [p.id for p in gone if p.state == "indexed"]
+        self.writer.delete(indexed)
+        if self.index is not None:
+            self.index.remove(indexed)
         self.report.removed += len(gone)
         self.dirty = True
 
@@ -526,9 +760,18 @@ class _Run:
                     self.report.updated += 1
                 else:
                     self.report.added += 1
-        self.index.remove(old_ids)
-        if ok:
-            self.index.add([new_ids[id(item)] for item in ok], vectors)
+        added = [new_ids[id(item)] for item in ok]
+        try:
+            self.writer.delete(old_ids)
+            if ok:
+                self.writer.append(added, vectors)
+        except OSError as exc:
+            self._rollback()
+            raise self._write_error(exc) from exc
+        if self.index is not None:
+            self.index.remove(old_ids)
+            if ok:
+                self.index.add(added, vectors)
         self.dirty = True
 
     def _insert(self, item: Prepared) -> int:
@@ -560,70 +803,95 @@ class _Run:
             self.conn.execute("UPDATE photos SET index_id = id WHERE id = ?", (row_id,))
         return row_id
 
-    def _convert_if_due(self) -> IndexState | None:
-        """Swap the flat index for the compressed kind asked for, once there are enough photos.
+    def _convert_if_due(self, pending: store.Segment) -> IndexState | None:
+        """Build the trained kind asked for from the store, once there are enough photos.
 
-        Runs inside a checkpoint, before the save: the converted index becomes this
-        generation's file, so a crash at any point keeps the previous (flat) save. A failed
-        conversion keeps exact search, says why, and is retried at the next save.
+        Runs inside a checkpoint, after the store's new segment is fsynced and before the
+        save: the trained index becomes this generation's file, so a crash at any point keeps
+        the previous save. A failed conversion keeps exact search, says why, and is retried at
+        the next save; a cancelled one (also while faiss trains) keeps exact search quietly.
         """
         c = self.c
-        if c.index_kind == "flat" or self.index.kind == c.index_kind:
+        if c.index_kind == "flat" or self.kind_used == c.index_kind:
             return None
+        reader = self.writer.reader(pending)
         if conversion.flat_reason(
-            c.index_kind, c.descriptor_dim, c.index_params, self.index.ntotal
+            c.index_kind, c.descriptor_dim, c.index_params, reader.live_count
         ):
             return None
         if self.cancel is not None and self.cancel.cancelled:
-            return None  # training takes minutes and cannot be interrupted: not now
+            return None
         self._report(
             *self.position,
-            f"converting the index to {c.index_kind} ({self.index.ntotal} photos, may take "
-            "minutes)",
+            f"converting the index to {c.index_kind} ({reader.live_count} photos, may take "
+            "minutes; cancel keeps exact search)",
         )
-        self.dirty = True
         try:
-            self.index, recall = conversion.convert(self.index, c.index_kind, c.index_params)
+            index, recall = conversion.convert(
+                reader, c.index_kind, c.index_params, cancel=self.cancel
+            )
+        except CancelledError:
+            log.info("collection %r: conversion to %s cancelled", c.name, c.index_kind)
+            return None
         except Exception as exc:  # noqa: BLE001 - any failure: stay exact, lose nothing
             note = (
                 f"converting to {c.index_kind} failed ({exc}); exact search is kept and the "
                 "conversion is retried at the next add or update"
             )
             log.warning("collection %r: %s", c.name, note)
+            self.dirty = True
             return IndexState("flat", None, note)
+        self.index, self.kind_used, self.dirty = index, c.index_kind, True
         return IndexState(c.index_kind, recall, None)
 
+    def _write_error(self, exc: OSError) -> CollectionError:
+        if is_disk_full(exc):
+            return CollectionError(
+                f"The disk is full: {self.c.name!r} could not be saved to {self.c.folder}. "
+                "Nothing stored was lost (the collection is as it was at its last save); free "
+                "some space and run `sciceapp collection update`."
+            )
+        return CollectionError(
+            f"Cannot save {self.c.name!r} to {self.c.folder}: {exc.strerror or exc}. The "
+            "collection is as it was at its last save."
+        )
+
     def _save(self, convert: bool = True) -> None:
-        """Checkpoint: index file first, then the catalogue's pointer to it (module docstring)."""
-        state = self._convert_if_due() if convert else None
-        if not self.dirty:
-            return
-        target = self.c.folder / f"index-{self.gen}.faiss"
+        """Checkpoint: store segment and index file first, then the catalogue's commit of
+        both (module docstring)."""
         try:
-            self.index.save(target)
+            segment = self.writer.flush(self.gen)
+            state = self._convert_if_due(segment) if convert else None
+            if not self.dirty and not self.writer.dirty:
+                return
+            index_sha = None
+            if self.index is not None:
+                index_sha = self.index.save(self.c.folder / f"index-{self.gen}.faiss")
         except OSError as exc:
             self._rollback()
-            if is_disk_full(exc):
-                raise CollectionError(
-                    f"The disk is full: the index of {self.c.name!r} could not be saved to "
-                    f"{target.parent}. Nothing stored was lost (the collection is as it was at its "
-                    "last save); free some space and run `sciceapp collection update`."
-                ) from exc
-            raise CollectionError(
-                f"Cannot save the index of {self.c.name!r} to {target}: "
-                f"{exc.strerror or exc}. The collection is as it was at its last save."
-            ) from exc
-        catalogue.commit_saved(self.conn, self.c.id, self.gen, state)
+            raise self._write_error(exc) from exc
+        committed = segment if (segment.rows or segment.deleted) else None
+        try:
+            catalogue.commit_saved(self.conn, self.c.id, self.gen, state, committed, index_sha)
+        except sqlite3.OperationalError as exc:
+            self._rollback()
+            raise _catalogue_error(exc) from exc
+        if committed is not None:
+            self.writer.committed(committed)
         for old in self.c.folder.iterdir():
             match = INDEX_FILE.match(old.name)
             # Older generations, and temp files of saves that a crash interrupted.
             temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
-            if temp or (match and int(match[1]) != self.gen):
+            if temp or (match and (self.index is None or int(match[1]) != self.gen)):
                 old.unlink(missing_ok=True)
         self.gen += 1
         self.dirty = False
 
     def _rollback(self) -> None:
+        try:
+            self.writer.rollback()
+        except (OSError, SciceappError):
+            log.exception("could not cut the store back; the next run will")
         try:
             catalogue.rollback_unsaved(self.conn, self.c.id)
         except (sqlite3.Error, SciceappError):

@@ -82,6 +82,7 @@ def test_schema_3_records_the_index_in_use_for_existing_collections(data_dir: Pa
             "SELECT index_kind_used, index_recall_at_10, index_params FROM collections"
         ).fetchone()
         assert tuple(row) == ("flat", None, None)
+    with closing(catalogue.connect(data_dir)) as conn:
         catalogue.commit_saved(conn, 1, 4, catalogue.IndexState("pca", 0.9))
         row = conn.execute("SELECT saved_gen, index_kind_used, index_recall_at_10 FROM collections")
         assert tuple(row.fetchone()) == (4, "pca", 0.9)

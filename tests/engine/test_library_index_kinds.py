@@ -121,7 +121,9 @@ def test_pca_with_default_settings_converts_at_its_real_threshold(
     assert f"needs at least {needed} indexed photos" in summary.index_flat_reason
 
     collection.add(photos[-1:], progress=lambda done, total, message="": messages.append(message))
-    assert "converting the index to pca (48 photos, may take minutes)" in messages
+    assert any(
+        m.startswith("converting the index to pca (48 photos, may take minutes") for m in messages
+    )
     summary = Library(data_dir).open_collection("p").summary()
     assert (summary.index_kind_used, summary.indexed) == ("pca", needed)
     # PCA to the full size only rotates: distances and so rankings are exact's.
@@ -153,7 +155,7 @@ def test_failed_conversion_keeps_exact_search_and_every_photo(
     def broken(*args, **kwargs):
         raise MemoryError("no memory for training")
 
-    monkeypatch.setattr(conversion.VectorIndex, "build", broken)
+    monkeypatch.setattr(conversion.VectorIndex, "train", broken)
     report = collection.add(photos)
     assert report.added == 12
     summary = collection.summary()
@@ -179,7 +181,7 @@ collection = Library(sys.argv[1]).open_collection("k")
 collection.batch_size = 2
 collection.checkpoint_s = 0
 
-def stall(self, vectors):
+def stall(self, vectors, cancel=None):
     print("training", len(vectors), flush=True)
     sys.stdin.readline()
 
@@ -230,5 +232,4 @@ def test_a_save_clears_temp_files_that_crashed_saves_left(
     (collection.folder / "notes.tmp").write_bytes(b"not ours")
     collection.add(make_photos(1, start=30))
     names = sorted(p.name for p in collection.folder.iterdir() if "lock" not in p.name)
-    assert len(names) == 2 and names[1] == "notes.tmp"
-    assert names[0].startswith("index-") and names[0].endswith(".faiss")
+    assert names == ["notes.tmp", "store"]  # a flat collection has no index file
