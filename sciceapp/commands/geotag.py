@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="geotag_command", metavar="ACTION", required=True)
 
     put = sub.add_parser("set", help="write one position into photos")
-    put.add_argument("photos", nargs="+", metavar="PHOTO")
+    put.add_argument("photos", nargs="+", metavar="PHOTO", help="photos, or folders of photos")
     put.add_argument("--lat", type=float, required=True, help="latitude, degrees (south < 0)")
     put.add_argument("--lon", type=float, required=True, help="longitude, degrees (west < 0)")
     put.add_argument("--alt", type=float, help="altitude, metres above sea level")
@@ -159,9 +159,14 @@ def _set(args: argparse.Namespace) -> int:
     from sciceapp.engine.geotag.tags import GeoTag
     from sciceapp.engine.geotag.writer import WriteRequest
 
+    from sciceapp.engine.pipeline import scan
+
     tag = GeoTag(args.lat, args.lon, args.alt, "sciceapp: set by hand (geotag set)")
-    plan = Plan([WriteRequest(Path(p), tag, args.sidecar) for p in args.photos])
-    return write_plan(args, plan, f"geotag set {_fmt_tag(tag)} on {len(args.photos)} photo(s)")
+    photos = [
+        p for path in map(Path, args.photos) for p in (scan([path]) if path.is_dir() else [path])
+    ]
+    plan = Plan([WriteRequest(p, tag, args.sidecar) for p in photos])
+    return write_plan(args, plan, f"geotag set {_fmt_tag(tag)} on {len(photos)} photo(s)")
 
 
 def _camera_tz(args: argparse.Namespace) -> Any:

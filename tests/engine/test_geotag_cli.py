@@ -53,6 +53,10 @@ def test_dry_run_and_sidecar(data_dir, photos, capsys):
     assert run(data_dir, "geotag", "set", str(photos[0]), "--lat", "1", "--lon", "2",
                "--sidecar", "--dry-run") == 0  # fmt: skip
     assert "would write" in capsys.readouterr().out and not list(photos[0].parent.glob("*.xmp"))
+    # a folder stands for the photos in it
+    assert run(data_dir, "geotag", "set", str(photos[0].parent), "--lat", "1", "--lon", "2",
+               "--dry-run") == 0  # fmt: skip
+    assert capsys.readouterr().out.count("would write") == 2
     assert run(data_dir, "geotag", "set", str(photos[0]), "--lat", "1", "--lon", "2",
                "--sidecar", "digikam", "-q") == 0  # fmt: skip
     assert (photos[0].parent / "DSCN0010.xmp").is_file() and sha256_of(photos[0]) == before

@@ -211,3 +211,32 @@ def test_dms_rationals_carry_rounding(value, text):
 def test_geotag_refuses_impossible_positions(bad):
     with pytest.raises(GeotagError):
         GeoTag(*bad)
+
+
+def _made_at_test_time(folder: Path, suffix: str) -> Path:
+    """A small photo in another format (TIFF, PNG, WebP, and a DNG: TIFF with DNGVersion)."""
+    path = folder / f"made{suffix}"
+    folder.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (64, 48), (200, 100, 50))
+    if suffix == ".dng":
+        image.save(path, "TIFF", tiffinfo={50706: b"\x01\x04\x00\x00"})
+    else:
+        image.save(path, {".tif": "TIFF", ".png": "PNG", ".webp": "WEBP"}[suffix])
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".dng", ".webp"])
+def test_other_formats_are_written_in_place_and_undone(journal, tmp_path, suffix):
+    photo = _made_at_test_time(tmp_path / "made", suffix)
+    before, pixels = sha256_of(photo), Image.open(photo).tobytes()
+    (outcome,) = journal.write([WriteRequest(photo, SYDNEY)], "test").outcomes
+    assert outcome.written, outcome.error
+    if suffix == ".webp":  # exifread does not read WebP: Pillow checks what exiv2 wrote
+        gps = Image.open(photo).getexif().get_ifd(0x8825)
+        assert gps[1] == "S" and float(gps[2][0]) == 33 and gps[3] == "E"
+    else:
+        lat, lon, _ = exifread_position(photo.read_bytes())
+        assert (lat, lon) == pytest.approx((SYDNEY.lat, SYDNEY.lon), abs=1e-7)
+    assert Image.open(photo).tobytes() == pixels
+    journal.undo()
+    assert sha256_of(photo) == before
