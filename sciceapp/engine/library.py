@@ -577,6 +577,7 @@ class _Run:
                 sha256=saved.index_sha256,
             )
         self.dirty = False
+        self.cancelled_conversion: CancelledError | None = None
         self.report = IndexReport()
         self.progress: ProgressFn | None = None
         self.cancel: CancelToken | None = None
@@ -671,6 +672,7 @@ class _Run:
                 if time.monotonic() - last_save >= self.c.checkpoint_s:
                     self._save()
                     last_save = time.monotonic()
+            self._save()
         except (CancelledError, KeyboardInterrupt) as exc:
             self._save(convert=False)  # keep every finished batch, quickly
             self.report.cancelled = True
@@ -690,7 +692,6 @@ class _Run:
             # Anything else: go back to the last consistent save, nothing more.
             self._rollback()
             raise
-        self._save()
         return self.report
 
     def _triage(
@@ -830,8 +831,9 @@ class _Run:
             index, recall = conversion.convert(
                 reader, c.index_kind, c.index_params, cancel=self.cancel
             )
-        except CancelledError:
+        except CancelledError as exc:
             log.info("collection %r: conversion to %s cancelled", c.name, c.index_kind)
+            self.cancelled_conversion = exc  # raised once this save is committed
             return None
         except Exception as exc:  # noqa: BLE001 - any failure: stay exact, lose nothing
             note = (
@@ -863,6 +865,7 @@ class _Run:
             segment = self.writer.flush(self.gen)
             state = self._convert_if_due(segment) if convert else None
             if not self.dirty and not self.writer.dirty:
+                self._raise_cancelled_conversion()
                 return
             index_sha = None
             if self.index is not None:
@@ -886,6 +889,13 @@ class _Run:
                 old.unlink(missing_ok=True)
         self.gen += 1
         self.dirty = False
+        self._raise_cancelled_conversion()
+
+    def _raise_cancelled_conversion(self) -> None:
+        """A conversion cancelled in this save: the save kept exact search; now say so."""
+        if self.cancelled_conversion is not None:
+            cancelled, self.cancelled_conversion = self.cancelled_conversion, None
+            raise cancelled
 
     def _rollback(self) -> None:
         try:

@@ -27,7 +27,7 @@ from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.workers import UNKNOWN_TOTAL
 
-INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ"}
+INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ", "twostage": "two-stage"}
 
 
 def index_text(summary: Any) -> str:

@@ -31,6 +31,7 @@ from sciceapp.ui.guard import catch_all
 # (kind, button text); the order is the order on screen.
 INDEX_CHOICES: tuple[tuple[str, str], ...] = (
     ("flat", "Exact (best quality; up to ~100k photos)"),
+    ("twostage", "Two-stage (100k photos and more; exact re-rank of a compressed shortlist)"),
     ("pca", "Compressed PCA"),
     ("ivfpq", "Compressed IVF-PQ (millions of photos; approximate)"),
 )
@@ -63,6 +64,12 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
         needed = min_training_vectors(kind, descriptor_dim, params)
         when = f"Starts exact and converts itself once it has {needed} photos."
         reduced = params.effective_pca_dim(descriptor_dim)
+    if kind == "twostage":
+        return (
+            f"Finds a shortlist of {params.shortlist} photos per query in a compressed index "
+            f"(about {params.pq_m} bytes per photo in memory), then ranks it exactly with the "
+            f"stored descriptors: close to exact search, far faster on big collections. {when}"
+        )
     if kind == "pca":
         return (
             f"Reduces each descriptor to {reduced} numbers ({_size_text(4 * reduced)} per photo) "

@@ -233,3 +233,42 @@ def test_a_save_clears_temp_files_that_crashed_saves_left(
     collection.add(make_photos(1, start=30))
     names = sorted(p.name for p in collection.folder.iterdir() if "lock" not in p.name)
     assert names == ["notes.tmp", "store"]  # a flat collection has no index file
+
+
+def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
+    data_dir: Path, toy_model: Path, make_photos, monkeypatch
+):
+    from sciceapp.engine import index as index_module
+    from sciceapp.errors import CancelledError
+    from sciceapp.progress import CancelToken
+
+    # A shortlist as long as the collection: the exact re-rank must then give exact's answers.
+    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, shortlist=78)
+    needed = min_training_vectors("twostage", 48, params)  # 78
+    collection = Library(data_dir).create_collection("t", toy_model, "twostage", params)
+    photos = make_photos(needed)
+    token = CancelToken()
+    real_kmeans = index_module._kmeans
+    calls = []
+
+    def user_cancels_during_kmeans(*args, **kwargs):
+        calls.append(1)
+        token.cancel()  # the user presses Cancel while faiss clusters
+        return real_kmeans(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "_kmeans", user_cancels_during_kmeans)
+    with pytest.raises(CancelledError) as info:
+        collection.add(photos, cancel=token)
+    assert calls == [1]  # stopped inside the first k-means, not after training
+    assert info.value.report.added == needed
+    summary = collection.summary()
+    assert (summary.index_kind_used, summary.indexed) == ("flat", needed)
+    assert_consistent(collection)
+    monkeypatch.undo()
+    assert collection.update().unchanged == needed  # converts now, nothing re-embedded
+    summary = collection.summary()
+    assert summary.index_kind_used == "twostage"
+    assert summary.index_recall_at_10 == pytest.approx(1.0)
+    (hits,) = collection.search(own_descriptors(collection, [photos[7]]), k=3)
+    assert hits[0][0].path == str(photos[7]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert_consistent(collection)
