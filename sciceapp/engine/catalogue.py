@@ -85,6 +85,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL;
     ALTER TABLE collections ADD COLUMN index_note TEXT;
     """,
+    # 4: local features (feature_store.py) on or off; collections made before them have none
+    "ALTER TABLE collections ADD COLUMN local_features INTEGER NOT NULL DEFAULT 0;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
