@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
+from sciceapp.engine.geotag.sidecar import with_sidecar_position
 from sciceapp.engine.images import is_image_path, load_upright, model_input
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
 from sciceapp.errors import CollectionError, ImageError
@@ -136,7 +137,7 @@ def prepare(
         return item
     if local_features:
         item.features, item.features_ms = timed_extract(np.asarray(image), original)
-    item.meta = read_photo_meta(data)
+    item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
     return item
 
 
