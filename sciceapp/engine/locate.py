@@ -36,6 +36,7 @@ from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K
 from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
 from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.pipeline import embed_files, scan
+from sciceapp.engine.places import name_results
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -55,6 +56,7 @@ class Match:
     photo_id: int | None = None
     inliers: int | None = None  # geometrically verified correspondences; None: not verified
     verified: bool = False  # inliers reached the verification threshold
+    place: str | None = None  # "town, region, country" nearest its GPS (engine.places)
 
     @property
     def has_gps(self) -> bool:
@@ -68,6 +70,7 @@ class Match:
             "lon": self.lon,
             "inliers": self.inliers,
             "verified": self.verified,
+            "place": self.place,
         }
 
 
@@ -94,6 +97,9 @@ class LocateResult:
     cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
     query_gps_reason: str | None = None  # why the query has no GPS of its own (from EXIF)
     verified: bool = False  # the prediction rests on at least one verified match
+    place: str | None = None  # the prediction's nearest place name (engine.places)
+    query_place: str | None = None  # the query's own GPS position's place name
+    in_collection: bool = False  # the query is itself a reference photo, left out of its matches
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON; the key ``error`` is added only for a query that failed."""
@@ -105,6 +111,9 @@ class LocateResult:
             "query_gps": _point_json(self.query_gps),
             "error_m": self.error_m,
             "verified": self.verified,
+            "place": self.place,
+            "query_place": self.query_place,
+            "in_collection": self.in_collection,
         }
         if self.error is not None:
             out["error"] = self.error
@@ -126,6 +135,7 @@ class LocateResult:
                         _opt_float(m["lon"]),
                         inliers=None if m.get("inliers") is None else int(m["inliers"]),
                         verified=bool(m.get("verified", False)),
+                        place=m.get("place"),
                     )
                     for m in data["matches"]
                 ],
@@ -133,6 +143,9 @@ class LocateResult:
                 error_m=_opt_float(data["error_m"]),
                 error=data.get("error"),
                 verified=bool(data.get("verified", False)),
+                place=data.get("place"),
+                query_place=data.get("query_place"),
+                in_collection=bool(data.get("in_collection", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a locate result: {exc!r}") from exc
@@ -215,6 +228,12 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
+def _is_self(record: Any, item: Any) -> bool:
+    """The reference photo is the query itself: the same content, or the same file."""
+    same_content = item.sha256 is not None and getattr(record, "sha256", None) == item.sha256
+    return same_content or _same_file(str(record.path), str(item.path))
+
+
 def locate(
     collection: Any,
     photos: Sequence[str | os.PathLike[str]],
@@ -227,7 +246,9 @@ def locate(
     """One :class:`LocateResult` per photo, in order; unreadable photos get ``error`` set.
 
     ``collection`` is an ``engine.library.Collection``. With ``exclude_self`` a reference
-    photo at the query's own path is not counted as a match (used by survey review).
+    photo that is the query itself (same content hash or same path) is not counted as a
+    match, and the error is measured against the rest; either way ``in_collection`` says
+    whether the query is one of the collection's photos. Predictions and matches get their place names (``engine.places``).
     Raises ``CancelledError`` when ``cancel`` is set (between batches).
     """
     if top_k <= 0:
@@ -251,14 +272,18 @@ def locate(
                 log.info("cannot locate %s: %s", query, item.error)
                 results.append(LocateResult(query, error=item.error))
                 continue
+            hits = hits_by_path[id(item)]
+            selves = [_is_self(rec, item) for rec, _ in hits]
             matches = [
                 Match(str(rec.path), float(score), rec.lat, rec.lon, rec.id)
-                for rec, score in hits_by_path[id(item)]
-                if not (exclude_self and _same_file(str(rec.path), query))
+                for (rec, score), is_self in zip(hits, selves, strict=True)
+                if not (exclude_self and is_self)
             ][:top_k]
             gps = item.meta.gps if item.meta is not None else None
             query_gps = (gps.lat, gps.lon) if gps is not None else None
             result = result_for(query, matches, query_gps, radius_m)
             result.query_gps_reason = item.meta.gps_reason if item.meta is not None else None
+            result.in_collection = any(selves)
             results.append(result)
+    name_results(results)
     return results

@@ -39,6 +39,8 @@ CSV_COLUMNS = (
     "confidence",
     "flagged",
     "note",
+    "recorded_place",
+    "predicted_place",
 )
 
 
@@ -128,6 +130,8 @@ def _csv_text(rows: Sequence[ReviewRow]) -> str:
             round(row.confidence, 4),
             int(row.flagged),
             row.note,
+            row.result.query_place if row.result is not None else None,
+            row.result.place if row.result is not None else None,
         ]
         writer.writerow(["" if c is None else _csv_safe(c) for c in cells])
     return out.getvalue()
