@@ -144,6 +144,7 @@ def review_overlay(rows: Sequence[Any]) -> list[dict[str, Any]]:
                 "flagged": bool(row.flagged),
                 "bearing": bearing_deg(row.recorded, row.predicted),
                 "place": _place(row.result) if row.result is not None else None,
+                "recorded_place": getattr(row.result, "query_place", None),
             }
         )
     return items

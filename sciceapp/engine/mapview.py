@@ -36,6 +36,10 @@ Hooks for the GUI (``render_map(..., bridge=True)``; load the file with
   lines and arrows are not counted), ``marker(id)`` (that photo's Leaflet layer, or null),
   ``overlayCount(name, what)``, ``view()`` ({bounds, zoom}), ``setView(lat, lon, zoom)``,
   ``basemapShown()`` and ``notice()`` (the notice shown, or "").
+- each query's own marker (its recorded GPS, else its prediction) can be dragged; dropping it
+  calls ``bridge.markerMoved(query_path, lat, lon)`` (the window confirms before writing);
+  a click on the map calls ``bridge.mapClicked(lat, lon)``; ``photoMarker(path)`` is a
+  query's draggable marker (or null), ``bridgeReady()`` whether the bridge is connected.
 - Tiles from a remote URL in a page loaded from a file need the QWebEngine setting
   ``LocalContentCanAccessRemoteUrls``; without it the page shows the tile-error notice.
 """

@@ -39,6 +39,8 @@ class MapBridge(QObject):
     marker_menu = Signal(str, str)  # photo id, marker kind ("reference", "match"), right click
     page_ready = Signal(int)  # the page drew its reference photos; how many markers it has
     overlay_shown = Signal(str, int)  # overlay name, the sequence number it was pushed with
+    marker_moved = Signal(str, float, float)  # photo path, new lat, new lon
+    map_clicked = Signal(float, float)
 
     @Slot(str)
     @catch_all
@@ -59,6 +61,18 @@ class MapBridge(QObject):
     @catch_all
     def overlayShown(self, name: str, seq: int) -> None:  # noqa: N802
         self.overlay_shown.emit(str(name), int(seq))
+
+    @Slot(str, float, float)
+    @catch_all
+    def markerMoved(self, photo: str, lat: float, lon: float) -> None:  # noqa: N802
+        """A photo's own marker (recorded GPS, or its prediction) was dragged and dropped."""
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            self.marker_moved.emit(str(photo), float(lat), float(lon))
+
+    @Slot(float, float)
+    @catch_all
+    def mapClicked(self, lat: float, lon: float) -> None:  # noqa: N802
+        self.map_clicked.emit(float(lat), float(lon))
 
 
 def qwebchannel_script() -> QWebEngineScript:

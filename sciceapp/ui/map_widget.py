@@ -43,6 +43,8 @@ class MapView(QWebEngineView):
     rendered = Signal(bool)
     marker_clicked = Signal(str)
     marker_menu = Signal(str, str)
+    marker_moved = Signal(str, float, float)  # a photo's marker dragged: path, lat, lon
+    map_clicked = Signal(float, float)
     files_dropped = Signal(list)
 
     def __init__(self, map_dir: Path, parent: QWidget | None = None) -> None:
@@ -55,6 +57,8 @@ class MapView(QWebEngineView):
         self.bridge.marker_menu.connect(self.marker_menu)
         self.bridge.page_ready.connect(self._on_page_ready)
         self.bridge.overlay_shown.connect(self._on_overlay_shown)
+        self.bridge.marker_moved.connect(self.marker_moved)
+        self.bridge.map_clicked.connect(self.map_clicked)
         self.channel = QWebChannel(self.map_page)
         self.channel.registerObject("bridge", self.bridge)
         self.map_page.setWebChannel(self.channel)

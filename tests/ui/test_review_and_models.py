@@ -53,14 +53,14 @@ def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
     dialog.show_on_map()
     qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)
     checked = sum(1 for r in rows.values() if r.recorded and r.predicted)
-    count = "window.sciceapp.overlayCount('review')"
-    assert run_js(qtbot, window.map_view, count) == checked
+    count = "window.sciceapp.overlayCount('review')"  # per photo an arrow and its own marker
+    assert run_js(qtbot, window.map_view, count) == 2 * checked
     legend = "(document.querySelector('.sciceapp-legend') || {}).textContent || ''"
     assert "flagged" in run_js(qtbot, window.map_view, legend)
     flagged = "window.sciceapp.overlayCount('review', 'flagged')"
     assert run_js(qtbot, window.map_view, flagged) == 1  # the Missouri photo's arrow
     dialog.show_agreeing.setChecked(False)  # only the flagged arrow stays
-    qtbot.waitUntil(lambda: run_js(qtbot, window.map_view, count) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: run_js(qtbot, window.map_view, count) == 2, timeout=WAIT_MS)
     assert window.map_view.page_loads == loads  # drawn over the page, never a reload
     dialog.close()  # the survey leaves the main map with its window
     qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)

@@ -10,6 +10,7 @@ function sciceappMap(map, data, options) {
   var refById = {};     // catalogue photo id -> reference marker
   var overlayById = {}; // catalogue photo id -> overlay marker (wins over the reference)
   var overlays = {};    // overlay name -> {group, points, items}
+  var byPhoto = {};     // query photo path -> its own marker, which can be dragged
   var noticeBox = null;
   var refsDrawn = false;
   var reviewOptions = { showAgreeing: true };
@@ -141,6 +142,16 @@ function sciceappMap(map, data, options) {
     return marker.addTo(overlay.group);
   }
 
+  function movable(marker, photo) {
+    // Set before the overlay's group joins the map: Leaflet then makes the marker draggable.
+    marker.options.draggable = true;
+    marker.on("dragend", function () {
+      var ll = marker.getLatLng();
+      call("markerMoved", String(photo), ll.lat, ll.lng);
+    });
+    byPhoto[String(photo)] = marker;
+  }
+
   function drawQuery(overlay, q) {
     // q = {query, predicted: [lat, lon] | null, place, confidence, circle_m, query_gps, error_m,
     //      matches: [[id, path, score, lat, lon, rank, place, verified], ...] (geotagged only)}
@@ -161,18 +172,23 @@ function sciceappMap(map, data, options) {
         radius: q.circle_m, color: "#c92a2a", weight: 1,
         fillOpacity: 0.08 + 0.3 * q.confidence
       }).addTo(overlay.group);
-      point(overlay, q.predicted, "predicted", 20,
+      var predicted = point(overlay, q.predicted, "predicted", 20,
         photoPopup("predicted: " + name, q.query, q.predicted[0], q.predicted[1],
           [["confidence", fmt(q.confidence, 2)]].concat(
             q.error_m === null ? [] : [["error", fmt(q.error_m, 0) + " m"]]), q.place), null);
     }
+    var recorded = null;
     if (q.query_gps) {
-      point(overlay, q.query_gps, "recorded", 16,
+      recorded = point(overlay, q.query_gps, "recorded", 16,
         photoPopup("recorded GPS: " + name, q.query, q.query_gps[0], q.query_gps[1], []), null);
       if (q.predicted) {
         L.polyline([q.query_gps, q.predicted], { color: "#2b8a3e", weight: 2 }).addTo(overlay.group);
       }
     }
+    // The photo's own position (its GPS, else its prediction) can be dragged to correct it;
+    // the window asks before writing anything (bridge.markerMoved).
+    var own = recorded || (q.predicted ? predicted : null);
+    if (own && options.bridge) { movable(own, q.query); }
   }
 
   var FLAGGED = "#e8590c", AGREEING = "#2f9e44";
@@ -197,6 +213,11 @@ function sciceappMap(map, data, options) {
     }).addTo(overlay.group);
     overlay.arrows += 1;
     if (r.flagged) { overlay.flagged += 1; }
+    // The recorded end is the photo's own marker: drag it to correct its position.
+    var own = point(overlay, r.recorded, "recorded", 10,
+      photoPopup("recorded GPS: " + basename(r.photo), r.photo, r.recorded[0], r.recorded[1], [],
+        r.recorded_place), null);
+    if (options.bridge) { movable(own, r.photo); }
   }
 
   var legend = null;
@@ -233,6 +254,9 @@ function sciceappMap(map, data, options) {
     var old = overlays[name];
     if (old) {
       map.removeLayer(old.group);
+      Object.keys(byPhoto).forEach(function (path) {
+        if (old.group.hasLayer(byPhoto[path])) { delete byPhoto[path]; }
+      });
       Object.keys(overlayById).forEach(function (id) {
         if (overlayById[id].sciceappOverlay === name) { delete overlayById[id]; }
       });
@@ -256,6 +280,10 @@ function sciceappMap(map, data, options) {
 
   Object.keys(data.overlays || {}).forEach(function (name) { drawOverlay(name, data.overlays[name]); });
   if (data.focus) { focus(data.focus); } else { map.setView([20, 0], 2); }
+
+  if (options.bridge) {
+    map.on("click", function (event) { call("mapClicked", event.latlng.lat, event.latlng.lng); });
+  }
 
   if (options.notice) { showNotice(options.notice); }
   map.eachLayer(function (layer) {
@@ -309,6 +337,8 @@ function sciceappMap(map, data, options) {
       return true;
     },
     marker: function (id) { return overlayById[String(id)] || refById[String(id)] || null; },
+    photoMarker: function (path) { return byPhoto[String(path)] || null; },
+    bridgeReady: function () { return bridge !== null; },
     markerCount: markerCount,
     overlayCount: function (name, what) {  // what: "flagged" for the flagged arrows only
       var overlay = overlays[name];
