@@ -32,6 +32,7 @@ def _live_ids(collection) -> set[int]:
     return {p.id for p in collection.photos(state="indexed")}
 
 
+@pytest.mark.slow
 def test_indexing_stores_features_of_every_photo(data_dir, toy_model, real_photos):
     collection = Library(data_dir).create_collection("c", toy_model, local_features=True)
     assert collection.local_features
