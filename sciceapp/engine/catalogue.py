@@ -122,7 +122,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX geotag_writes_by_change ON geotag_writes(change_id)""",
         """CREATE INDEX geotag_writes_by_state ON geotag_writes(state)""",
     ),
-    # 5: the append-only descriptor store (``store.py``). Each saved generation commits the
+    # 5: local features (feature_store.py) on or off; collections made before them have none
+    ("ALTER TABLE collections ADD COLUMN local_features INTEGER NOT NULL DEFAULT 0",),
+    # 6: the append-only descriptor store (``store.py``). Each saved generation commits the
     # segment it appended; ``store_dtype`` is the row type the collection chose, and
     # ``index_sha256`` the checksum of the trained kinds' faiss file of ``saved_gen``.
     (
