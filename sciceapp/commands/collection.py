@@ -147,9 +147,10 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace, job: str) -> int:
-    collection = _library(args).open_collection(args.name)
-    collection.provider = args.provider
-    collection.batch_size = args.batch_size
+    from sciceapp.engine.collection import CollectionOptions
+
+    options = CollectionOptions(provider=args.provider, batch_size=args.batch_size)
+    collection = _library(args).open_collection(args.name, options)
     embedder = collection.embedder()
     print(embedder.provider_report.splitlines()[0], file=sys.stderr)
     what = f"{job} {collection.name}"

@@ -256,6 +256,172 @@ def photos(
     return [_record(row) for row in conn.execute(query + " ORDER BY path", args)]
 
 
+@dataclass(frozen=True)
+class NewCollection:
+    name: str
+    model_path: str
+    model_sha256: str
+    model_label: str
+    model_random_init: bool
+    descriptor_dim: int
+    index_kind: str
+    index_params: str | None  # JSON of ``IndexParams``, None for flat
+    store_dtype: str
+    local_features: bool
+
+
+def insert_collection(conn: sqlite3.Connection, new: NewCollection) -> None:
+    """``sqlite3.IntegrityError`` when the name is taken."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO collections (name, model_path, model_sha256, model_label, "
+            "model_random_init, descriptor_dim, index_kind, created, index_params, "
+            "store_dtype, local_features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new.name,
+                new.model_path,
+                new.model_sha256,
+                new.model_label,
+                int(new.model_random_init),
+                new.descriptor_dim,
+                new.index_kind,
+                now_iso(),
+                new.index_params,
+                new.store_dtype,
+                int(new.local_features),
+            ),
+        )
+
+
+def collection_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM collections WHERE name = ?", (name,)).fetchone()
+
+
+def collection_names(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY name")]
+
+
+def delete_collection(conn: sqlite3.Connection, collection_id: int) -> None:
+    """The collection and (by cascade) its roots, photos and store segments."""
+    with transaction(conn):
+        conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+
+
+def photo_counts(conn: sqlite3.Connection, collection_id: int) -> tuple[int, int, int, int]:
+    """Live photos of a collection: ``(indexed, indexed without GPS, skipped, total)``."""
+    row = conn.execute(
+        "SELECT SUM(state = 'indexed'), SUM(state = 'indexed' AND lat IS NULL), "
+        "SUM(state = 'skipped'), COUNT(*) FROM photos "
+        "WHERE collection_id = ? AND deleted_gen IS NULL",
+        (collection_id,),
+    ).fetchone()
+    return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
+
+
+def index_note(conn: sqlite3.Connection, collection_id: int) -> sqlite3.Row | None:
+    """``index_kind_used``, ``index_recall_at_10`` and ``index_note`` of a collection."""
+    return conn.execute(
+        "SELECT index_kind_used, index_recall_at_10, index_note FROM collections WHERE id = ?",
+        (collection_id,),
+    ).fetchone()
+
+
+def add_roots(conn: sqlite3.Connection, collection_id: int, roots: list[str]) -> None:
+    """Remember the files and folders added to a collection (``update`` re-scans them)."""
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",
+            [(collection_id, root) for root in roots],
+        )
+
+
+def roots(conn: sqlite3.Connection, collection_id: int) -> list[str]:
+    rows = conn.execute("SELECT path FROM roots WHERE collection_id = ?", (collection_id,))
+    return [r[0] for r in rows]
+
+
+def set_local_features(conn: sqlite3.Connection, collection_id: int, on: bool) -> None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE collections SET local_features = ? WHERE id = ?", (int(on), collection_id)
+        )
+
+
+@dataclass(frozen=True)
+class NewPhoto:
+    """A photo row to insert; ``skip_reason`` None means it is indexed (and has vectors)."""
+
+    collection_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    lat: float | None
+    lon: float | None
+    alt: float | None
+    gps_reason: str | None
+    capture_time: str | None
+    skip_reason: str | None
+    model_sha256: str
+    gen: int
+
+
+def insert_photo(conn: sqlite3.Connection, photo: NewPhoto) -> int:
+    """Insert ``photo`` (inside the caller's transaction); returns its row id, which is also
+    its id in the store and the index when it is indexed."""
+    indexed = photo.skip_reason is None
+    cursor = conn.execute(
+        "INSERT INTO photos (collection_id, path, size, mtime_ns, sha256, lat, lon, alt, "
+        "gps_reason, capture_time, state, skip_reason, model_sha256, gen) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            photo.collection_id,
+            photo.path,
+            photo.size,
+            photo.mtime_ns,
+            photo.sha256,
+            photo.lat,
+            photo.lon,
+            photo.alt,
+            photo.gps_reason,
+            photo.capture_time,
+            "indexed" if indexed else "skipped",
+            photo.skip_reason,
+            photo.model_sha256 if indexed else None,
+            photo.gen,
+        ),
+    )
+    row_id = int(cursor.lastrowid)
+    if indexed:
+        conn.execute("UPDATE photos SET index_id = id WHERE id = ?", (row_id,))
+    return row_id
+
+
+def mark_deleted(conn: sqlite3.Connection, gen: int, ids: list[int]) -> None:
+    """Mark photos deleted by generation ``gen`` (final once it is saved; inside the caller's
+    transaction)."""
+    conn.executemany("UPDATE photos SET deleted_gen = ? WHERE id = ?", [(gen, i) for i in ids])
+
+
+def set_mtimes(conn: sqlite3.Connection, changes: list[tuple[int, int]]) -> None:
+    """``(mtime_ns, id)`` pairs: photos touched without their bytes changing."""
+    if changes:
+        with transaction(conn):
+            conn.executemany("UPDATE photos SET mtime_ns = ? WHERE id = ?", changes)
+
+
+def live_indexed(conn: sqlite3.Connection, collection_id: int) -> dict[int, str]:
+    """Row id -> path of the collection's live indexed photos."""
+    return {
+        int(row[0]): row[1]
+        for row in conn.execute(
+            "SELECT id, path FROM photos WHERE collection_id = ? AND state = 'indexed' "
+            "AND deleted_gen IS NULL",
+            (collection_id,),
+        )
+    }
+
+
 def photo_pages(
     conn: sqlite3.Connection, collection_id: int, page_rows: int
 ) -> Iterator[list[PhotoRecord]]:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sciceapp.engine import catalogue
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.pipeline import Prepared, extract_files
 from sciceapp.progress import CancelToken, ProgressFn
@@ -30,18 +31,6 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY_S = 30.0
 """Seconds between fsyncs while completing features: at most this much is redone after a crash."""
-
-
-def live_indexed(conn: sqlite3.Connection, collection_id: int) -> dict[int, str]:
-    """Row id -> path of the collection's live indexed photos."""
-    return {
-        int(row[0]): row[1]
-        for row in conn.execute(
-            "SELECT id, path FROM photos WHERE collection_id = ? AND state = 'indexed' "
-            "AND deleted_gen IS NULL",
-            (collection_id,),
-        )
-    }
 
 
 class RunFeatures:
@@ -54,7 +43,7 @@ class RunFeatures:
 
     def start(self) -> None:
         """Prune the store to the live indexed photos (also run at the end of a run)."""
-        self.store.prune(live_indexed(self.conn, self.collection_id))
+        self.store.prune(catalogue.live_indexed(self.conn, self.collection_id))
 
     def add(self, ok: Sequence[Prepared], ids: Sequence[int]) -> None:
         """Append the features of a committed batch (``ids``: the rows of ``ok``, in order)."""
@@ -75,7 +64,7 @@ class RunFeatures:
         """Extract and store the features of live indexed photos that have none; returns how
         many were added. ``model_input``: (image size, mean, std), to read photos as indexing
         does. Raises ``CancelledError`` (keeping what was stored) when cancelled."""
-        live = live_indexed(self.conn, self.collection_id)
+        live = catalogue.live_indexed(self.conn, self.collection_id)
         missing = sorted(set(live) - self.store.ids())
         if not missing:
             return 0

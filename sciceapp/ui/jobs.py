@@ -29,11 +29,15 @@ def _library(data_dir: Path) -> Any:
     return Library(data_dir)
 
 
+def _options(provider: str) -> Any:
+    from sciceapp.engine.collection import CollectionOptions
+
+    return CollectionOptions(provider=provider)
+
+
 def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
     """The collection, set to embed with the user's provider preference."""
-    collection = _library(data_dir).open_collection(name)
-    collection.provider = provider
-    return collection
+    return _library(data_dir).open_collection(name, _options(provider))
 
 
 def find_photos(
@@ -69,10 +73,11 @@ def index_folders(
     it, then add ``folders``; returns the engine's ``IndexReport``."""
     library = _library(data_dir)
     if model_path:
-        collection = library.create_collection(name, model_path, index_kind=index_kind)
+        collection = library.create_collection(
+            name, model_path, index_kind=index_kind, options=_options(provider)
+        )
     else:
-        collection = library.open_collection(name)
-    collection.provider = provider
+        collection = library.open_collection(name, _options(provider))
     return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sciceapp.engine.collection import CollectionOptions
 from sciceapp.engine.library import Library
 from sciceapp.errors import CancelledError, CollectionError, ModelError
 from sciceapp.progress import CancelToken
@@ -37,9 +38,7 @@ def library(data_dir: Path) -> Library:
 
 @pytest.fixture
 def collection(library, toy_model):
-    c = library.create_collection("test", toy_model)
-    c.batch_size = 3
-    return c
+    return library.create_collection("test", toy_model, options=CollectionOptions(batch_size=3))
 
 
 def test_add_indexes_photos_with_gps_and_finds_them(collection, make_photos):
@@ -193,7 +192,7 @@ def test_crash_inside_save_leaves_old_store_and_resumes(collection, make_photos,
 def test_checkpoints_append_and_never_rewrite_earlier_segments(collection, make_photos):
     from sciceapp.engine.store import DescriptorStore
 
-    collection.checkpoint_s = 0  # a checkpoint after every batch of 3
+    collection = collection.with_options(checkpoint_s=0)  # a checkpoint after every batch of 3
     photos = make_photos(6)
     collection.add(photos[:3])
     before = {n: store_file(collection, n).read_bytes() for n in ("vectors.bin", "ids.bin")}

@@ -179,9 +179,9 @@ KILLED_IN_TRAINING = r"""
 import sys
 from sciceapp.engine import index
 from sciceapp.engine.library import Library
-collection = Library(sys.argv[1]).open_collection("k")
-collection.batch_size = 2
-collection.checkpoint_s = 0
+from sciceapp.engine.collection import CollectionOptions
+options = CollectionOptions(batch_size=2, checkpoint_s=0)
+collection = Library(sys.argv[1]).open_collection("k", options)
 
 def stall(self, vectors, cancel=None):
     print("training", len(vectors), flush=True)

@@ -21,9 +21,9 @@ import sys
 from sciceapp.engine import catalogue, store
 from sciceapp.engine.library import Library
 data, folder, mode = sys.argv[1:4]
-collection = Library(data).open_collection("c")
-collection.batch_size = 2
-collection.checkpoint_s = 0 if mode != "unsaved" else 1e9
+from sciceapp.engine.collection import CollectionOptions
+options = CollectionOptions(batch_size=2, checkpoint_s=0 if mode != "unsaved" else 1e9)
+collection = Library(data).open_collection("c", options)
 real_commit = catalogue.commit_saved
 real_write = store.StoreWriter._write
 commits = 0

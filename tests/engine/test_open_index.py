@@ -34,7 +34,7 @@ def test_second_lookup_in_the_window_loads_nothing(data_dir, toy_model, make_pho
         opened_files.append("store")
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr("sciceapp.engine.library.store.DescriptorStore", counting_store)
+    monkeypatch.setattr("sciceapp.engine.collection.store.DescriptorStore", counting_store)
     first = _locate(data_dir, photos[:2])
     loads = open_index.loads
     assert opened_files == ["store"]

@@ -156,8 +156,8 @@ KILLED_IMPORT = r"""
 import sys
 from sciceapp.engine import catalogue
 from sciceapp.engine.library import Library
-collection = Library(sys.argv[1]).open_collection("dst")
-collection.checkpoint_s = 0
+from sciceapp.engine.collection import CollectionOptions
+collection = Library(sys.argv[1]).open_collection("dst", CollectionOptions(checkpoint_s=0))
 real_commit = catalogue.commit_saved
 commits = 0
 
