@@ -17,8 +17,9 @@ Operations (``flat`` is the default kind: exact search over the store, no index 
   checkpoint appending 1000 rows;
 - faiss flat file: ``read_index`` with ``IO_FLAG_MMAP_IFC`` (mapped) and without (copied),
   and ``VectorIndex.save`` streaming it back out with its checksum;
-- twostage: open its IVF-PQ file and the store, search 8 queries (shortlist + exact re-rank
-  from the mapped store), and save the index;
+- pca, ivfpq, twostage: open the kind's index file (mapped; ivfpq and twostage share one
+  IVF-PQ file, twostage also opens the store), search 8 queries (twostage: shortlist + exact
+  re-rank from the mapped store), and save the index;
 - legacy: the old load (whole file read, header split, deserialise) and save.
 """
 
@@ -35,8 +36,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pooled_data import PooledNormals
 
 CHUNK = 2000
+TRAIN_ROWS = 10_000  # what the twostage kind needs to train (39 x 256 lists)
 
 
 def memory() -> dict[str, float]:
@@ -51,13 +54,29 @@ def memory() -> dict[str, float]:
 
 
 def vectors(start: int, count: int, dim: int) -> np.ndarray:
-    x = np.random.default_rng([7, start]).standard_normal((count, dim), np.float32)
+    """Unit vectors of rows ``start .. start + count`` (windows of one pool of normal values:
+    the setup's cost is writing the files, not drawing random numbers)."""
+    global _NORMALS
+    if _NORMALS is None or _NORMALS.windows.shape[1] != dim:
+        _NORMALS = PooledNormals(dim, seed=7)
+    x = _NORMALS.parts(np.arange(start, start + count), np.ones(dim, np.float32))
+    x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    return x
+
+
+_NORMALS = None
+
+
+def few_vectors(seed: int, count: int, dim: int) -> np.ndarray:
+    """A few unit vectors drawn directly (the operations measured must not hold the setup's
+    256 MiB pool)."""
+    x = np.random.default_rng([7, seed]).standard_normal((count, dim), np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
 
 
 def queries(dim: int, n: int) -> np.ndarray:
-    return vectors(10**9, n, dim)
+    return few_vectors(10**7, n, dim)
 
 
 # -- operations (each in its own process) ---------------------------------------------------
@@ -69,36 +88,39 @@ def _segments(folder: Path):
 
 
 def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int) -> None:
-    """Write the store, a faiss flat file, a twostage index file and a legacy file."""
+    """Write the store (the one pass that makes vectors), then, reading its rows back, a faiss
+    flat file, the pca and twostage (IVF-PQ) index files and a legacy file."""
+    import hashlib
+
     import faiss
 
     from sciceapp.engine.index import MAGIC, IndexParams, VectorIndex
-    from sciceapp.engine.store import StoreWriter
+    from sciceapp.engine.store import DescriptorStore, StoreWriter
 
     shutil.rmtree(folder, ignore_errors=True)
     writer = StoreWriter(folder, dim, "float32", [])
     for start in range(0, rows, CHUNK):
-        writer.append(
-            np.arange(start, start + min(CHUNK, rows - start)),
-            vectors(start, min(CHUNK, rows - start), dim),
-        )
+        count = min(CHUNK, rows - start)
+        writer.append(np.arange(start, start + count), vectors(start, count, dim))
     segment = writer.flush(1)
     writer.committed(segment)
     writer.close()
     (folder / "segments.json").write_text(json.dumps([segment.__dict__]))
-    flat = VectorIndex(dim, "flat")
-    for start in range(0, rows, CHUNK):
-        flat.add(
-            np.arange(start, start + min(CHUNK, rows - start)),
-            vectors(start, min(CHUNK, rows - start), dim),
-        )
-    (folder / "flat.sha").write_text(flat.save(folder / "flat.faiss"))
-    legacy_payload = faiss.serialize_index(
-        VectorIndex.build(dim, np.arange(legacy_rows), vectors(0, legacy_rows, dim))._index
-    ).tobytes()
-    del flat
-    import hashlib
+    store = DescriptorStore(folder, dim, "float32", [segment])
 
+    def fill(index: VectorIndex, limit: int = rows) -> VectorIndex:
+        for start, block in store.chunks():
+            if start >= limit:
+                break
+            block = block[: limit - start]
+            index.add(np.arange(start, start + len(block)), block)
+        return index
+
+    flat = fill(VectorIndex(dim, "flat"))
+    (folder / "flat.sha").write_text(flat.save(folder / "flat.faiss"))
+    del flat
+    legacy_payload = faiss.serialize_index(fill(VectorIndex(dim, "flat"), legacy_rows)._index)
+    legacy_payload = legacy_payload.tobytes()
     header = {
         "kind": "flat",
         "dim": dim,
@@ -111,14 +133,12 @@ def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int) -> None:
         MAGIC + json.dumps(header).encode() + b"\n" + legacy_payload
     )
     del legacy_payload
-    ivf = VectorIndex(dim, "twostage", IndexParams())
-    ivf.train(vectors(0, 10_000, dim))
-    for start in range(0, rows, CHUNK):
-        ivf.add(
-            np.arange(start, start + min(CHUNK, rows - start)),
-            vectors(start, min(CHUNK, rows - start), dim),
-        )
-    (folder / "twostage.sha").write_text(ivf.save(folder / "twostage.faiss"))
+    sample = np.asarray(store.vectors[:TRAIN_ROWS], np.float32)
+    for kind in ("pca", "twostage"):
+        index = VectorIndex(dim, kind, IndexParams())
+        index.train(sample)
+        (folder / f"{kind}.sha").write_text(fill(index).save(folder / f"{kind}.faiss"))
+        del index
 
 
 def op_store_open(folder, dim, q):
@@ -134,7 +154,7 @@ def op_store_append(folder, dim, q):
 
     writer = StoreWriter(folder, dim, "float32", _segments(folder))
     for start in range(0, 1000, 100):
-        writer.append(np.arange(10**8 + start, 10**8 + start + 100), vectors(start, 100, dim))
+        writer.append(np.arange(10**8 + start, 10**8 + start + 100), few_vectors(start, 100, dim))
     writer.flush(2)  # not committed: the next writer cuts it off again
     writer.close()
     StoreWriter(folder, dim, "float32", _segments(folder)).close()
@@ -156,23 +176,28 @@ def op_flat_save(folder, dim, q):
     (folder / "flat-copy.faiss").unlink()
 
 
-def op_twostage(folder, dim, q, save=False):
+def op_trained(folder, dim, q, kind="twostage", save=False):
+    """Open a trained kind's index file (mapped) and, for twostage, the store; search 8
+    queries; optionally save the index again."""
     from sciceapp.engine.index import IndexParams, VectorIndex
     from sciceapp.engine.open_index import OpenIndex
     from sciceapp.engine.store import DescriptorStore
 
-    store = DescriptorStore(folder, dim, "float32", _segments(folder))
+    file = "pca" if kind == "pca" else "twostage"  # ivfpq is twostage's file without the store
+    store = None
+    if kind == "twostage":
+        store = DescriptorStore(folder, dim, "float32", _segments(folder))
     index = VectorIndex.load(
-        folder / "twostage.faiss",
-        "twostage",
+        folder / f"{file}.faiss",
+        kind,
         IndexParams(),
-        sha256=(folder / "twostage.sha").read_text(),
+        sha256=(folder / f"{file}.sha").read_text(),
         mmap=True,
     )
-    OpenIndex(1, "twostage", store, index, IndexParams()).search(queries(dim, 8), 10)
+    OpenIndex(1, kind, store, index, IndexParams()).search(queries(dim, 8), 10)
     if save:
-        index.save(folder / "twostage-copy.faiss")
-        (folder / "twostage-copy.faiss").unlink()
+        index.save(folder / f"{file}-copy.faiss")
+        (folder / f"{file}-copy.faiss").unlink()
 
 
 def op_legacy(folder, dim, q, save=False):
@@ -208,9 +233,28 @@ OPS = {
         0,
     ),
     "faiss flat file: mapped, then saved (streamed, checksum)": (op_flat_save, 0),
-    "twostage: open + search 8 queries (re-rank from the store)": (op_twostage, 0),
+    "pca: open + search 8 queries (PCA-1024 flat, mapped)": (
+        lambda f, d, q: op_trained(f, d, q, "pca"),
+        0,
+    ),
+    "pca: open + search + save the index": (
+        lambda f, d, q: op_trained(f, d, q, "pca", save=True),
+        0,
+    ),
+    "ivfpq: open + search 8 queries (IVF-PQ alone)": (
+        lambda f, d, q: op_trained(f, d, q, "ivfpq"),
+        0,
+    ),
+    "ivfpq: open + search + save the index": (
+        lambda f, d, q: op_trained(f, d, q, "ivfpq", save=True),
+        0,
+    ),
+    "twostage: open + search 8 queries (IVF-PQ shortlist + re-rank from the store)": (
+        lambda f, d, q: op_trained(f, d, q, "twostage"),
+        0,
+    ),
     "twostage: open + search + save the index": (
-        lambda f, d, q: op_twostage(f, d, q, save=True),
+        lambda f, d, q: op_trained(f, d, q, "twostage", save=True),
         0,
     ),
     "legacy (before the store): load": (op_legacy, 0),
