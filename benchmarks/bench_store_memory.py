@@ -3,13 +3,15 @@
 Usage: python benchmarks/bench_store_memory.py [--rows 100000] [--dim 10752]
        [--legacy-rows 10000] [--folder /tmp/sciceapp-bench-memory]
 
-Every operation runs in a fresh process, which reports its peak resident memory (``VmHWM``)
-and, at its end, the resident memory split into anonymous pages (the process's own copies)
-and file-backed pages (mapped files: page cache that the kernel may drop at will). The
+Every operation runs in a fresh process, which reports its peak resident memory (``VmHWM``,
+which counts the pages of mapped files) and the peaks of its two parts, sampled every 20 ms:
+anonymous pages (the process's own copies) and file-backed pages (mapped files: page cache
+that the kernel may drop at will). The
 baseline is the format before the descriptor store (``index-<gen>.faiss`` with a JSON header
 and ``faiss.serialize_index`` bytes, read whole and written from one bytes object), measured
 in the same run at ``--legacy-rows`` (at 100k rows it would need about 17 GB) and given as a
-multiple of its raw size, which is what the other rows compare with.
+multiple of its raw size (peak anonymous memory / raw size), which is what the other rows
+compare with.
 
 Operations (``flat`` is the default kind: exact search over the store, no index file):
 
@@ -32,6 +34,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,26 +90,33 @@ def _segments(folder: Path):
     ]
 
 
-def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int) -> None:
+def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int, twostage_from: str) -> None:
     """Write the store (the one pass that makes vectors), then, reading its rows back, a faiss
-    flat file, the pca and twostage (IVF-PQ) index files and a legacy file."""
+    flat file, a legacy file and the pca and twostage (IVF-PQ) index files. A step whose file
+    is there already (from an interrupted setup with ``--keep``) is skipped. ``twostage_from``:
+    an IVF-PQ file of ``VectorIndex.save`` holding ids ``0 .. rows - 1`` (bench_twostage.py's
+    snapshot at this size) to use instead of training one: memory does not depend on which
+    vectors the codes came from, and training takes long on a loaded 2-core machine."""
     import hashlib
 
     import faiss
 
+    from sciceapp.engine.download import sha256_file
     from sciceapp.engine.index import MAGIC, IndexParams, VectorIndex
     from sciceapp.engine.store import DescriptorStore, StoreWriter
 
-    shutil.rmtree(folder, ignore_errors=True)
-    writer = StoreWriter(folder, dim, "float32", [])
-    for start in range(0, rows, CHUNK):
-        count = min(CHUNK, rows - start)
-        writer.append(np.arange(start, start + count), vectors(start, count, dim))
-    segment = writer.flush(1)
-    writer.committed(segment)
-    writer.close()
-    (folder / "segments.json").write_text(json.dumps([segment.__dict__]))
-    store = DescriptorStore(folder, dim, "float32", [segment])
+    faiss.omp_set_num_threads(1)  # OpenMP threads spinning under other load: several x slower
+    if not (folder / "segments.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        writer = StoreWriter(folder, dim, "float32", [])
+        for start in range(0, rows, CHUNK):
+            count = min(CHUNK, rows - start)
+            writer.append(np.arange(start, start + count), vectors(start, count, dim))
+        segment = writer.flush(1)
+        writer.committed(segment)
+        writer.close()
+        (folder / "segments.json").write_text(json.dumps([segment.__dict__]))
+    store = DescriptorStore(folder, dim, "float32", _segments(folder))
 
     def fill(index: VectorIndex, limit: int = rows) -> VectorIndex:
         for start, block in store.chunks():
@@ -116,29 +126,32 @@ def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int) -> None:
             index.add(np.arange(start, start + len(block)), block)
         return index
 
-    flat = fill(VectorIndex(dim, "flat"))
-    (folder / "flat.sha").write_text(flat.save(folder / "flat.faiss"))
-    del flat
-    legacy_payload = faiss.serialize_index(fill(VectorIndex(dim, "flat"), legacy_rows)._index)
-    legacy_payload = legacy_payload.tobytes()
-    header = {
-        "kind": "flat",
-        "dim": dim,
-        "params": IndexParams().__dict__,
-        "fallback_reason": None,
-        "payload_bytes": len(legacy_payload),
-        "payload_sha256": hashlib.sha256(legacy_payload).hexdigest(),
-    }
-    (folder / "legacy.faiss").write_bytes(
-        MAGIC + json.dumps(header).encode() + b"\n" + legacy_payload
-    )
-    del legacy_payload
-    sample = np.asarray(store.vectors[:TRAIN_ROWS], np.float32)
+    if not (folder / "flat.sha").exists():
+        flat = fill(VectorIndex(dim, "flat"))
+        (folder / "flat.sha").write_text(flat.save(folder / "flat.faiss"))
+        del flat
+    if not (folder / "legacy.faiss").exists():
+        payload = faiss.serialize_index(fill(VectorIndex(dim, "flat"), legacy_rows)._index)
+        payload = payload.tobytes()
+        header = {
+            "kind": "flat",
+            "dim": dim,
+            "params": IndexParams().__dict__,
+            "fallback_reason": None,
+            "payload_bytes": len(payload),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        (folder / "legacy.faiss").write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + payload)
+        del payload
+    if twostage_from and not (folder / "twostage.sha").exists():
+        shutil.copyfile(twostage_from, folder / "twostage.faiss")
+        (folder / "twostage.sha").write_text(sha256_file(folder / "twostage.faiss"))
     for kind in ("pca", "twostage"):
-        index = VectorIndex(dim, kind, IndexParams())
-        index.train(sample)
-        (folder / f"{kind}.sha").write_text(fill(index).save(folder / f"{kind}.faiss"))
-        del index
+        if not (folder / f"{kind}.sha").exists():
+            index = VectorIndex(dim, kind, IndexParams())
+            index.train(np.asarray(store.vectors[:TRAIN_ROWS], np.float32))
+            (folder / f"{kind}.sha").write_text(fill(index).save(folder / f"{kind}.faiss"))
+            del index
 
 
 def op_store_open(folder, dim, q):
@@ -263,10 +276,31 @@ OPS = {
 
 
 def child(name: str, folder: Path, dim: int) -> None:
+    """Run one operation; ``VmHWM`` counts mapped file pages too, so a thread samples the
+    anonymous part (the process's own copies, what cannot be dropped) every 20 ms."""
     function, q = OPS[name]
+    peak = {"anon": 0.0, "file": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            now = memory()
+            peak["anon"] = max(peak["anon"], now["RssAnon"])
+            peak["file"] = max(peak["file"], now["RssFile"])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t0 = time.perf_counter()
     function(folder, dim, q)
-    print(json.dumps({"seconds": time.perf_counter() - t0, **memory()}))
+    seconds = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    now = memory()
+    peak = {
+        "PeakAnon": max(peak["anon"], now["RssAnon"]),
+        "PeakFile": max(peak["file"], now["RssFile"]),
+    }
+    print(json.dumps({"seconds": seconds, **now, **peak}))
 
 
 def run_child(args, *extra: str) -> dict:
@@ -288,9 +322,14 @@ def main() -> None:
     parser.add_argument("--op", help=argparse.SUPPRESS)
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="leave the files on disk")
+    parser.add_argument(
+        "--twostage-from",
+        default="",
+        help="an IVF-PQ index file holding ids 0 .. rows-1 to use instead of training one",
+    )
     args = parser.parse_args()
     if args.setup:
-        op_setup(args.folder, args.rows, args.dim, args.legacy_rows)
+        op_setup(args.folder, args.rows, args.dim, args.legacy_rows, args.twostage_from)
         print(json.dumps(memory()))
         return
     if args.op:
@@ -306,12 +345,19 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     setup = run_child(
-        args, "--setup", "--rows", str(args.rows), "--legacy-rows", str(args.legacy_rows)
+        args,
+        "--setup",
+        "--rows",
+        str(args.rows),
+        "--legacy-rows",
+        str(args.legacy_rows),
+        "--twostage-from",
+        args.twostage_from,
     )
     print(f"# setup {time.perf_counter() - t0:.0f} s, its peak {setup.get('VmHWM', 0):.0f} MiB\n")
     print(
-        "| operation | rows | seconds | peak RSS MiB | anon MiB at end | file-backed MiB at end "
-        "| peak / raw size |"
+        "| operation | rows | seconds | peak RSS MiB | peak anon MiB | peak file-backed MiB "
+        "| peak anon / raw size |"
     )
     print("|---|---|---|---|---|---|---|")
     try:
@@ -321,7 +367,7 @@ def main() -> None:
             m = run_child(args, "--op", name)
             print(
                 f"| {name} | {rows:,} | {m['seconds']:.2f} | {m['VmHWM']:.0f} | "
-                f"{m['RssAnon']:.0f} | {m['RssFile']:.0f} | {m['VmHWM'] / raw:.2f}x |",
+                f"{m['PeakAnon']:.0f} | {m['PeakFile']:.0f} | {m['PeakAnon'] / raw:.2f}x |",
                 flush=True,
             )
     finally:

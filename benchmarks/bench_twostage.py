@@ -2,8 +2,9 @@
 store), ``pca``, ``ivfpq`` and an HNSW-over-PCA shortlist, on ``bench_search.py``'s hard data.
 
 Usage:
-  python benchmarks/bench_twostage.py build --rows 1000000 --folder /tmp/bench-twostage
-  python benchmarks/bench_twostage.py search --folder /tmp/bench-twostage [--kinds ...]
+  python benchmarks/bench_twostage.py build --rows 1000000 --folder DIR [--snapshots ...]
+  python benchmarks/bench_twostage.py search --folder DIR/n100000 [--kinds ...] [--nprobes ...]
+  python benchmarks/bench_twostage.py crossover --folder DIR/n100000 --exact-store STORE
   python benchmarks/bench_twostage.py validate --rows 20000   # the data generators compared
 
 ``build`` makes the data once, in one streamed pass of ``--chunk`` rows (``pooled_data``: the
@@ -465,13 +466,68 @@ def validate(args) -> None:
     )
 
 
+def crossover(args) -> None:
+    """Exact search (streaming a store) against the two-stage kind at the first ``--sizes``
+    rows of a snapshot: below which size is exact faster? The two-stage index is the
+    snapshot's with the later ids removed (same training); exact search is timed on the
+    snapshot's float16 store and on ``--exact-store`` (a float32 store of the same size, as a
+    flat collection keeps by default, e.g. bench_store_memory.py's with ``--keep``). Every
+    search is warmed once first (the rows are in the page cache), and the kinds alternate
+    query by query, so load from other processes hits them alike."""
+    folder = Path(args.folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    dim, params = meta["dim"], IndexParams(**meta["params"])
+    params.nprobe, params.shortlist = args.nprobes[0], args.shortlists[0]
+    queries = np.load(folder / "truth.npz")["queries"][: args.singles]
+    full = VectorIndex.load(folder / IVF_FILE, "twostage", params, meta["ivf_sha256"])
+    print(f"# bench_twostage crossover: D={dim}, {len(queries)} single queries, {params}")
+    print(f"# {uptime()}\n{machine_line()}")
+    print("\n| photos | exact float32 ms | exact float16 ms | twostage ms | exact f32 / twostage |")
+    print("|---|---|---|---|---|")
+    for n in args.sizes:
+        faiss_index = faiss.clone_index(full._index)
+        faiss_index.remove_ids(faiss.IDSelectorRange(n, 2**62))
+        index = VectorIndex._wrap(faiss_index, "twostage", params)
+        part = [Segment(1, 0, n, 0, 0, "")]
+        searches = {
+            "f32": OpenIndex(
+                1, "flat", DescriptorStore(args.exact_store, dim, "float32", part), None, params
+            ),
+            "f16": OpenIndex(
+                1,
+                "flat",
+                DescriptorStore(folder.parent / "collection", dim, "float16", part),
+                None,
+                params,
+            ),
+        }
+        searches["two"] = OpenIndex(1, "twostage", searches["f16"].store, index, params)
+        spent = dict.fromkeys(searches, 0.0)
+        for opened in searches.values():
+            opened.search(queries[:1], K)  # warm: the rows into the page cache
+        for q in queries:
+            for name, opened in searches.items():
+                t0 = time.perf_counter()
+                opened.search(q[None, :], K)
+                spent[name] += time.perf_counter() - t0
+        ms = {name: 1000 * t / len(queries) for name, t in spent.items()}
+        print(
+            f"| {n:,} | {ms['f32']:.1f} | {ms['f16']:.1f} | {ms['two']:.1f} "
+            f"| {ms['f32'] / ms['two']:.2f}x |",
+            flush=True,
+        )
+    print(f"\n# {uptime()}")
+
+
 ARGS = None
 
 
 def main() -> None:
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("build", "search", "search-kind", "validate"))
+    parser.add_argument(
+        "command", choices=("build", "search", "search-kind", "validate", "crossover")
+    )
     parser.add_argument("--folder", default="/tmp/sciceapp-bench-twostage")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=10752)
@@ -518,6 +574,8 @@ def main() -> None:
         "each of the PQ training's 2 560 small k-means runs several times slower)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 50_000, 100_000])
+    parser.add_argument("--exact-store", type=Path, help="crossover: a float32 store folder")
     ARGS = args = parser.parse_args()
     if args.command == "build":
         faiss.omp_set_num_threads(args.build_threads)
@@ -526,6 +584,8 @@ def main() -> None:
         search(args)
     elif args.command == "search-kind":
         search_kind(args)
+    elif args.command == "crossover":
+        crossover(args)
     else:
         validate(args)
 
