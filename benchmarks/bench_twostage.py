@@ -482,8 +482,11 @@ def crossover(args) -> None:
     full = VectorIndex.load(folder / IVF_FILE, "twostage", params, meta["ivf_sha256"])
     print(f"# bench_twostage crossover: D={dim}, {len(queries)} single queries, {params}")
     print(f"# {uptime()}\n{machine_line()}")
-    print("\n| photos | exact float32 ms | exact float16 ms | twostage ms | exact f32 / twostage |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| photos | exact float32 ms | exact float16 ms | twostage ms | exact f32 / twostage "
+        "| twostage recall@10 vs exact |"
+    )
+    print("|---|---|---|---|---|---|")
     for n in args.sizes:
         faiss_index = faiss.clone_index(full._index)
         faiss_index.remove_ids(faiss.IDSelectorRange(n, 2**62))
@@ -503,17 +506,19 @@ def crossover(args) -> None:
         }
         searches["two"] = OpenIndex(1, "twostage", searches["f16"].store, index, params)
         spent = dict.fromkeys(searches, 0.0)
+        found = {name: [] for name in searches}
         for opened in searches.values():
             opened.search(queries[:1], K)  # warm: the rows into the page cache
         for q in queries:
             for name, opened in searches.items():
                 t0 = time.perf_counter()
-                opened.search(q[None, :], K)
+                found[name].append(opened.search(q[None, :], K)[1])
                 spent[name] += time.perf_counter() - t0
         ms = {name: 1000 * t / len(queries) for name, t in spent.items()}
+        recall = recall_at_k(np.concatenate(found["two"]), np.concatenate(found["f16"]), K)
         print(
             f"| {n:,} | {ms['f32']:.1f} | {ms['f16']:.1f} | {ms['two']:.1f} "
-            f"| {ms['f32'] / ms['two']:.2f}x |",
+            f"| {ms['f32'] / ms['two']:.2f}x | {recall:.3f} |",
             flush=True,
         )
     print(f"\n# {uptime()}")
