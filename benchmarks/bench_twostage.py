@@ -294,7 +294,9 @@ def search_kind(args) -> None:
         "ivfpq": args.nprobes,
         "twostage": [(s, p) for p in args.nprobes for s in args.shortlists],
         "hnsw": [(s, max(s, e)) for e in args.efs for s in args.shortlists],
+        "pcaflat": args.shortlists,
     }[kind]
+    pca_flat = None
     for setting in settings:
         drop_cache(store_file, folder / IVF_FILE, folder / HNSW_FILE)
         store = DescriptorStore(store_folder, dim, "float16", segments)
@@ -313,6 +315,12 @@ def search_kind(args) -> None:
             label = f"nprobe {nprobe}" + (f", shortlist {setting[0]}" if kind == "twostage" else "")
             if kind == "twostage":
                 shortlist_of = lambda q, i=index, s=setting[0]: i.search(q, s)[1]  # noqa: E731
+        elif kind == "pcaflat":
+            if pca_flat is None:
+                pca_flat = exact_pca_shortlister(folder, meta, store)
+            shortlist_of = lambda q, f=pca_flat, s=setting: f(q, s)  # noqa: E731
+            opened = HnswTwoStage(shortlist_of, store)
+            label = f"exact PCA-1024 shortlist {setting} (upper bound of any PCA-1024 code)"
         else:
             shortlist, ef = setting
             hnsw = faiss.read_index(str(folder / HNSW_FILE), faiss.IO_FLAG_MMAP_IFC)
@@ -346,8 +354,24 @@ def in_shortlist(shortlist: np.ndarray, exact: np.ndarray) -> float:
     return float(np.sum(hits) / (K * len(exact)))
 
 
+def exact_pca_shortlister(folder: Path, meta: dict, store: DescriptorStore):
+    """``(queries, s) -> ids [Q, s]``: the nearest ``s`` by exact L2 between the twostage
+    index's PCA-1024 projections (no PQ), built here from the store's rows: what the best
+    possible code of the PCA-1024 vectors (e.g. 8-bit scalar quantisation) could shortlist."""
+    index = VectorIndex.load(folder / IVF_FILE, "twostage", IndexParams(**meta["params"]))
+    pca = faiss.downcast_VectorTransform(index._index.chain.at(0))
+    flat = faiss.IndexFlatL2(pca.d_out)
+    for _, block in store.chunks():
+        flat.add(pca.apply(np.ascontiguousarray(block)))
+
+    def shortlist(q: np.ndarray, s: int, keep=index) -> np.ndarray:  # keep: pca's owner
+        return faiss_search(flat, pca.apply(np.ascontiguousarray(q)), s)[1]
+
+    return shortlist
+
+
 class HnswTwoStage:
-    """The two-stage search with an HNSW shortlist: the same re-rank as ``OpenIndex``."""
+    """The two-stage search with another shortlist (HNSW, exact PCA): ``OpenIndex``'s re-rank."""
 
     def __init__(self, shortlist_of, store: DescriptorStore) -> None:
         self.shortlist_of, self.store = shortlist_of, store
@@ -409,6 +433,7 @@ def disk_bytes(meta, folder: Path, kind: str) -> float:
         "twostage": store + ivf,
         "hnsw": store + hnsw,
         "pca": pca,
+        "pcaflat": store + pca,
     }[kind] / n
 
 
@@ -421,6 +446,7 @@ def build_seconds(meta, kind: str) -> float:
         "twostage": ivf + t["store"],
         "pca": t["train ivf"] + t["project 1024"] + t["pca add"],
         "hnsw": t["train hnsw pca"] + t["project hnsw"] + t["hnsw add"] + t["store"],
+        "pcaflat": t["train ivf"] + t["project 1024"] + t["pca add"] + t["store"],
     }[kind]
 
 
@@ -566,7 +592,12 @@ def main() -> None:
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--hnsw-efc", type=int, default=64)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
-    parser.add_argument("--kinds", nargs="+", default=["exact", "ivfpq", "twostage", "hnsw"])
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["exact", "ivfpq", "twostage", "hnsw"],
+        help="search: also pcaflat (an exact PCA-1024 shortlist, built from the store)",
+    )
     parser.add_argument("--shortlists", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--nprobes", type=int, nargs="+", default=[32])
     parser.add_argument("--efs", type=int, nargs="+", default=[256])
