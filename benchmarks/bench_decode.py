@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from bench_indexing import make_photos
 
+from sciceapp.engine.images import load_for_model
 from sciceapp.engine.pipeline import embed_files
 
 IMAGE_SIZE = 224
@@ -32,8 +33,11 @@ class NoModel:
 
     batch_size = 64
 
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        return np.zeros((len(images), 8), np.float32)
+    def prepare_input(self, data: bytes) -> np.ndarray:
+        return load_for_model(data, IMAGE_SIZE, MEAN, STD)
+
+    def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return np.zeros((len(inputs), 8), np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             best = float("inf")
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                for _batch in embed_files(
-                    photos, NoModel(), IMAGE_SIZE, MEAN, STD, workers=workers
-                ):
+                for _batch in embed_files(photos, NoModel(), workers=workers):
                     pass
                 best = min(best, time.perf_counter() - start)
             rates[workers] = len(photos) / best

@@ -235,13 +235,9 @@ def locate(
     if radius_m <= 0:
         raise ValueError(f"radius_m must be positive, got {radius_m}.")
     paths = [Path(p) for p in photos]
-    info = collection.model_info
     embedder = collection.embedder()
     results: list[LocateResult] = []
-    batches = embed_files(
-        paths, embedder, info.image_size, tuple(info.mean), tuple(info.std),
-        progress=progress, cancel=cancel,
-    )  # fmt: skip
+    batches = embed_files(paths, embedder, progress=progress, cancel=cancel)
     for batch in batches:
         found = collection.search(batch.vectors, top_k + int(exclude_self)) if batch.ok else []
         hits_by_path = {id(item): hits for item, hits in zip(batch.ok, found, strict=True)}

@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from sciceapp.engine import providers
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.images import load_for_model
 from sciceapp.engine.labels import model_text
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
@@ -69,6 +70,8 @@ class ModelInfo:
     precision: str
     weights_sha256: dict[str, str] = field(default_factory=dict)
     exporter: str = ""
+    kind: str = "onnx"  # the model kind (``model_kinds.py``): "onnx" or "classical"
+    trained: bool = True  # False: a classical model whose vocabulary is not learned yet
 
     @property
     def display_name(self) -> str:
@@ -294,6 +297,15 @@ class Embedder:
                 f"{self.info.path} does not match its own metadata ({'; '.join(problems)}); "
                 "it was altered after export. Export it again."
             )
+
+    def prepare_input(self, data: bytes) -> np.ndarray:
+        """A photo's bytes -> the network's input float32 ``[3, S, S]`` (runs in decode threads)."""
+        info = self.info
+        return load_for_model(data, info.image_size, info.mean, info.std)
+
+    def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """What :meth:`prepare_input` made for a batch -> float32 ``[B, D]``."""
+        return self.embed(np.stack(inputs))
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Descriptors of a batch: float32 ``[B, 3, S, S]`` -> float32 ``[B, D]`` (L2-normalised)."""

@@ -1,5 +1,5 @@
 """The indexing pipeline: files -> (read, hash, EXIF, decode, resize in a thread pool) -> batches
--> ONNX Runtime -> descriptors.
+-> the model (ONNX Runtime, or the classical model) -> descriptors.
 
 Decoding runs ahead of inference in worker threads (Pillow, hashlib and ONNX Runtime all
 release the GIL), so while the model embeds one batch the next ones are being decoded.
@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
-from sciceapp.engine.images import is_image_path, load_for_model
+from sciceapp.engine.images import is_image_path
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -33,10 +33,16 @@ PREFETCH_BATCHES = 2
 inference, few enough that memory stays at a few batches of pixels."""
 
 
-class EmbedsImages(Protocol):
+class GlobalModel(Protocol):
+    """What the pipeline needs of a model kind (``model_kinds.py``): an ONNX network or the
+    classical model. ``prepare_input`` runs in the decode threads (bytes -> the model's input:
+    pixels, or local features), ``embed_inputs`` once per batch (-> float32 ``[B, D]``)."""
+
     batch_size: int
 
-    def embed(self, images: np.ndarray) -> np.ndarray: ...
+    def prepare_input(self, data: bytes) -> Any: ...
+
+    def embed_inputs(self, inputs: list[Any]) -> np.ndarray: ...
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Prepared:
     mtime_ns: int = 0
     sha256: str | None = None
     meta: PhotoMeta | None = None
-    pixels: np.ndarray | None = None  # float32 [3, S, S]
+    model_input: Any = None  # what the model's prepare_input made (float32 [3, S, S] pixels...)
     error: str | None = None
 
 
@@ -98,8 +104,8 @@ def _utf8(path: Path) -> bool:
     return True
 
 
-def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
-    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels."""
+def prepare(path: Path, model: GlobalModel) -> Prepared:
+    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input."""
     item = Prepared(path)
     try:
         stat = path.stat()
@@ -110,7 +116,7 @@ def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
     item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
     item.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        item.pixels = load_for_model(data, image_size, mean, std)
+        item.model_input = model.prepare_input(data)
     except ImageError as exc:
         item.error = str(exc)
         return item
@@ -120,10 +126,7 @@ def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
 
 def embed_files(
     paths: list[Path],
-    embedder: EmbedsImages,
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    embedder: GlobalModel,
     *,
     workers: int | None = None,
     progress: ProgressFn | None = None,
@@ -150,7 +153,7 @@ def embed_files(
                 path = next(queue, None)
                 if path is None:
                     return
-                pending.append(pool.submit(prepare, path, image_size, mean, std))
+                pending.append(pool.submit(prepare, path, embedder))
 
         try:
             top_up()
@@ -161,11 +164,11 @@ def embed_files(
                 top_up()
                 ok = [item for item in items if item.error is None]
                 if ok:
-                    vectors = embedder.embed(np.stack([item.pixels for item in ok]))
+                    vectors = embedder.embed_inputs([item.model_input for item in ok])
                 else:
                     vectors = np.zeros((0, 0), dtype=np.float32)
                 for item in ok:
-                    item.pixels = None  # the batch is embedded; free the memory
+                    item.model_input = None  # the batch is embedded; free the memory
                 done += len(items)
                 skipped += len(items) - len(ok)
                 yield EmbeddedBatch(items, vectors, ok)
