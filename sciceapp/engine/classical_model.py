@@ -43,6 +43,7 @@ import numpy as np
 from sciceapp.atomic import write_bytes_atomic
 from sciceapp.engine import vlad
 from sciceapp.engine.images import load_upright
+from sciceapp.engine.labels import CLASSICAL, CLASSICAL_LABEL
 from sciceapp.engine.local_features import LocalFeatures, extract_features, rootsift_float
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.errors import CollectionError, ImageError, ModelError
@@ -50,9 +51,6 @@ from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
 
-CLASSICAL = "classical"
-"""The name that stands for this kind wherever a model file is asked for (CLI, settings)."""
-CLASSICAL_LABEL = "RootSIFT-VLAD (classical, training-free)"
 FORMAT_VERSION = "1"
 VOCABULARY_PREFIX = "vocabulary-"
 BATCH_SIZE = 8
@@ -140,9 +138,12 @@ def read_vocabulary(path: str | os.PathLike[str], sha256: str) -> tuple[ModelInf
 
 def features_of(data: bytes, spec: ClassicalSpec = SPEC) -> LocalFeatures:
     """A photo's bytes -> its local features, the way this kind sees it (decode threads)."""
-    rgb, size = load_upright(data, spec.max_side_px)
+    image, size = load_upright(data, min_side=spec.max_side_px)
     return extract_features(
-        rgb, max_keypoints=spec.max_keypoints, max_side_px=spec.max_side_px, original_size=size
+        np.asarray(image),
+        max_keypoints=spec.max_keypoints,
+        max_side_px=spec.max_side_px,
+        original_size=size,
     )
 
 

@@ -42,8 +42,6 @@ IMAGE_EXTENSIONS = frozenset(
 SUPPORTED_TEXT = "JPEG, PNG, TIFF, WebP, BMP, HEIC"  # for messages about what the scanner finds
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
-EXIF_ORIENTATION = 0x0112
-SIDEWAYS_ORIENTATIONS = frozenset({5, 6, 7, 8})  # rotated a quarter turn: width and height swap
 
 
 def _open(source: Source) -> Image.Image:
@@ -77,13 +75,9 @@ def _open(source: Source) -> Image.Image:
     return image
 
 
-def _decode_upright(source: Source, min_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
-    """Decoded RGB image with EXIF orientation applied, each side >= ``min_side`` if it was,
-    and the (width, height) of the whole upright photo (before any draft reduction)."""
+def _decode_upright(source: Source, min_side: int | None) -> Image.Image:
+    """Decoded RGB image with EXIF orientation applied, each side >= ``min_side`` if it was."""
     image = _open(source)
-    width, height = image.size
-    if image.getexif().get(EXIF_ORIENTATION, 1) in SIDEWAYS_ORIENTATIONS:
-        width, height = height, width
     try:
         if min_side is not None and image.format == "JPEG":
             # Draft keeps both sides >= the request, whatever the orientation turns out to be.
@@ -102,7 +96,7 @@ def _decode_upright(source: Source, min_side: int | None) -> tuple[Image.Image, 
         if "truncated" in reason:
             raise ImageError(f"truncated file ({reason})") from exc
         raise ImageError(f"corrupt image data ({reason})") from exc
-    return image, (width, height)
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -128,7 +122,7 @@ def load_for_model(
     ``path`` may also be the file's bytes or an open binary file.
     Raises ``ImageError(reason)`` for anything that is not a decodable image.
     """
-    image, _size = _decode_upright(path, min_side=image_size)
+    image = _decode_upright(path, min_side=image_size)
     image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.float32) * np.float32(1 / 255)  # [S, S, 3]
     pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
@@ -137,19 +131,9 @@ def load_for_model(
 
 def load_thumbnail(path: Source, max_side: int) -> Image.Image:
     """An upright RGB thumbnail whose longer side is at most ``max_side`` pixels."""
-    image, _size = _decode_upright(path, min_side=max_side)
+    image = _decode_upright(path, min_side=max_side)
     image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return image
-
-
-def load_upright(path: Source, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """The photo upright as uint8 RGB ``[H, W, 3]`` with its longer side at most about
-    ``max_side`` (decoded at a reduced scale where the format allows), and the (width,
-    height) of the whole upright photo, which local-feature coordinates refer to."""
-    image, size = _decode_upright(path, min_side=max_side)
-    if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8), size
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp import paths as app_paths
+from sciceapp.engine.labels import model_exists
 from sciceapp.ui import jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
@@ -187,8 +188,8 @@ class MainWindow(QMainWindow):
 
     @catch_all
     def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
-        usable = [m for m in state.models if m.info is not None]
-        if self.settings.model_path and not Path(self.settings.model_path).is_file():
+        usable = [m for m in state.models if m.info is not None and not m.builtin]
+        if self.settings.model_path and not model_exists(self.settings.model_path):
             self.settings.model_path = ""
         if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
             self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose

@@ -39,6 +39,7 @@ from sciceapp.ui.workers import Worker
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_COLOR = QColor("#b00020")
+BUILTIN_TEXT = "built in, no file: learns its vocabulary from each new collection's photos"
 
 
 # Why each export precision, from benchmarks/RESULTS.md (the base model, batch 8 and 64).
@@ -192,15 +193,16 @@ class ModelDialog(QDialog):
             text = model.display_name
             if str(model.path) == current:
                 text = f"✔ {text}  (used for new collections)"
-            item = QListWidgetItem(f"{text}\n    {model.path}")
+            where = BUILTIN_TEXT if model.builtin else model.path
+            item = QListWidgetItem(f"{text}\n    {where}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))
             if model.info is None or model.info.random_init:
                 item.setForeground(DEMO_COLOR)
             if model.info is None:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.local_list.addItem(item)
-        if not local:
-            self.local_list.addItem("No model yet: import an ONNX file or build one below.")
+        if not any(not model.builtin for model in local):
+            self.local_list.insertItem(0, "No model yet: import an ONNX file or build one below.")
         self.known_list.clear()
         self.preset.clear()
         for manifest in manifests:
