@@ -147,6 +147,13 @@ def review_folder(
     )
 
 
+def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
+    """Both photos and their verified correspondences ("Why this match?")."""
+    from sciceapp.engine.match_explanation import explain_match
+
+    return explain_match(query, reference, progress=progress, cancel=cancel)
+
+
 def import_model_file(
     data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:

@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.strip = MatchStrip(self.thumbnails)
+        self.strip.explain_requested.connect(self.explain_match)
         self.strip_label = QLabel("<b>Best matches</b> (select a query)")
         self.locating = QueryController(
             self, self.pool, self.query_model, self.query_table, self.strip, self.map_view
@@ -232,6 +233,16 @@ class MainWindow(QMainWindow):
             self.open_models()
             return None
         return self.indexing.create(name, folders, self.settings.model_path, index_kind)
+
+    @catch_all
+    def explain_match(self, row: int) -> Any:
+        """ "Why this match?" for the current query's match in ``row`` (computed in a worker)."""
+        from sciceapp.ui.why_match import WhyMatchDialog
+
+        result = self.locating.current_result()
+        if result is None or not 0 <= row < len(self.strip.matches):
+            return None
+        return open_dialog(WhyMatchDialog, self, result.query, self.strip.matches[row], modal=False)
 
     def add_folders(self) -> None:
         name = self.current_collection()
