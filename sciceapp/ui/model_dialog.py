@@ -34,7 +34,7 @@ from sciceapp.ui import jobs
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.export_process import DEMO_PRESET, ExportProcess, export_arguments
 from sciceapp.ui.guard import catch_all
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.workers import Worker, show_progress
 
 log = logging.getLogger("sciceapp.ui")
 
@@ -280,10 +280,7 @@ class ModelDialog(QDialog):
         self.cancel_button.setEnabled(running)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %p%" if message else "%p%")
+        show_progress(self.progress, done, total, message)
 
     @catch_all
     def _exported(self, path: str) -> None:

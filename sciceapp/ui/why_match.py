@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp.ui import jobs
 from sciceapp.ui.guard import catch_all
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.workers import Worker, show_progress
 
 GAP_PX = 12
 MAX_LINES = 400  # more lines than this hide the photos; a sample is drawn instead
@@ -163,12 +163,8 @@ class WhyMatchDialog(QDialog):
         self.cancel_button.clicked.connect(self.worker.cancel)
         window.pool.start(self.worker)
 
-    @catch_all
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %p%" if message else "%p%")
+        show_progress(self.progress, done, total, message)
 
     @catch_all
     def _on_result(self, explanation: Any) -> None:
