@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
+from sciceapp.engine.geotag.sidecar import with_sidecar_position
 from sciceapp.engine.images import is_image_path
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
@@ -120,7 +121,7 @@ def prepare(path: Path, model: GlobalModel) -> Prepared:
     except ImageError as exc:
         item.error = str(exc)
         return item
-    item.meta = read_photo_meta(data)
+    item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
     return item
 
 
