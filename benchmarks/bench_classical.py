@@ -131,7 +131,7 @@ def classical_rows(
     ]
 
     model = collection.embedder()
-    query_vectors = model.embed_inputs([model.prepare_input(p.read_bytes()) for p in paths])
+    query_vectors = model.embed_inputs([features_of(p.read_bytes()) for p in paths])
     by_id = {p.id: place_of[str(p.path)] for p in collection.photos()}
     whitened = [[by_id[i] for i in r] for r in _whitened(collection, query_vectors)]
     rows.append(

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from bench_indexing import make_photos
 
-from sciceapp.engine.images import load_for_model
+from sciceapp.engine.images import model_input
 from sciceapp.engine.pipeline import embed_files
 
 IMAGE_SIZE = 224
@@ -32,9 +32,10 @@ class NoModel:
     """Stands in for the model: the pipeline's own work is all that is timed."""
 
     batch_size = 64
+    decode_side = IMAGE_SIZE
 
-    def prepare_input(self, data: bytes) -> np.ndarray:
-        return load_for_model(data, IMAGE_SIZE, MEAN, STD)
+    def prepare_input(self, image, original_size) -> np.ndarray:
+        return model_input(image, IMAGE_SIZE, MEAN, STD)
 
     def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.zeros((len(inputs), 8), np.float32)

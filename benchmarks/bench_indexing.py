@@ -113,6 +113,7 @@ def main() -> None:
         """Stands in for the model to measure what the pipeline alone can deliver."""
 
         batch_size = batch
+        decode_side = embedder.decode_side
         prepare_input = embedder.prepare_input
 
         def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:

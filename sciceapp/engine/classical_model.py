@@ -37,6 +37,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +49,9 @@ from sciceapp.engine.local_features import LocalFeatures, extract_features, root
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.errors import CollectionError, ImageError, ModelError
 from sciceapp.progress import CancelToken, ProgressFn
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +140,21 @@ def read_vocabulary(path: str | os.PathLike[str], sha256: str) -> tuple[ModelInf
     return _info(path, sha256, spec, trained_on), words
 
 
-def features_of(data: bytes, spec: ClassicalSpec = SPEC) -> LocalFeatures:
-    """A photo's bytes -> its local features, the way this kind sees it (decode threads)."""
-    image, size = load_upright(data, min_side=spec.max_side_px)
+def features_from(
+    image: Image.Image, original_size: tuple[int, int], spec: ClassicalSpec = SPEC
+) -> LocalFeatures:
+    """A decoded upright photo -> its local features as this kind extracts them."""
     return extract_features(
         np.asarray(image),
         max_keypoints=spec.max_keypoints,
         max_side_px=spec.max_side_px,
-        original_size=size,
+        original_size=original_size,
     )
+
+
+def features_of(data: bytes, spec: ClassicalSpec = SPEC) -> LocalFeatures:
+    """A photo's bytes -> its local features (one decode)."""
+    return features_from(*load_upright(data, spec.max_side_px), spec)
 
 
 class ClassicalModel:
@@ -161,8 +171,12 @@ class ClassicalModel:
         self.batch_size = BATCH_SIZE
         self.provider_report = f"Using the CPU: {CLASSICAL_LABEL} (OpenCV SIFT, no neural network)."
 
-    def prepare_input(self, data: bytes) -> LocalFeatures:
-        return features_of(data, self.spec)
+    @property
+    def decode_side(self) -> int:
+        return self.spec.max_side_px
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> LocalFeatures:
+        return features_from(image, original_size, self.spec)
 
     def embed_inputs(self, inputs: list[LocalFeatures]) -> np.ndarray:
         """Local features of a batch -> float32 ``[B, clusters * 128]``, unit norm."""

@@ -14,17 +14,20 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from sciceapp.engine import providers
 from sciceapp.engine.download import sha256_file
-from sciceapp.engine.images import load_for_model
+from sciceapp.engine.images import model_input
 from sciceapp.engine.labels import model_text
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -298,10 +301,14 @@ class Embedder:
                 "it was altered after export. Export it again."
             )
 
-    def prepare_input(self, data: bytes) -> np.ndarray:
-        """A photo's bytes -> the network's input float32 ``[3, S, S]`` (runs in decode threads)."""
+    @property
+    def decode_side(self) -> int:
+        return self.info.image_size
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> np.ndarray:
+        """A decoded upright photo -> the network's input float32 ``[3, S, S]`` (decode threads)."""
         info = self.info
-        return load_for_model(data, info.image_size, info.mean, info.std)
+        return model_input(image, info.image_size, info.mean, info.std)
 
     def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         """What :meth:`prepare_input` made for a batch -> float32 ``[B, D]``."""

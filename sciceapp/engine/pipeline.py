@@ -17,15 +17,18 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
 from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import is_image_path
+from sciceapp.engine.images import is_image_path, load_upright
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,15 @@ inference, few enough that memory stays at a few batches of pixels."""
 
 class GlobalModel(Protocol):
     """What the pipeline needs of a model kind (``model_kinds.py``): an ONNX network or the
-    classical model. ``prepare_input`` runs in the decode threads (bytes -> the model's input:
-    pixels, or local features), ``embed_inputs`` once per batch (-> float32 ``[B, D]``)."""
+    classical model. Each photo is decoded once, upright, with both sides at least
+    ``decode_side`` px where it is bigger; ``prepare_input`` turns that image (and the
+    upright original's (width, height)) into the model's input in the decode threads (pixels,
+    or local features); ``embed_inputs`` runs once per batch (-> float32 ``[B, D]``)."""
 
     batch_size: int
+    decode_side: int
 
-    def prepare_input(self, data: bytes) -> Any: ...
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> Any: ...
 
     def embed_inputs(self, inputs: list[Any]) -> np.ndarray: ...
 
@@ -117,7 +123,8 @@ def prepare(path: Path, model: GlobalModel) -> Prepared:
     item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
     item.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        item.model_input = model.prepare_input(data)
+        image, original = load_upright(data, model.decode_side)
+        item.model_input = model.prepare_input(image, original)
     except ImageError as exc:
         item.error = str(exc)
         return item
