@@ -45,7 +45,13 @@ from sciceapp.atomic import write_bytes_atomic
 from sciceapp.engine import vlad
 from sciceapp.engine.images import load_upright
 from sciceapp.engine.labels import CLASSICAL, CLASSICAL_LABEL
-from sciceapp.engine.local_features import LocalFeatures, extract_features, rootsift_float
+from sciceapp.engine.local_features import (
+    DEFAULT_MAX_KEYPOINTS,
+    DEFAULT_MAX_SIDE_PX,
+    LocalFeatures,
+    extract_features,
+    rootsift_float,
+)
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.errors import CollectionError, ImageError, ModelError
 from sciceapp.progress import CancelToken, ProgressFn
@@ -63,8 +69,8 @@ BATCH_SIZE = 8
 @dataclass(frozen=True)
 class ClassicalSpec:
     clusters: int = 64  # 8192-D descriptors; 16 to 128 words all gave Recall@1 0.55-0.73 here
-    max_keypoints: int = 2000
-    max_side_px: int = 1024
+    max_keypoints: int = DEFAULT_MAX_KEYPOINTS  # the features verification uses, so that a
+    max_side_px: int = DEFAULT_MAX_SIDE_PX  # collection with local features stores these
     vocabulary_photos: int = 100  # photos the words are learned from
     descriptors_per_photo: int = 400
     seed: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from geotag_fixtures import copy_sample, exifread_position, exifread_text, sha25
 from PIL import Image
 
 from sciceapp.engine.exif import read_photo_meta
+from sciceapp.engine.geotag import writer
 from sciceapp.engine.geotag.sidecar import sidecar_path, with_sidecar_position
 from sciceapp.engine.geotag.tags import GeoTag, dms_rationals, gps_tags
 from sciceapp.engine.geotag.writer import Journal, WriteRequest
@@ -240,3 +242,56 @@ def test_other_formats_are_written_in_place_and_undone(journal, tmp_path, suffix
     assert Image.open(photo).tobytes() == pixels
     journal.undo()
     assert sha256_of(photo) == before
+
+
+def test_odd_file_names_are_written_and_undone(journal, tmp_path, exif_samples):
+    photo = copy_sample(
+        exif_samples / "gps" / "DSCN0010.jpg", tmp_path / "photos", "caffè [1]*.jpg"
+    )
+    before = sha256_of(photo)
+    (outcome,) = journal.write([WriteRequest(photo, SYDNEY, sidecar="darktable")], "t").outcomes
+    assert outcome.written and Path(outcome.target).name == "caffè [1]*.jpg.xmp"
+    journal.write([WriteRequest(photo, SYDNEY)], "t")
+    journal.undo(None)
+    assert sha256_of(photo) == before and sorted(p.name for p in photo.parent.iterdir()) == [
+        photo.name
+    ]
+
+
+def test_a_full_disk_for_the_backup_changes_nothing(journal, jpeg, monkeypatch):
+    before = sha256_of(jpeg)
+    real = writer.write_bytes_atomic
+
+    def full(path, data, before_replace=None):
+        if "geotag-backups" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data, before_replace)
+
+    monkeypatch.setattr(writer, "write_bytes_atomic", full)
+    (outcome,) = journal.write([WriteRequest(jpeg, SYDNEY)], "test").outcomes
+    assert not outcome.written and "backup" in outcome.error and "not changed" in outcome.error
+    assert sha256_of(jpeg) == before
+    assert journal.history() == []  # nothing journalled: nothing to recover or undo
+
+
+@pytest.mark.parametrize(
+    ("content", "state"), [("old", "failed"), ("new", "done"), ("other", "conflict")]
+)
+def test_recovery_names_what_a_crash_left(data_dir, jpeg, content, state):
+    """A write left ``pending`` (the process died): the next journal settles it by hash."""
+    from sciceapp.engine.geotag import journal as rows
+    from sciceapp.engine.geotag.tags import write_in_file
+
+    old = jpeg.read_bytes()
+    new = write_in_file(old, SYDNEY)
+    journal = Journal(data_dir)
+    with closing(journal.connect()) as conn:
+        change = rows.start_change(conn, "interrupted")
+        rows.add_write(
+            conn, change, photo=str(jpeg), target=str(jpeg), sidecar=False, source="t",
+            old_tags=None, new_tags=SYDNEY.to_json(), old_sha256=writer.sha256(old),
+            new_sha256=writer.sha256(new), backup_kind="none",
+        )  # fmt: skip
+    jpeg.write_bytes({"old": old, "new": new, "other": b"someone else"}[content])
+    (write,) = Journal(data_dir).history()[0].writes
+    assert write.state == state and write.note

@@ -170,9 +170,7 @@ class Journal:
                     progress(done, len(requests), str(request.photo))
                 target = target_of(request)
                 try:
-                    if report.change_id is None:
-                        report.change_id = journal.start_change(conn, summary)
-                    written = self._write_one(conn, report.change_id, request, target, keep_times)
+                    written = self._write_one(conn, report, summary, request, target, keep_times)
                     report.outcomes.append(WriteOutcome(str(request.photo), str(target), written))
                 except GeotagError as exc:
                     report.outcomes.append(
@@ -185,7 +183,8 @@ class Journal:
     def _write_one(
         self,
         conn: sqlite3.Connection,
-        change_id: int,
+        report: BatchReport,
+        summary: str,
         request: WriteRequest,
         target: Path,
         keep_times: bool,
@@ -213,9 +212,11 @@ class Journal:
         if old is not None and new == old:
             return False  # already holds exactly this position
         backup_kind, backup_sha = self._backup(old, what)
+        if report.change_id is None:  # the change is recorded with its first write
+            report.change_id = journal.start_change(conn, summary)
         write_id = journal.add_write(
             conn,
-            change_id,
+            report.change_id,
             photo=str(photo),
             target=str(target),
             sidecar=request.sidecar is not None,
