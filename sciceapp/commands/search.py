@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _search_options(locate)
     locate.add_argument("--json", action="store_true", help="print a JSON list of results")
     locate.add_argument("--output", metavar="FILE.json", help="also write the JSON to a file")
+    locate.add_argument(
+        "--include-self",
+        action="store_true",
+        help="let a photo that is itself in the collection (same content) be its own match "
+        "(by default it is left out, and the JSON says in_collection)",
+    )
     _run_options(locate)
     locate.set_defaults(func=_locate)
 
@@ -153,7 +159,13 @@ def _locate(args: argparse.Namespace) -> int:
     photos = query_photos(args.photos)
     _verification_note(collection, args)
     with TqdmProgress("locating", unit="photo", disable=args.quiet or None) as bar:
-        results = locate(collection, photos, progress=bar, **_search_settings(args))
+        results = locate(
+            collection,
+            photos,
+            progress=bar,
+            exclude_self=not args.include_self,
+            **_search_settings(args),
+        )
     # Each result names the model, so a random-weight demo is labelled in the JSON too.
     model = _model_label(collection)
     data = [{**r.to_json(), "model": model} for r in results]
@@ -176,7 +188,10 @@ def _print_result(result: Any) -> None:
     if result.error is not None:
         print(f"  error: {result.error}")
         return
-    print(f"  predicted  {_fmt_point(result.predicted)}  confidence {result.confidence:.2f}")
+    if result.in_collection:
+        print("  in this collection (its own photo is left out of the matches)")
+    place = f"  {result.place}" if result.place else ""
+    print(f"  predicted  {_fmt_point(result.predicted)}  confidence {result.confidence:.2f}{place}")
     if result.query_gps is not None:
         print(f"  own GPS    {_fmt_point(result.query_gps)}  error {_fmt_m(result.error_m)}")
     if result.verified:

@@ -42,6 +42,7 @@ from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, DEFAULT_VE
 from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
 from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.pipeline import embed_files, scan
+from sciceapp.engine.places import name_results
 from sciceapp.engine.verify_matches import verify_matches
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
@@ -62,6 +63,7 @@ class Match:
     photo_id: int | None = None
     inliers: int | None = None  # geometrically verified correspondences; None: not verified
     verified: bool = False  # inliers reached the verification threshold
+    place: str | None = None  # "town, region, country" nearest its GPS (engine.places)
 
     @property
     def has_gps(self) -> bool:
@@ -75,6 +77,7 @@ class Match:
             "lon": self.lon,
             "inliers": self.inliers,
             "verified": self.verified,
+            "place": self.place,
         }
 
 
@@ -101,6 +104,9 @@ class LocateResult:
     cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
     query_gps_reason: str | None = None  # why the query has no GPS of its own (from EXIF)
     verified: bool = False  # the prediction rests on at least one verified match
+    place: str | None = None  # the prediction's nearest place name (engine.places)
+    query_place: str | None = None  # the query's own GPS position's place name
+    in_collection: bool = False  # the query is itself a reference photo, left out of its matches
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON; the key ``error`` is added only for a query that failed."""
@@ -112,6 +118,9 @@ class LocateResult:
             "query_gps": _point_json(self.query_gps),
             "error_m": self.error_m,
             "verified": self.verified,
+            "place": self.place,
+            "query_place": self.query_place,
+            "in_collection": self.in_collection,
         }
         if self.error is not None:
             out["error"] = self.error
@@ -133,6 +142,7 @@ class LocateResult:
                         _opt_float(m["lon"]),
                         inliers=None if m.get("inliers") is None else int(m["inliers"]),
                         verified=bool(m.get("verified", False)),
+                        place=m.get("place"),
                     )
                     for m in data["matches"]
                 ],
@@ -140,6 +150,9 @@ class LocateResult:
                 error_m=_opt_float(data["error_m"]),
                 error=data.get("error"),
                 verified=bool(data.get("verified", False)),
+                place=data.get("place"),
+                query_place=data.get("query_place"),
+                in_collection=bool(data.get("in_collection", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a locate result: {exc!r}") from exc
@@ -229,6 +242,12 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
+def _is_self(record: Any, item: Any) -> bool:
+    """The reference photo is the query itself: the same content, or the same file."""
+    same_content = item.sha256 is not None and getattr(record, "sha256", None) == item.sha256
+    return same_content or _same_file(str(record.path), str(item.path))
+
+
 def locate(
     collection: Any,
     photos: Sequence[str | os.PathLike[str]],
@@ -243,9 +262,12 @@ def locate(
     """One :class:`LocateResult` per photo, in order; unreadable photos get ``error`` set.
 
     ``collection`` is an ``engine.library.Collection``. With ``exclude_self`` a reference
-    photo at the query's own path is not counted as a match (used by survey review). With
+    photo that is the query itself (same content hash or same path) is not counted as a
+    match, and the error is measured against the rest; either way ``in_collection`` says
+    whether the query is one of the collection's photos (used by survey review). With
     ``verify`` (and a collection with local features) the first ``verify_top_k`` matches are
     verified geometrically and re-ranked (module docstring); ``top_k`` are returned.
+    Predictions and matches get their place names (``engine.places``).
     Raises ``CancelledError`` when ``cancel`` is set (between batches).
     """
     if top_k <= 0:
@@ -271,6 +293,7 @@ def locate(
                 collection, batch, search_k, top_k, radius_m, exclude_self,
                 verify_top_k if verifying else 0, pool,
             )  # fmt: skip
+    name_results(results)
     return results
 
 
@@ -294,10 +317,12 @@ def _batch_results(
             log.info("cannot locate %s: %s", query, item.error)
             results.append(LocateResult(query, error=item.error))
             continue
+        hits = hits_by_path[id(item)]
+        selves = [_is_self(rec, item) for rec, _ in hits]
         matches = [
             Match(str(rec.path), float(score), rec.lat, rec.lon, rec.id)
-            for rec, score in hits_by_path[id(item)]
-            if not (exclude_self and _same_file(str(rec.path), query))
+            for (rec, score), is_self in zip(hits, selves, strict=True)
+            if not (exclude_self and is_self)
         ][:search_k]
         if verify_top_k and item.features is not None:
             matches = verify_matches(
@@ -310,5 +335,6 @@ def _batch_results(
         query_gps = (gps.lat, gps.lon) if gps is not None else None
         result = result_for(query, matches, query_gps, radius_m)
         result.query_gps_reason = item.meta.gps_reason if item.meta is not None else None
+        result.in_collection = any(selves)
         results.append(result)
     return results

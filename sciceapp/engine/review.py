@@ -46,6 +46,8 @@ CSV_COLUMNS = (
     "verified",
     "inliers",
     "note",
+    "recorded_place",
+    "predicted_place",
 )
 
 
@@ -152,6 +154,8 @@ def _csv_text(rows: Sequence[ReviewRow]) -> str:
             int(row.verified),
             row.inliers,
             row.note,
+            row.result.query_place if row.result is not None else None,
+            row.result.place if row.result is not None else None,
         ]
         writer.writerow(["" if c is None else _csv_safe(c) for c in cells])
     return out.getvalue()
