@@ -324,15 +324,21 @@ class MainWindow(QMainWindow):
     def clear_queries(self) -> None:
         self.query_model.clear()
         self.strip.show_matches(None)
+        self.name_strip()
         self.locating.render_map(None)
 
     @catch_all
     def _on_queries_finished(self, results: list) -> None:
-        result = self.locating.current_result()
+        self.name_strip()
+
+    def name_strip(self) -> None:
+        """The strip's title names the selected query (escaped: a file name is not markup)."""
+        import html
+
+        row = self.query_table.currentIndex().row()
+        name = self.query_model.rows[row].name if 0 <= row < len(self.query_model.rows) else None
         self.strip_label.setText(
-            f"<b>Best matches</b> for {Path(str(result.query)).name}"
-            if result is not None
-            else "<b>Best matches</b>"
+            f"<b>Best matches</b> for {html.escape(name)}" if name else "<b>Best matches</b>"
         )
 
     def copy_coordinates(self) -> None:
