@@ -185,8 +185,14 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(message)
 
     def tile_url(self) -> str:
-        """The tile address template the map pages use ("" for none: the world outline)."""
-        return self.settings.tile_url
+        """The tile address template the map pages use ("" for none: the world outline),
+        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from sciceapp.engine.tiles import tile_url
+        from sciceapp.ui.tile_scheme import install_tile_handler
+
+        s = self.settings
+        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
