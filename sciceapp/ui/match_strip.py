@@ -36,6 +36,9 @@ def match_caption(rank: int, match: Any, predicted: tuple[float, float] | None) 
         lines.append(
             f"{format_distance(haversine_m(predicted[0], predicted[1], match.lat, match.lon))} from prediction"
         )
+    place = getattr(match, "place", None)
+    if place:
+        lines.append(place.split(",")[0])  # the town; the tooltip has all of it
     return "\n".join(lines)
 
 
@@ -75,7 +78,9 @@ class MatchStrip(QListWidget):
         for rank, match in enumerate(self.matches, start=1):
             item = QListWidgetItem(match_caption(rank, match, predicted))
             item.setData(Qt.ItemDataRole.UserRole, marker_id(match))
-            item.setToolTip(f"{match.path}\nDouble click: why this match?")
+            place = getattr(match, "place", None)
+            where = f"{match.path}\n{place}" if place else str(match.path)
+            item.setToolTip(f"{where}\nDouble click: why this match?")
             if match.verified:
                 item.setForeground(VERIFIED_COLOR)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)

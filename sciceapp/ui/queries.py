@@ -18,8 +18,9 @@ from sciceapp.ui.formatting import (
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.thumbnails import ThumbnailCache
 
-COLUMNS = ("Photo", "Predicted location", "Confidence", "Error", "Status", "Verified")
-PHOTO, PREDICTED, CONFIDENCE, ERROR, STATUS, VERIFIED = range(len(COLUMNS))
+COLUMNS = ("Photo", "Predicted location", "Place", "Confidence", "Error", "Status", "Verified")
+PHOTO, PREDICTED, PLACE, CONFIDENCE, ERROR, STATUS, VERIFIED = range(len(COLUMNS))
+IN_COLLECTION = "in this collection (left out of its matches)"
 
 
 @dataclass
@@ -40,9 +41,10 @@ class QueryRow:
             return self.status
         if result.error:
             return f"failed: {result.error}"
+        note = f"; {IN_COLLECTION}" if getattr(result, "in_collection", False) else ""
         if result.predicted is None:
-            return "no geotagged match"
-        return "located"
+            return "no geotagged match" + note
+        return "located" + note
 
 
 def verified_text(result: Any) -> str:
@@ -88,6 +90,8 @@ class QueryTableModel(RowsTableModel):
             return ""
         if column == PREDICTED:
             return format_latlon(*result.predicted) if result.predicted else "unknown"
+        if column == PLACE:
+            return (result.place or "") if result.predicted else ""
         if column == CONFIDENCE:
             return format_confidence(result.confidence) if result.predicted else ""
         if column == ERROR:
