@@ -281,9 +281,12 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from sciceapp.commands import writing
     from sciceapp.engine.manifests import import_model
-    from sciceapp.paths import data_dir
+    from sciceapp.paths import data_dir, models_dir
 
-    local = import_model(args.path, data_dir(args.data_dir))
+    folder = data_dir(args.data_dir)
+    with writing(models_dir(folder) / Path(args.path).name):
+        local = import_model(args.path, folder)
     print(f"imported {local.display_name} as {local.path}")
     return 0

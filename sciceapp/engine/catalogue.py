@@ -18,6 +18,7 @@ came after that save, which is exactly the state of the saved faiss file.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sciceapp.errors import CollectionError
+from sciceapp.errors import CollectionError, DataFolderError, SciceappError
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,37 @@ class PhotoRecord:
         return self.lat is not None and self.lon is not None
 
 
-def _record(row: sqlite3.Row) -> PhotoRecord:
-    return PhotoRecord(**dict(row))  # PHOTO_COLUMNS are exactly PhotoRecord's fields
+RANGES = {"lat": 90.0, "lon": 180.0, "alt": 1e6}
+"""Largest absolute value of each coordinate column a photo row may hold."""
+
+
+def _record(conn: sqlite3.Connection, row: sqlite3.Row) -> PhotoRecord:
+    """A photo row as a ``PhotoRecord``; a value no sciceapp writes means the file was edited
+    or damaged, and is reported as such rather than crashing whatever reads it."""
+    values = dict(row)  # PHOTO_COLUMNS are exactly PhotoRecord's fields
+    problems = [
+        f"{key}={values[key]!r}"
+        for key, limit in RANGES.items()
+        if values[key] is not None
+        and (
+            isinstance(values[key], str)
+            or not math.isfinite(values[key])
+            or abs(values[key]) > limit
+        )
+    ]
+    problems += [
+        f"{key}={values[key]!r}"
+        for key in ("id", "size", "mtime_ns")
+        if isinstance(values[key], bool) or not isinstance(values[key], int)
+    ]
+    if values["state"] not in ("indexed", "skipped") or not isinstance(values["path"], str):
+        problems.append(f"state={values['state']!r}")
+    if problems:
+        raise damaged(
+            getattr(conn, "data_dir", Path(".")),
+            f"photo row {values['id']} holds values sciceapp never writes ({', '.join(problems)})",
+        )
+    return PhotoRecord(**values)
 
 
 def restore_advice(data_dir: Path) -> str:
@@ -180,6 +210,7 @@ def migrate(path: Path, conn: sqlite3.Connection, target: int = SCHEMA_VERSION) 
     if version >= target:
         return
     if version > 0:
+        check_integrity(conn, path.parent)  # never migrate (nor back up over) a damaged file
         backup = path.with_name(f"{path.name}.v{version}.bak")
         with sqlite3.connect(backup) as copy:
             conn.backup(copy)
@@ -198,22 +229,121 @@ def migrate(path: Path, conn: sqlite3.Connection, target: int = SCHEMA_VERSION) 
         log.info("catalogue migrated to schema %d", number)
 
 
-def connect(data_dir: Path, target: int = SCHEMA_VERSION) -> sqlite3.Connection:
+# SQLite's primary result codes (the low byte of ``sqlite_errorcode``) that a disk or a data
+# folder causes, as opposed to a bug in a query.
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
+SCHEMA_DAMAGE = ("no such table", "no such column", "malformed")
+
+
+def explain(exc: sqlite3.Error, data_dir: Path) -> SciceappError | None:
+    """Our error for what SQLite reported, or None when it is a bug of ours (re-raised)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    path = Path(data_dir) / FILE_NAME
+    text = str(exc)
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB) or any(s in text for s in SCHEMA_DAMAGE):
+        return damaged(data_dir, text)
+    if code == SQLITE_FULL:
+        return CollectionError(
+            f"The disk holding {data_dir} is full: the catalogue could not be written. Nothing "
+            "stored was lost (a run's unsaved work is redone by the next one): free some space "
+            "and try again."
+        )
+    if code in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM):
+        return DataFolderError(
+            f"The catalogue {path} cannot be opened for writing ({text}): the data folder is "
+            "read-only or not accessible. Make it writable, or choose another folder with "
+            "--data-dir (or SCICEAPP_DATA_DIR). The catalogue itself is not damaged."
+        )
+    if code == SQLITE_IOERR:
+        return DataFolderError(
+            f"The disk holding {path} reported an input/output error ({text}). Check the "
+            "drive (it may have been unplugged or be failing), then try again."
+        )
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return CollectionError(
+            f"The catalogue {path} stayed locked by another sciceapp process for "
+            f"{BUSY_TIMEOUT_S:.0f} s; wait for it to finish and try again."
+        )
+    return None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose every step turns SQLite's errors into ours (see :func:`explain`)."""
+
+    data_dir: Path
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except sqlite3.IntegrityError:
+            raise  # constraint failures are the caller's to handle
+        except sqlite3.Error as exc:
+            ours = explain(exc, self.data_dir)
+            if ours is None:
+                raise
+            raise ours from exc
+
+    def execute(self, sql, parameters=(), /):
+        return self._guard(super().execute, sql, parameters)
+
+    def executemany(self, sql, parameters, /):
+        return self._guard(super().executemany, sql, parameters)
+
+    def fetchone(self):
+        return self._guard(super().fetchone)
+
+    def fetchall(self):
+        return self._guard(super().fetchall)
+
+    def fetchmany(self, size=1):
+        return self._guard(super().fetchmany, size)
+
+    def __next__(self):
+        return self._guard(super().__next__)
+
+
+class Connection(sqlite3.Connection):
+    """The catalogue's connection: statements run through :class:`_Cursor`, so a damaged
+    file, a full disk or a read-only folder reach the user as a message, wherever they show."""
+
+    data_dir: Path
+
+    def cursor(self, factory=None):  # noqa: ARG002 - always ours
+        cursor = super().cursor(_Cursor)
+        cursor.data_dir = self.data_dir
+        return cursor
+
+    def execute(self, sql, parameters=(), /):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, parameters, /):
+        return self.cursor().executemany(sql, parameters)
+
+
+def connect(data_dir: Path, target: int = SCHEMA_VERSION) -> Connection:
     """Open (creating and migrating as needed) the catalogue of ``data_dir``."""
     path = Path(data_dir) / FILE_NAME
+    conn: Connection | None = None
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, factory=Connection
+        )
+        conn.data_dir = Path(data_dir)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed generation survives power loss, so ids are never handed out twice.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(path, conn, target)
-    except sqlite3.DatabaseError as exc:
-        raise CollectionError(
-            f"The catalogue {path} cannot be opened ({exc}). If it is damaged, restore a "
-            f"backup ({FILE_NAME}.v*.bak) or move it away to start afresh."
-        ) from exc
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise explain(exc, data_dir) or damaged(data_dir, str(exc)) from exc
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     return conn
 
 
@@ -224,7 +354,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
@@ -238,7 +369,7 @@ def photos(
     if state is not None:
         query += " AND state = ?"
         args.append(state)
-    return [_record(row) for row in conn.execute(query + " ORDER BY path", args)]
+    return [_record(conn, row) for row in conn.execute(query + " ORDER BY path", args)]
 
 
 def photos_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, PhotoRecord]:
@@ -253,7 +384,7 @@ def photos_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Phot
             f"AND state = 'indexed' AND {COMMITTED}",
             chunk,
         ):
-            found[row["id"]] = _record(row)
+            found[row["id"]] = _record(conn, row)
     return found
 
 

@@ -145,6 +145,7 @@ class Library:
             ) from exc
         stored_params = json.dumps(asdict(params)) if index_kind != "flat" else None
         with closing(self.connect()) as conn:
+            catalogue.check_integrity(conn, self.data_dir)
             try:
                 with catalogue.transaction(conn):
                     conn.execute(
@@ -790,5 +791,6 @@ class _Run:
     def _rollback(self) -> None:
         try:
             catalogue.rollback_unsaved(self.conn, self.c.id)
-        except (sqlite3.Error, SciceappError):
-            log.exception("could not roll the catalogue back; the next run will")
+        except (sqlite3.Error, SciceappError) as exc:
+            # Expected when the disk is full; harmless: the next run starts with this rollback.
+            log.warning("the catalogue is rolled back at the next run (not now: %s)", exc)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import signal
 
-from sciceapp.engine.library import Library
 from test_library_resume import CHILD, _child, _wait_for
+
+from sciceapp.engine.library import Library
 
 
 def test_counts_and_listings_ignore_rows_not_yet_in_the_saved_index(

@@ -109,7 +109,13 @@ def test_json_has_exactly_the_documented_keys_and_reads_back():
     result = result_for("q.jpg", [match(AREZZO, 0.9), match(None, 0.8)], ROME)
     data = json.loads(json.dumps(result.to_json()))
     assert set(data) == {
-        "query", "predicted", "confidence", "matches", "query_gps", "error_m", "verified"
+        "query",
+        "predicted",
+        "confidence",
+        "matches",
+        "query_gps",
+        "error_m",
+        "verified",
     }
     assert set(data["predicted"]) == {"lat", "lon"} and set(data["query_gps"]) == {"lat", "lon"}
     keys = {"path", "score", "lat", "lon", "inliers", "verified"}
