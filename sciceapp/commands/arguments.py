@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import tempfile
 import urllib.parse
 from collections.abc import Callable
@@ -63,31 +62,35 @@ def http_url(text: str) -> str:
     return text
 
 
-def _writable_folder(folder: Path, what: str) -> None:
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"{what} {folder} does not exist or is not a folder")
+def _writable_folder(folder: Path) -> None:
+    """``folder``, or the nearest folder above it that exists (the rest is created when the
+    file is written), must be a folder we can write in."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder")
     try:
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass  # the only sure test: permissions, read-only mounts and /proc all say no here
     except OSError as exc:
         raise argparse.ArgumentTypeError(
-            f"cannot write in {folder}: {exc.strerror or exc}"
+            f"cannot write in {existing}: {exc.strerror or exc}"
         ) from None
 
 
 def output_file(text: str) -> str:
-    """A file to write: not a folder, in an existing folder we can write in."""
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
-    _writable_folder(path.absolute().parent, "the folder")
-    return os.fspath(path)
+    """A file to write (replaced all at once): a regular file or a new name, in a folder we
+    can write in. Never a device such as /dev/full, which replacing would destroy."""
+    path = Path(text).expanduser().absolute()
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file")
+    _writable_folder(path.parent)
+    return text
 
 
 def output_folder(text: str) -> str:
-    """A folder to write files into: existing (or creatable beside an existing parent)."""
+    """A folder to write files into (created if needed)."""
     path = Path(text).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-    _writable_folder(path if path.exists() else path.parent, "the folder")
-    return os.fspath(path)
+    _writable_folder(path)
+    return text

@@ -23,6 +23,7 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sciceapp.errors import ImageError
+from sciceapp.reading import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ Anything larger is treated as a decompression bomb. Pillow's own guard is set to
 value, so it warns above it and refuses at twice it; we refuse everything above it.
 """
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+MAX_FILE_BYTES = 512 * 1024 * 1024
+"""Largest photo file read (checked before reading): a 150 MP photo is at most ~450 MB
+uncompressed; anything bigger is not a photo we can use (or a sparse file)."""
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".tif", ".tiff", ".webp", ".bmp"}
@@ -52,10 +56,12 @@ def _open(source: Source) -> Image.Image:
         source = io.BytesIO(source)
     elif not hasattr(source, "read"):
         try:
-            if os.path.getsize(source) == 0:
-                raise ImageError("empty file (0 bytes)")
+            data = read_regular(source, MAX_FILE_BYTES)
         except OSError as exc:
             raise ImageError(f"cannot read the file: {exc.strerror or exc}") from exc
+        if not data:
+            raise ImageError("empty file (0 bytes)")
+        source = io.BytesIO(data)
     try:
         image = Image.open(source)
     except Image.DecompressionBombError as exc:

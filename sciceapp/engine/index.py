@@ -264,6 +264,8 @@ class VectorIndex:
         vectors = _as_matrix(vectors, self.dim, "vectors")
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors.")
+        if not np.isfinite(vectors).all():
+            raise ValueError("A descriptor holds NaN or infinity; it cannot enter an index.")
         if len(np.unique(ids)) != len(ids):
             raise ValueError("The same id appears twice in one add().")
         if not self.is_trained:

@@ -39,13 +39,14 @@ from sciceapp import paths as app_paths
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
 from sciceapp.engine import catalogue, conversion
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
-from sciceapp.engine.download import sha256_file
+from sciceapp.engine.images import MAX_FILE_BYTES
 from sciceapp.engine.index import KINDS, IndexParams, VectorIndex, check_params, params_from_dict
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
 from sciceapp.engine.pipeline import Prepared, embed_files, require_paths, scan
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
+from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +364,9 @@ class Collection:
 
     def search(self, descriptors: np.ndarray, k: int) -> list[list[tuple[PhotoRecord, float]]]:
         """Top-``k`` indexed photos per query: ``descriptors [Q, D]`` -> Q lists of (photo, score)."""
-        scores, ids = self.index().search(np.atleast_2d(descriptors), k)
+        index = self.index()
+        k = max(1, min(k, index.ntotal))  # never allocate results for photos that do not exist
+        scores, ids = index.search(np.atleast_2d(descriptors), k)
         with closing(self.library.connect()) as conn:
             records = catalogue.photos_by_id(conn, ids.ravel().tolist())
         return [
@@ -455,6 +458,14 @@ class Collection:
                 return job(run)
             finally:
                 self._index, self._index_gen = None, -1
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    """The file's SHA-256, or None when it cannot be read (embedding then says why)."""
+    try:
+        return sha256_file(path, MAX_FILE_BYTES)
+    except OSError:
+        return None
 
 
 def _under(path: str, root: str) -> bool:
@@ -649,7 +660,7 @@ class _Run:
                 continue  # vanished since the scan; update() removes it next time
             if row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
                 self.report.unchanged += 1
-            elif row.size == stat.st_size and row.sha256 == sha256_file(path):
+            elif row.size == stat.st_size and row.sha256 == _sha256_or_none(path):
                 touched.append((stat.st_mtime_ns, row.id))  # touched, same bytes
                 self.report.unchanged += 1
             else:

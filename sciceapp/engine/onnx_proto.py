@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
+from sciceapp.reading import open_regular
+
 MODEL_IR_VERSION = 1
 MODEL_GRAPH = 7
 MODEL_OPSET_IMPORT = 8
@@ -68,7 +70,7 @@ def read_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
     size = os.path.getsize(path)
     seen: set[int] = set()
     props: dict[str, str] = {}
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while (tag := _varint(handle)) is not None:
             field, wire = tag >> 3, tag & 7
             if field == 0:
