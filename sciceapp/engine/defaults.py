@@ -22,3 +22,5 @@ INDEX_PARAM_RANGES: dict[str, tuple[int, int]] = {
 """Allowed values (inclusive) of each compressed-index setting. faiss aborts the process
 (SIGSEGV) on some values outside these, so nothing reaches it unchecked
 (``engine.index.check_params``)."""
+DEFAULT_VERIFY_TOP_K = 20
+"""Matches per query checked by geometric verification (local features, two-view fit)."""
