@@ -300,4 +300,6 @@ def _import(args: argparse.Namespace) -> int:
     with writing(models_dir(folder) / Path(args.path).name):
         local = import_model(args.path, folder)
     print(f"imported {local.display_name} as {local.path}")
+    for name in local.external_files:
+        print(f"  with its external weights {name}")
     return 0
