@@ -143,11 +143,31 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pth"
     torch.save({"model_state_dict": {}, "payload": _RunsCode(marker)}, path)
-    with pytest.raises(ModelError, match="Refused to load evil.pth.*Unsupported global"):
+    with pytest.raises(
+        ModelError, match="evil.pth holds code or objects other than tensors, refused for safety"
+    ) as refused:
         load_checkpoint(build("tiny"), path)
+    assert "weights_only" not in str(refused.value)
     assert not marker.exists()
     torch.load(path, weights_only=False)  # proof that the file really carries code
     assert marker.exists()
+
+
+class _CallsSystem:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def test_a_refused_pickle_is_never_called_corrupt_nor_repeats_torchs_hint(tmp_path):
+    # Issue 11, item 18: torch reports a REDUCE of os.system as a generic weights-only failure
+    # whose text says to set weights_only=False; that was shown to the user as "corrupt".
+    path = tmp_path / "hostile.pth"
+    torch.save({"model_state_dict": {}, "payload": _CallsSystem()}, path)
+    with pytest.raises(ModelError) as refused:
+        load_checkpoint(build("tiny"), path)
+    message = str(refused.value)
+    assert "holds code or objects other than tensors, refused for safety" in message
+    assert "weights_only" not in message and "corrupt" not in message
 
 
 def test_corrupt_truncated_foreign_and_missing_files(tmp_path):
