@@ -62,7 +62,8 @@ class _Graph:
         from onnx import helper
 
         names = [self._name(op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        # named nodes: converters derive new names from them (fp16 casts, int8 quantisers)
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, names[0], **attrs))
         return names[0] if outputs == 1 else names
 
     def linear(self, x: str, weight: np.ndarray, bias: np.ndarray | None) -> str:
@@ -226,7 +227,7 @@ def build_model(config: SciceConfig, weights: Mapping[str, np.ndarray]):
         head = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         regional = _student_head(g, maps, head, config)
     flat = g.op("Reshape", regional, g.ints([-1, NUM_REGIONS * config.fusion_dim]))
-    g.nodes.append(helper.make_node("Identity", [g.l2_normalize(flat)], ["descriptors"]))
+    g.nodes.append(helper.make_node("Identity", [g.l2_normalize(flat)], ["descriptors"], "output"))
     graph = helper.make_graph(
         g.nodes,
         f"sciceapp-{config.architecture}",

@@ -45,3 +45,22 @@ def test_graph_equals_the_pytorch_network(config):
         got = session.run(["descriptors"], {"images": batch})[0]
         assert got.shape == (len(batch), network.descriptor_dim)
         assert np.abs(got - expected[: len(batch)]).max() < 1e-5
+
+
+def test_graph_nodes_are_named_so_converters_can_derive_names(tmp_path):
+    # Unnamed nodes made ONNX Runtime 1.23's fp16 converter emit duplicate cast names
+    # ("Duplicate definition of name (_output_cast_0)"): found by the lowest-versions check.
+    import onnx
+
+    from sciceapp.export.precision import to_fp16
+
+    config = {**GEM, "backbone": {**SMALL, "depth": 1}, "fused_layers": [0]}
+    network = build(config, seed=2)
+    model = build_model(get_config(config), {k: v.numpy() for k, v in network.state_dict().items()})
+    names = [node.name for node in model.graph.node]
+    assert all(names) and len(set(names)) == len(names)
+    onnx.save(model, str(tmp_path / "fp32.onnx"))
+    to_fp16(tmp_path / "fp32.onnx", tmp_path / "fp16.onnx")
+    session = ort.InferenceSession(str(tmp_path / "fp16.onnx"), providers=["CPUExecutionProvider"])
+    images = np.zeros((1, 3, 224, 224), np.float32)
+    assert session.run(["descriptors"], {"images": images})[0].shape == (1, network.descriptor_dim)
