@@ -37,6 +37,18 @@ def test_official_dinov2_file_loads_the_backbone_only(tmp_path):
     assert network.load_reports == [report]
 
 
+def test_a_safetensors_backbone_loads_like_the_pth(tmp_path):
+    # The Models dialog offers *.safetensors files: the toolkit's loader reads them too.
+    from safetensors.torch import save_file
+
+    state = official_dinov2_state(width=96, depth=12, seed=4)
+    save_file(state, str(tmp_path / "dinov2_vits14_pretrain.safetensors"))
+    network = build("tiny", seed=0)
+    report = load_checkpoint(network, tmp_path / "dinov2_vits14_pretrain.safetensors")
+    assert report.kind == "dinov2-backbone" and len(report.loaded_keys) == len(state)
+    assert torch.equal(network.backbone.dino_model.pos_embed, state["pos_embed"])
+
+
 def test_official_file_of_another_width_names_keys_and_cause(tmp_path):
     path = tmp_path / "dinov2_vits14_pretrain.pth"
     torch.save(official_dinov2_state(width=48, depth=14), path)
