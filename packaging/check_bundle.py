@@ -195,6 +195,7 @@ def check_model_get(bundle: Path, data_dir: Path, backbone: Path | None = None) 
     source = backbone or _random_backbone(served)
     if backbone is not None:
         (served / "dinov2_vits14_pretrain.pth").write_bytes(backbone.read_bytes())
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
