@@ -3,6 +3,7 @@ re-embedding, pruned with the photos, and consistent with the catalogue after a 
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ def _live_ids(collection) -> set[int]:
     return {p.id for p in collection.photos(state="indexed")}
 
 
+@pytest.mark.slow
 def test_indexing_stores_features_of_every_photo(data_dir, toy_model, real_photos):
     collection = Library(data_dir).create_collection("c", toy_model, local_features=True)
     assert collection.local_features
@@ -188,3 +190,29 @@ def test_features_survive_a_killed_run(data_dir, toy_model, make_photos, mode):
     assert len(live) == 7
     assert FeatureStore(collection.folder).ids() == live
     assert len(FeatureStore(collection.folder).get_many(live)) == 7
+
+
+def test_cli_switches_local_features_and_show_reports_them(
+    data_dir, toy_model, real_photos, capsys
+):
+    from sciceapp.cli import main
+
+    dd = ["--data-dir", str(data_dir)]
+    assert main([*dd, "collection", "create", "c", "--model", str(toy_model)]) == 0
+    assert Library(data_dir).open_collection("c").local_features  # on by default
+    create_off = [*dd, "collection", "create", "d", "--model", str(toy_model)]
+    assert main([*create_off, "--local-features", "off"]) == 0
+    assert main([*dd, "collection", "add", "d", str(real_photos), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "d"]) == 0
+    assert "Features:   off" in capsys.readouterr().out
+    assert main([*dd, "collection", "update", "d", "--local-features", "on", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Local features on" in out and "added 0, updated 0, removed 0, unchanged 3" in out
+    assert main([*dd, "collection", "show", "d"]) == 0
+    shown = capsys.readouterr().out
+    assert "Features:   on, 3 of 3 photos; 2" in shown and "KB per photo" in shown
+    assert main([*dd, "collection", "show", "d", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["local_features"] is True and data["features_photos"] == 3
+    assert data["features_ms_per_photo"] > 0

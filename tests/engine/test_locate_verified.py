@@ -94,3 +94,24 @@ def test_locate_json_has_inliers_and_verified(collection, real_places, capsys):
     (data,) = json.loads(capsys.readouterr().out)
     assert data["verified"] is False
     assert all(m["inliers"] is None and m["verified"] is False for m in data["matches"])
+
+
+def test_review_rows_and_exports_carry_verification(collection, real_places, tmp_path, exif_tools):
+    import csv
+
+    from sciceapp.engine.review import review, write_csv, write_geojson
+
+    survey = tmp_path / "survey"
+    survey.mkdir()
+    with Image.open(real_places / QUERY) as image:
+        exif = exif_tools.tiff(gps=exif_tools.gps(*PARIS))
+        image.convert("RGB").save(survey / "q.jpg", quality=95, exif=exif)
+    (row,) = review(collection, [survey], threshold_m=500, radius_m=500)
+    assert row.verified and row.inliers >= 16 and not row.flagged
+    (plain,) = review(collection, [survey], threshold_m=500, verify=False)
+    assert not plain.verified and plain.inliers is None
+    (table,) = csv.DictReader(write_csv([row], tmp_path / "r.csv").open(encoding="utf-8"))
+    assert table["verified"] == "1" and int(table["inliers"]) == row.inliers
+    data = json.loads(write_geojson([row], tmp_path / "r.geojson").read_text(encoding="utf-8"))
+    assert {f["properties"]["verified"] for f in data["features"]} == {True}
+    assert {f["properties"]["inliers"] for f in data["features"]} == {row.inliers}

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from sciceapp.engine.local_features import extract_features, rootsift_float
 from sciceapp.engine.verification import (
+    MAX_FALSE_ALARMS,
     RATIO,
     VERIFIED_MIN_INLIERS,
     expected_false_alarms,
@@ -132,7 +133,10 @@ def test_threshold_grows_with_the_pairs_verified_per_query():
     assert min_inliers_for(20) == VERIFIED_MIN_INLIERS
     assert min_inliers_for(1_000_000) > min_inliers_for(1000) > VERIFIED_MIN_INLIERS
     for pairs in (20, 1000, 1_000_000):
-        assert expected_false_alarms(pairs, min_inliers_for(pairs)) <= 0.01
+        threshold = min_inliers_for(pairs)
+        assert expected_false_alarms(pairs, threshold) <= MAX_FALSE_ALARMS
+        if threshold > VERIFIED_MIN_INLIERS:  # the smallest threshold that keeps the bound
+            assert expected_false_alarms(pairs, threshold - 1) > MAX_FALSE_ALARMS
 
 
 def test_unknown_model_is_refused(features):
