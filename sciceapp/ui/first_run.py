@@ -11,8 +11,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout
 
-from sciceapp.ui.export_process import REAL_MODEL
 from sciceapp.engine.labels import CLASSICAL, CLASSICAL_LABEL
+from sciceapp.ui.export_process import REAL_MODEL
 from sciceapp.ui.guard import catch_all
 
 EXPLANATION = (
