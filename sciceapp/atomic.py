@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,29 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSP
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk (or the user's quota on it) is full."""
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the platform allows (setting it to
+    read it back would briefly give other threads' new files the wrong mode)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def final_mode(path: Path) -> int:
+    """The mode a replaced file keeps (its old one), or a new one gets (``0o666`` less the
+    umask, as ``open`` would give it): ``mkstemp`` alone would leave every file ``0o600``."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 def temp_prefix(path: Path) -> str:
@@ -51,6 +75,8 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, final_mode(path))
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
