@@ -86,6 +86,10 @@ class MainWindow(QMainWindow):
 
         self.about_box: QMessageBox | None = None
         self.actions_by_name.update(install_help_menu(self))  # last: Help is the last menu
+        from sciceapp.ui import context_menus
+
+        self.context_menu: Any = None
+        context_menus.install(self)
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)
         self.indexing.refresh(select=self.settings.last_collection or None)
@@ -111,6 +115,8 @@ class MainWindow(QMainWindow):
         self.query_table.verticalHeader().hide()
         self.query_table.setIconSize(QSize(*QUERY_ICON_PX))
         self.query_table.setAlternatingRowColors(True)
+        self.query_table.setSortingEnabled(True)  # the model sorts its rows itself
+        self.query_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # in the order dropped
         self.query_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
@@ -346,6 +352,14 @@ class MainWindow(QMainWindow):
         if text.strip():
             self.add_queries(paths_from_text(text))
             self.path_edit.clear()
+
+    def remove_query(self, row: int) -> None:
+        """Remove one query; the selection (and so strip and map) moves to a neighbour."""
+        self.query_model.remove(row)
+        if not self.query_model.rows:
+            self.clear_queries()
+            return
+        self.query_table.selectRow(min(row, len(self.query_model.rows) - 1))
 
     def clear_queries(self) -> None:
         self.query_model.clear()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 from ui_helpers import WAIT_MS
@@ -49,3 +51,63 @@ def test_opening_a_photo_without_a_viewer_is_reported(qtbot, window, exif_sample
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as shown:
         window.open_in_viewer("/no/such/photo.jpg")
     assert "not there" in shown.args[0]
+
+
+def _menu_texts(menu) -> list[str]:
+    return [a.text() for a in menu.actions() if a.text()]
+
+
+def test_context_menus_sorting_and_removing_queries(
+    qtbot, window, gps_collection: str, exif_samples: Path
+):
+    from PySide6.QtWidgets import QApplication
+
+    from sciceapp.ui import context_menus
+
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select=gps_collection)
+    photos = [exif_samples / "gps" / n for n in ("DSCN0040.jpg", "DSCN0010.jpg", "DSCN0025.jpg")]
+    with qtbot.waitSignal(window.locating.queries_finished, timeout=WAIT_MS):
+        window.add_queries([str(p) for p in photos])
+    names = lambda: [r.name for r in window.query_model.rows]  # noqa: E731
+    assert names() == ["DSCN0040.jpg", "DSCN0010.jpg", "DSCN0025.jpg"]
+
+    # A query row's menu: copy its prediction, remove it.
+    menu = context_menus.query_menu(window, 1)
+    texts = _menu_texts(menu)
+    assert texts == ["Open photo", "Show in file manager", "Copy predicted coordinates",
+                     "Show on map", "Remove this query"]  # fmt: skip
+    next(a for a in menu.actions() if a.text() == "Copy predicted coordinates").trigger()
+    lat, lon = (float(x) for x in QApplication.clipboard().text().split(","))
+    assert (lat, lon) == pytest.approx(window.query_model.rows[1].result.predicted, abs=1e-5)
+    next(a for a in menu.actions() if a.text() == "Remove this query").trigger()
+    assert names() == ["DSCN0040.jpg", "DSCN0025.jpg"]
+    assert window.query_table.currentIndex().row() == 1  # the neighbour is selected
+
+    # Sorting by the photo column, both ways.
+    window.query_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert names() == ["DSCN0025.jpg", "DSCN0040.jpg"]
+    window.query_table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    assert names() == ["DSCN0040.jpg", "DSCN0025.jpg"]
+
+    # A match's menu, from the strip or from its marker on the map; others can add entries.
+    window.query_table.selectRow(0)
+    match = window.strip.matches[0]
+    seen = []
+    context_menus.MATCH_MENU_EXTRAS.append(
+        lambda menu, _w, m: seen.append(m) or menu.addAction("extra")
+    )
+    try:
+        menu = context_menus.match_menu(window, match)
+    finally:
+        context_menus.MATCH_MENU_EXTRAS.clear()
+    assert _menu_texts(menu) == ["Open photo", "Show in file manager", "Copy coordinates",
+                                 "Show on map", "extra"]  # fmt: skip
+    assert seen == [match]
+    next(a for a in menu.actions() if a.text() == "Copy coordinates").trigger()
+    assert QApplication.clipboard().text() == f"{match.lat:.5f}, {match.lon:.5f}"
+    window.map_view.marker_menu.emit(str(match.photo_id), "match")  # right click on its marker
+    assert window.context_menu is not None and "Copy coordinates" in _menu_texts(
+        window.context_menu
+    )
+    window.context_menu.close()
