@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/{name}/{file}"
+# A folder (URL) holding the backbone files under their official names, used instead of the
+# official addresses: an organisation's own mirror, or a machine without internet access.
+MIRROR_ENV = "SCICEAPP_WEIGHTS_MIRROR"
 DINOV2_BACKBONES = (
     "dinov2_vits14",
     "dinov2_vitb14",
@@ -98,9 +101,12 @@ def backbone_file(name: str) -> BackboneFile:
     filename = f"{name}_pretrain.pth"
     folder = name.removesuffix("_reg4")
     known = KNOWN_BACKBONE_FILES.get(name, {})
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
     return BackboneFile(
         name=name,
-        url=DINOV2_URL.format(name=folder, file=filename),
+        url=f"{mirror.rstrip('/')}/{filename}"
+        if mirror
+        else DINOV2_URL.format(name=folder, file=filename),
         filename=filename,
         sha256=known.get("sha256"),
         size_bytes=known.get("size_bytes"),

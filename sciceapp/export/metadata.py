@@ -37,8 +37,10 @@ def build_metadata(
     random_init: bool,
     precision: str,
     weights_sha256: Mapping[str, str],
+    exporter: str | None = None,
 ) -> dict[str, str]:
-    """Every key of contract 1, as strings (JSON where the contract says so)."""
+    """Every key of contract 1, as strings (JSON where the contract says so). ``exporter``:
+    what built the file (default: this sciceapp and the torch it runs with)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if len(mean) != 3 or len(std) != 3:
@@ -55,7 +57,7 @@ def build_metadata(
         "sciceapp.random_init": "true" if random_init else "false",
         "sciceapp.precision": precision,
         "sciceapp.weights_sha256": json.dumps(dict(weights_sha256), sort_keys=True),
-        "sciceapp.exporter": exporter_version(),
+        "sciceapp.exporter": exporter or exporter_version(),
     }
 
 
