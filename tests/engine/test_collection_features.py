@@ -249,3 +249,21 @@ def test_full_disk_while_writing_features_loses_nothing(
     assert (report.unchanged, report.added) == (4, 2)
     assert FeatureStore(collection.folder).ids() == _live_ids(collection)
     assert len(_live_ids(collection)) == 6
+
+
+def test_a_reader_follows_a_file_rewritten_by_another_writer(tmp_path, real_places):
+    from PIL import Image
+
+    features = []
+    for name in SACRE:
+        with Image.open(real_places / "sacre_coeur" / name) as image:
+            features.append(extract_features(np.asarray(image), max_keypoints=300))
+    writer = FeatureStore(tmp_path)
+    for photo_id, f in enumerate(features, 1):
+        writer.append(photo_id, f)
+    writer.sync()
+    reader = FeatureStore(tmp_path)
+    assert reader.get(3).image_size == features[2].image_size  # offsets now cached
+    FeatureStore(tmp_path).prune({3})  # 2 of 3 records dead: rewritten, photo 3 moves up
+    assert reader.get(1) is None
+    np.testing.assert_array_equal(reader.get(3).descriptors, features[2].descriptors)
