@@ -106,14 +106,16 @@ def locate_photos(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> list[Any]:
-    """Locate every photo against the collection; one ``LocateResult`` per photo."""
+    """Locate every photo against the collection; one ``LocateResult`` per photo. A photo
+    that is itself in the collection is not its own match (``in_collection``)."""
     from sciceapp.engine.locate import locate
 
     collection = _open(data_dir, name, provider)
     photos = [Path(p) for p in paths]
     return locate(
-        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
-    )
+        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel,
+        exclude_self=True,
+    )  # fmt: skip
 
 
 def review_folder(

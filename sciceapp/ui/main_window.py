@@ -185,8 +185,14 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(message)
 
     def tile_url(self) -> str:
-        """The tile address template the map pages use ("" for none: the world outline)."""
-        return self.settings.tile_url
+        """The tile address template the map pages use ("" for none: the world outline),
+        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from sciceapp.engine.tiles import tile_url
+        from sciceapp.ui.tile_scheme import install_tile_handler
+
+        s = self.settings
+        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
@@ -324,15 +330,21 @@ class MainWindow(QMainWindow):
     def clear_queries(self) -> None:
         self.query_model.clear()
         self.strip.show_matches(None)
+        self.name_strip()
         self.locating.render_map(None)
 
     @catch_all
     def _on_queries_finished(self, results: list) -> None:
-        result = self.locating.current_result()
+        self.name_strip()
+
+    def name_strip(self) -> None:
+        """The strip's title names the selected query (escaped: a file name is not markup)."""
+        import html
+
+        row = self.query_table.currentIndex().row()
+        name = self.query_model.rows[row].name if 0 <= row < len(self.query_model.rows) else None
         self.strip_label.setText(
-            f"<b>Best matches</b> for {Path(str(result.query)).name}"
-            if result is not None
-            else "<b>Best matches</b>"
+            f"<b>Best matches</b> for {html.escape(name)}" if name else "<b>Best matches</b>"
         )
 
     def copy_coordinates(self) -> None:

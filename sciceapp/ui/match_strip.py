@@ -31,6 +31,9 @@ def match_caption(rank: int, match: Any, predicted: tuple[float, float] | None) 
         lines.append(
             f"{format_distance(haversine_m(predicted[0], predicted[1], match.lat, match.lon))} from prediction"
         )
+    place = getattr(match, "place", None)
+    if place:
+        lines.append(place.split(",")[0])  # the town; the tooltip has all of it
     return "\n".join(lines)
 
 
@@ -65,7 +68,8 @@ class MatchStrip(QListWidget):
         for rank, match in enumerate(self.matches, start=1):
             item = QListWidgetItem(match_caption(rank, match, predicted))
             item.setData(Qt.ItemDataRole.UserRole, marker_id(match))
-            item.setToolTip(str(match.path))
+            place = getattr(match, "place", None)
+            item.setToolTip(f"{match.path}\n{place}" if place else str(match.path))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.addItem(item)
         self.blockSignals(False)

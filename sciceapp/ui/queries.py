@@ -13,8 +13,9 @@ from sciceapp.ui.formatting import format_confidence, format_distance, format_la
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.thumbnails import ThumbnailCache
 
-COLUMNS = ("Photo", "Predicted location", "Confidence", "Error", "Status")
-PHOTO, PREDICTED, CONFIDENCE, ERROR, STATUS = range(len(COLUMNS))
+COLUMNS = ("Photo", "Predicted location", "Place", "Confidence", "Error", "Status")
+PHOTO, PREDICTED, PLACE, CONFIDENCE, ERROR, STATUS = range(len(COLUMNS))
+IN_COLLECTION = "in this collection (left out of its matches)"
 
 
 @dataclass
@@ -35,9 +36,10 @@ class QueryRow:
             return self.status
         if result.error:
             return f"failed: {result.error}"
+        note = f"; {IN_COLLECTION}" if getattr(result, "in_collection", False) else ""
         if result.predicted is None:
-            return "no geotagged match"
-        return "located"
+            return "no geotagged match" + note
+        return "located" + note
 
 
 class QueryTableModel(RowsTableModel):
@@ -74,6 +76,8 @@ class QueryTableModel(RowsTableModel):
             return ""
         if column == PREDICTED:
             return format_latlon(*result.predicted) if result.predicted else "unknown"
+        if column == PLACE:
+            return (result.place or "") if result.predicted else ""
         if column == CONFIDENCE:
             return format_confidence(result.confidence) if result.predicted else ""
         if column == ERROR:
