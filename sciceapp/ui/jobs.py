@@ -48,10 +48,15 @@ def find_photos(
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
-    from sciceapp.engine.manifests import list_local_models
-
     summaries = _library(data_dir).list_collections()
-    return CollectionsState(summaries=summaries, models=list_local_models(data_dir))
+    return CollectionsState(summaries=summaries, models=_models(data_dir))
+
+
+def _models(data_dir: Path) -> list[Any]:
+    """The model files in the data folder, then the built-in models."""
+    from sciceapp.engine.manifests import builtin_models, list_local_models
+
+    return list_local_models(data_dir) + builtin_models()
 
 
 def index_folders(
@@ -144,6 +149,13 @@ def review_folder(
     )
 
 
+def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
+    """Both photos and their verified correspondences ("Why this match?")."""
+    from sciceapp.engine.match_explanation import explain_match
+
+    return explain_match(query, reference, progress=progress, cancel=cancel)
+
+
 def import_model_file(
     data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
@@ -168,6 +180,6 @@ def list_models(
     data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
 ) -> tuple[list[Any], list[Any]]:
     """``(manifests, local models)`` for the model dialog."""
-    from sciceapp.engine.manifests import list_local_models, list_manifests
+    from sciceapp.engine.manifests import list_manifests
 
-    return list_manifests(), list_local_models(data_dir)
+    return list_manifests(), _models(data_dir)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp import paths as app_paths
+from sciceapp.engine.labels import model_exists
 from sciceapp.ui import jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.strip = MatchStrip(self.thumbnails)
+        self.strip.explain_requested.connect(self.explain_match)
         self.strip_label = QLabel("<b>Best matches</b> (select a query)")
         self.locating = QueryController(
             self, self.pool, self.query_model, self.query_table, self.strip, self.map_view
@@ -200,8 +202,8 @@ class MainWindow(QMainWindow):
 
     @catch_all
     def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
-        usable = [m for m in state.models if m.info is not None]
-        if self.settings.model_path and not Path(self.settings.model_path).is_file():
+        usable = [m for m in state.models if m.info is not None and not m.builtin]
+        if self.settings.model_path and not model_exists(self.settings.model_path):
             self.settings.model_path = ""
         if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
             self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose
@@ -244,6 +246,16 @@ class MainWindow(QMainWindow):
             self.open_models()
             return None
         return self.indexing.create(name, folders, self.settings.model_path, index_kind)
+
+    @catch_all
+    def explain_match(self, row: int) -> Any:
+        """ "Why this match?" for the current query's match in ``row`` (computed in a worker)."""
+        from sciceapp.ui.why_match import WhyMatchDialog
+
+        result = self.locating.current_result()
+        if result is None or not 0 <= row < len(self.strip.matches):
+            return None
+        return open_dialog(WhyMatchDialog, self, result.query, self.strip.matches[row], modal=False)
 
     def add_folders(self) -> None:
         name = self.current_collection()
