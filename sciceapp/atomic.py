@@ -28,29 +28,6 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
-def current_umask() -> int:
-    """The process's umask, read without changing it where the platform allows (setting it to
-    read it back would briefly give other threads' new files the wrong mode)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def final_mode(path: Path) -> int:
-    """The mode a replaced file keeps (its old one), or a new one gets (``0o666`` less the
-    umask, as ``open`` would give it): ``mkstemp`` alone would leave every file ``0o600``."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return 0o666 & ~current_umask()
-
-
 def temp_prefix(path: Path) -> str:
     """Temporary files for ``path`` are named ``.<name>.<random>.tmp`` (hidden, beside it)."""
     return f".{path.name}."
@@ -75,8 +52,7 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, final_mode(path))
+        os.chmod(tmp_name, _mode_for(path))  # mkstemp's 0600 is for secrets, not maps and CSVs
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
@@ -89,6 +65,28 @@ def atomic_write(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file being replaced, else what ``open`` would give a new one."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, so no thread sees it changed)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from sciceapp.commands.arguments import http_url, output_file, output_folder
 from sciceapp.errors import ModelError, SciceappError
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -37,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow random weights for what no file provides (demo model, not accurate)",
     )
-    export.add_argument("--seed", type=int, default=None, help="seed for random weights")
+    export.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for random weights (default 0; recorded in the model's metadata)",
+    )
     export.add_argument("--precision", choices=PRECISIONS, default="fp32")
     export.add_argument(
         "--opset",
@@ -47,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ONNX opset (default 23: one fused Attention node per block, which needs "
         "onnxruntime >= 1.31 to run on CUDA; 18 for older runtimes)",
     )
-    export.add_argument("--output", "-o", metavar="OUT.onnx", required=True)
+    export.add_argument("--output", "-o", metavar="OUT.onnx", type=output_file, required=True)
     export.add_argument("--json", action="store_true", help="machine-readable progress")
     export.set_defaults(func=_export)
 
@@ -75,8 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     fetch = sub.add_parser("fetch", help="download an official DINOv2 backbone file")
     fetch.add_argument("name", metavar="NAME", help="dinov2_vitb14, ..._reg4, or a model name")
-    fetch.add_argument("--url", help="download from this address instead (a mirror)")
-    fetch.add_argument("--dest", metavar="DIR", help="folder (default: the data folder's models)")
+    fetch.add_argument("--url", type=http_url, help="download from this address instead (a mirror)")
+    fetch.add_argument(
+        "--dest",
+        metavar="DIR",
+        type=output_folder,
+        help="folder (default: the data folder's models)",
+    )
     fetch.add_argument("--json", action="store_true", help="machine-readable progress")
     fetch.set_defaults(func=_fetch)
 
@@ -364,9 +375,14 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from sciceapp.commands import writing
     from sciceapp.engine.manifests import import_model
-    from sciceapp.paths import data_dir
+    from sciceapp.paths import data_dir, models_dir
 
-    local = import_model(args.path, data_dir(args.data_dir))
+    folder = data_dir(args.data_dir)
+    with writing(models_dir(folder) / Path(args.path).name):
+        local = import_model(args.path, folder)
     print(f"imported {local.display_name} as {local.path}")
+    for name in local.external_files:
+        print(f"  with its external weights {name}")
     return 0
