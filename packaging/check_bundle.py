@@ -153,6 +153,8 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     best = located["matches"][0]
     assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
     assert best["score"] > 0.99, f"self-similarity {best['score']}"
+    # local features and the two-view fit run on OpenCV's compiled library: in the bundle too
+    assert best["verified"] and best["inliers"] >= 100, f"not verified frozen: {best}"
     shot = data_dir / "lookup.png"
     gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
     result = _run([*gui, "--screenshot", str(shot)], data_dir)
