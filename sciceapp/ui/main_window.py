@@ -88,8 +88,11 @@ class MainWindow(QMainWindow):
         self.about_box: QMessageBox | None = None
         self.actions_by_name.update(install_help_menu(self))  # last: Help is the last menu
         from sciceapp.ui import context_menus
+        from sciceapp.ui.why_match import why_this_match_entry
 
         self.context_menu: Any = None
+        if why_this_match_entry not in context_menus.MATCH_MENU_EXTRAS:
+            context_menus.MATCH_MENU_EXTRAS.append(why_this_match_entry)
         context_menus.install(self)
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QWidget
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from sciceapp.ui.formatting import format_distance, format_verification
 from sciceapp.ui.guard import catch_all
@@ -44,7 +44,8 @@ def match_caption(rank: int, match: Any, predicted: tuple[float, float] | None) 
 
 class MatchStrip(QListWidget):
     """Emits ``match_selected(marker_id)`` when the user picks a match, and
-    ``explain_requested(row)`` for "Why this match?" (double click or context menu)."""
+    ``explain_requested(row)`` for "Why this match?" on a double click (the context menu's
+    entry is ``why_match.why_this_match_entry``)."""
 
     match_selected = Signal(str)
     explain_requested = Signal(int)
@@ -66,8 +67,6 @@ class MatchStrip(QListWidget):
         self.matches: list[Any] = []
         self.currentItemChanged.connect(self._on_current)
         self.itemDoubleClicked.connect(lambda item: self.explain_requested.emit(self.row(item)))
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.customContextMenuRequested.connect(self._context_menu)
         thumbnails.ready.connect(self._refresh_icons)
 
     def show_matches(self, result: Any | None) -> None:
@@ -108,19 +107,6 @@ class MatchStrip(QListWidget):
     def _on_current(self, item: QListWidgetItem | None, _previous: object) -> None:
         if item is not None:
             self.match_selected.emit(item.data(Qt.ItemDataRole.UserRole))
-
-    def match_menu(self, row: int) -> QMenu:
-        """The actions on one match (the context menu)."""
-        menu = QMenu(self)
-        why = menu.addAction("Why this match?")
-        why.triggered.connect(lambda: self.explain_requested.emit(row))
-        return menu
-
-    @catch_all
-    def _context_menu(self, position: QPoint) -> None:
-        item = self.itemAt(position)
-        if item is not None:
-            self.match_menu(self.row(item)).popup(self.viewport().mapToGlobal(position))
 
     def _refresh_icons(self, *_: object) -> None:
         for row, match in enumerate(self.matches):

@@ -187,3 +187,11 @@ class WhyMatchDialog(QDialog):
     def reject(self) -> None:
         self.worker.cancel()  # a closed dialog does not keep the worker busy
         super().reject()
+
+
+def why_this_match_entry(menu: Any, window: Any, match: Any) -> None:
+    """The match context menu's "Why this match?" (``context_menus.MATCH_MENU_EXTRAS``)."""
+    rows = [i for i, shown in enumerate(window.strip.matches) if shown is match]
+    if rows:
+        action = menu.addAction("Why this match?")
+        action.triggered.connect(lambda _checked=False: window.explain_match(rows[0]))

@@ -30,7 +30,7 @@ def show_result(window, result: LocateResult) -> None:
     """As if ``result`` had just been located: its row current, its matches in the strip."""
     rows = window.query_model.add_paths([result.query])
     window.query_model.set_results(rows, [result])
-    window.query_table.selectRow(rows[0])
+    window.query_table.selectRow(window.query_model.row_of(rows[0]))
     window.strip.show_matches(result)
 
 
@@ -54,7 +54,7 @@ def test_strip_and_table_show_the_badge_and_the_inliers(qtbot, window):
     result.verified = False
     for match in result.matches:
         match.verified = False
-    window.query_model.set_results([0], [result])
+    window.query_model.set_results(window.query_model.rows[:1], [result])
     assert window.query_model.index(0, VERIFIED).data() == "not verified, 57 inliers"
 
 
@@ -116,11 +116,12 @@ def test_why_this_match_draws_correspondences_from_a_worker_without_blocking(
 def test_a_look_alike_is_not_verified_and_the_menu_offers_the_view(qtbot, window):
     match = Match(str(OTHER_PLACE), 0.35, None, None, 2, inliers=3, verified=False)
     show_result(window, located(SACRE[0], [match]))
-    (action,) = window.strip.match_menu(0).actions()
-    assert action.text() == "Why this match?"
-    with qtbot.waitSignal(window.strip.explain_requested, timeout=WAIT_MS) as asked:
-        action.trigger()
-    assert asked.args == [0]
+    from sciceapp.ui.context_menus import match_menu
+
+    menu = match_menu(window, window.strip.matches[0])
+    (action,) = [a for a in menu.actions() if a.text() == "Why this match?"]
+    action.trigger()
+    qtbot.waitUntil(lambda: bool(window.findChildren(WhyMatchDialog)), timeout=WAIT_MS)
     dialog = window.findChildren(WhyMatchDialog)[-1]
     with qtbot.waitSignal(dialog.drawn, timeout=WAIT_MS):
         pass

@@ -102,7 +102,7 @@ def test_context_menus_sorting_and_removing_queries(
     finally:
         context_menus.MATCH_MENU_EXTRAS.clear()
     assert _menu_texts(menu) == ["Open photo", "Show in file manager", "Copy coordinates",
-                                 "Show on map", "extra"]  # fmt: skip
+                                 "Show on map", "Why this match?", "extra"]  # fmt: skip
     assert seen == [match]
     next(a for a in menu.actions() if a.text() == "Copy coordinates").trigger()
     assert QApplication.clipboard().text() == f"{match.lat:.5f}, {match.lon:.5f}"
