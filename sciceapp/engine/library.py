@@ -252,7 +252,12 @@ class Collection:
             with _SESSIONS_LOCK:
                 embedder = _SESSIONS.pop(key, None)
                 if embedder is None:
-                    embedder = Embedder(self.model_path, self.provider, batch_size=self.batch_size)
+                    embedder = Embedder(
+                        self.model_path,
+                        self.provider,
+                        batch_size=self.batch_size,
+                        tuning_dir=self.library.data_dir,
+                    )
                 _SESSIONS[key] = embedder  # most recently used last
                 while len(_SESSIONS) > MAX_SESSIONS:
                     _SESSIONS.pop(next(iter(_SESSIONS)))
