@@ -54,9 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from sciceapp.progress import CancelToken, TqdmProgress
 
     data = data_dir(args.data_dir)
-    path = resolve_model(args.model, data)
+    info = Embedder(resolve_model(args.model, data), provider="cpu").info  # checks the file
     if args.use:
-        info = Embedder(path, provider="cpu").info  # checks the file fully
         try:
             record = tuning.set_override(
                 data, info.sha256, None if args.use == "auto" else args.use
@@ -64,25 +63,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ModelError(f"{exc} Run `sciceapp model tune {args.model}` first.") from exc
         return _print(record, args.json)
-    embedder = Embedder(path, provider="cpu")
-    photos = (
-        scan(args.photos)
-        if args.photos
-        else calibration.collection_photos(data, embedder.info.sha256)
-    )
-    if not photos:
-        raise ModelError(
-            "No photos to calibrate on: no collection uses this model yet. Give some with "
-            "--photos FOLDER (about 8 real photos are used)."
-        )
+    photos = scan(args.photos) if args.photos else None
     try:
-        images, used = calibration.calibration_images(embedder.info, photos)
+        with TqdmProgress("calibrating", unit="step") as progress:
+            record = calibration.tune(info, data, photos, progress=progress, cancel=CancelToken())
     except ValueError as exc:
-        raise ModelError(f"Cannot calibrate: {exc}.") from exc
-    with TqdmProgress(f"calibrating on {len(used)} photos", unit="step") as progress:
-        record, _ = calibration.calibrate(
-            embedder.info, images, data, progress=progress, cancel=CancelToken()
-        )
+        raise ModelError(f"Cannot calibrate: {exc}; use --photos FOLDER.") from exc
     return _print(record, args.json)
 
 

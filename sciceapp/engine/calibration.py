@@ -48,13 +48,14 @@ def calibrate(
     reference: Runner | None = None,
     threads: int | None = None,
     spin: bool = False,
-    pause_s: float = PAUSE_S,
+    pause_s: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[tuning.Tuning, dict[str, Runner]]:
     """Measure the candidates for ``info``'s model on ``images`` (float32 ``[N, 3, S, S]``,
     real photos as the model sees them), save the record and return it with the open runners
     of the candidates that passed (the caller keeps the one it runs and drops the rest)."""
+    pause_s = PAUSE_S if pause_s is None else pause_s
     candidates = runtimes.candidates_for(info.precision)
     problem_of_int8 = int8_problem()
     measured: dict[str, tuning.Measured] = {}
@@ -235,3 +236,24 @@ def collection_photos(data_dir: Path, model_sha256: str) -> list[Path]:
             if len(found) >= 4 * CALIBRATION_PHOTOS:
                 return found
     return found
+
+
+def tune(
+    info,
+    data_dir: Path,
+    photo_paths: list[Path] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuning.Tuning:
+    """Calibrate ``info``'s model on ``photo_paths`` (default: the photos of the collections
+    built with it) and record the result. Raises ``ValueError`` saying why when there are no
+    photos to calibrate on."""
+    photos = photo_paths or collection_photos(data_dir, info.sha256)
+    if not photos:
+        raise ValueError(
+            "no photos to calibrate on: no collection uses this model yet (give some photos, "
+            f"about {CALIBRATION_PHOTOS} are used)"
+        )
+    images, _ = calibration_images(info, photos)
+    return calibrate(info, images, data_dir, progress=progress, cancel=cancel)[0]

@@ -205,7 +205,9 @@ def test_model_tune_command_measures_reports_and_overrides(model, photos, data_d
     assert record["photos"] == calibration.CALIBRATION_PHOTOS
     assert record["chosen"] in {c["name"] for c in record["candidates"] if c["status"] == "ok"}
     overridden = tune("tiny", "--use", "onnxruntime-fp32")
-    assert overridden.returncode == 0 and "using onnxruntime-fp32 (your choice)" in overridden.stdout
+    assert (
+        overridden.returncode == 0 and "using onnxruntime-fp32 (your choice)" in overridden.stdout
+    )
     assert Embedder(model, tuning_dir=data_dir).runtime == "onnxruntime-fp32"
     bogus = tune("tiny", "--use", "bogus")
     assert bogus.returncode != 0 and "bogus cannot be used" in bogus.stderr
