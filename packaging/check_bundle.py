@@ -161,6 +161,37 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     )
 
 
+def check_geotag(bundle: Path, data_dir: Path) -> str:
+    """exiv2 and gpxpy are frozen: write a position into a photo, read a GPX, undo the write."""
+    import hashlib
+
+    from PIL import Image
+
+    photo = data_dir / "photo.jpg"
+    Image.new("RGB", (32, 24), (90, 140, 200)).save(photo, "JPEG")
+    before = hashlib.sha256(photo.read_bytes()).hexdigest()
+    cli = str(bundle / "sciceapp")
+    result = _run(
+        [cli, "geotag", "set", str(photo), "--lat", "43.5", "--lon", "11.9", "-q"], data_dir
+    )
+    assert result.returncode == 0, f"geotag set failed: {result.stderr[-2000:]}"
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() != before, "geotag set wrote nothing"
+    track = data_dir / "track.gpx"
+    track.write_text(
+        '<gpx version="1.1" creator="check"><trk><trkseg><trkpt lat="43.5" lon="11.9">'
+        "<time>2024-01-01T10:00:00Z</time></trkpt></trkseg></trk></gpx>",
+        encoding="utf-8",
+    )
+    result = _run([cli, "geotag", "gpx", str(track), str(photo), "--dry-run"], data_dir)
+    assert result.returncode == 0 and "1 track points" in result.stdout, (
+        f"geotag gpx failed: {result.stdout[-1000:]} {result.stderr[-2000:]}"
+    )
+    result = _run([cli, "geotag", "undo"], data_dir)
+    assert result.returncode == 0, f"geotag undo failed: {result.stderr[-2000:]}"
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() == before, "undo did not restore"
+    return "wrote GPS with exiv2, read a GPX track, undo restored the bytes"
+
+
 CHECKS: list[Callable[[Path, Path], str]] = [
     check_versions,
     check_no_toolkit,
@@ -168,6 +199,7 @@ CHECKS: list[Callable[[Path, Path], str]] = [
     check_resources,
     check_doctor,
     check_window,
+    check_geotag,
 ]
 
 

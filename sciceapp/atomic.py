@@ -13,7 +13,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -33,11 +33,17 @@ def temp_prefix(path: Path) -> str:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | os.PathLike[str],
+    mode: str = "wb",
+    before_replace: Callable[[Path], None] | None = None,
+) -> Iterator[IO[Any]]:
     """Open a temporary file to fill; on a clean exit it replaces ``path`` (fsynced).
 
     ``mode``: ``"wb"`` or ``"w"`` (text, UTF-8). If the block raises (anything, including
     ``KeyboardInterrupt``), the temporary file is deleted and ``path`` is left as it was.
+    ``before_replace(temp_path)`` runs once the data is written and before the fsync and rename
+    (to give the file its final mode and timestamps, which then appear with it).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write opens files for writing only ('wb' or 'w'), not {mode!r}.")
@@ -49,6 +55,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
+            if before_replace is not None:
+                before_replace(Path(tmp_name))
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
@@ -57,9 +65,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     fsync_dir(path.parent)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def write_bytes_atomic(
+    path: str | os.PathLike[str],
+    data: bytes,
+    before_replace: Callable[[Path], None] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` all at once (see :func:`atomic_write`)."""
-    with atomic_write(path, "wb") as handle:
+    with atomic_write(path, "wb", before_replace) as handle:
         handle.write(data)
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "sciceapp.commands.model",
     "sciceapp.commands.collection",
     "sciceapp.commands.search",
+    "sciceapp.commands.geotag",
     "sciceapp.commands.train",
     "sciceapp.commands.gui",
     "sciceapp.commands.doctor",

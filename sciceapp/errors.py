@@ -39,6 +39,11 @@ class DatasetError(SciceappError):
     """A training or evaluation dataset is missing or not laid out as expected."""
 
 
+class GeotagError(SciceappError):
+    """A photo's location cannot be written or undone: read-only file or medium, a format the
+    writer cannot change in place, a file changed since sciceapp wrote it, a bad GPX track."""
+
+
 class CancelledError(SciceappError):
     """The user cancelled a long job. What was finished before is kept."""
 

@@ -53,7 +53,7 @@ def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Pat
     result = subprocess.run(check, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     for name in ("check_versions", "check_no_toolkit", "check_toolkit_commands_explain",
-                 "check_resources", "check_doctor"):  # fmt: skip
+                 "check_resources", "check_doctor", "check_geotag"):  # fmt: skip
         assert f"ok    {name}" in result.stdout
     assert "ok    check_window" in result.stdout
     assert "ok    check_demo_lookup" in result.stdout

@@ -16,6 +16,7 @@ from typing import Any
 from sciceapp.commands import writing
 from sciceapp.commands.collection import _add_run_options as _run_options
 from sciceapp.commands.collection import _library
+from sciceapp.commands.geotag import add_review_options, apply_review
 from sciceapp.errors import SciceappError
 
 NO_TILES = ""
@@ -44,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     review.add_argument("--geojson", metavar="OUT.geojson", help="write both positions as GeoJSON")
     _search_options(review)
     _run_options(review)
+    add_review_options(review)
     review.set_defaults(func=_review)
 
     mapping = subparsers.add_parser("map", help="write an HTML map of a collection and results")
@@ -189,7 +191,7 @@ def _review(args: argparse.Namespace) -> int:
             with writing(path):
                 writer(rows, path)
             print(f"wrote {path}")
-    return 0
+    return apply_review(args, collection.name, rows)
 
 
 def _read_results(path: str) -> list[Any]:

@@ -85,6 +85,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL;
     ALTER TABLE collections ADD COLUMN index_note TEXT;
     """,
+    # 4: the geotag journal (engine/geotag/journal.py): every change sciceapp makes to a photo
+    # or its sidecar is recorded here *before* the file is replaced, with what to restore.
+    # A change is one user action (a `geotag set`, a review --apply, a GPX run); it holds one
+    # write per file. ``undo_sha256`` is what the file will be after an undo (NULL: removed).
+    """
+    CREATE TABLE geotag_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        undone TEXT
+    );
+    CREATE TABLE geotag_writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        change_id INTEGER NOT NULL REFERENCES geotag_changes(id) ON DELETE CASCADE,
+        photo TEXT NOT NULL,
+        target TEXT NOT NULL,
+        sidecar INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        old_tags TEXT,
+        new_tags TEXT NOT NULL,
+        old_sha256 TEXT,
+        old_size INTEGER,
+        old_mode INTEGER,
+        old_atime_ns INTEGER,
+        old_mtime_ns INTEGER,
+        new_sha256 TEXT NOT NULL,
+        backup_kind TEXT NOT NULL CHECK (backup_kind IN ('none', 'bytes', 'metadata')),
+        backup_sha256 TEXT,
+        undo_sha256 TEXT,
+        state TEXT NOT NULL CHECK (state IN
+            ('pending', 'done', 'failed', 'undoing', 'undone', 'conflict')),
+        note TEXT
+    );
+    CREATE INDEX geotag_writes_by_change ON geotag_writes(change_id);
+    CREATE INDEX geotag_writes_by_state ON geotag_writes(state);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -23,12 +23,16 @@ Hooks for the GUI (``render_map(..., bridge=True)``; load the file with
   ``new QWebChannel(qt.webChannelTransport, ...)`` to the object registered as ``bridge``;
 - clicking a reference or match marker calls ``bridge.markerClicked(String(photo_id))`` with
   the catalogue photo id (prediction and recorded-GPS markers have no id and call nothing);
+- each query's own marker (its recorded GPS, else its prediction) can be dragged; dropping it
+  calls ``bridge.markerMoved(query_path, lat, lon)`` (the window confirms before writing);
+  a click on the map calls ``bridge.mapClicked(lat, lon)``;
 - ``window.sciceapp``: ``ready`` (true once the markers exist), ``highlight(id)`` (pans to
   that photo's marker, unclustering it if needed, opens its popup; returns false for an
   unknown id), ``markerCount()`` (every point marker on the map, clustered ones included:
   references + per query its geotagged matches, its prediction and its recorded GPS; circles
   and lines are not counted), ``marker(id)`` (that photo's Leaflet layer, or null; tests
-  fire clicks on it) and ``notice()`` (the notice text shown, or "").
+  fire clicks on it), ``photoMarker(path)`` (a query's draggable marker, or null),
+  ``bridgeReady()`` and ``notice()`` (the notice text shown, or "").
 - Tiles from a remote URL in a page loaded from a file need the QWebEngine setting
   ``LocalContentCanAccessRemoteUrls``; without it the page shows the tile-error notice.
 """

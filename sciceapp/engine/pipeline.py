@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
+from sciceapp.engine.geotag.sidecar import with_sidecar_position
 from sciceapp.engine.images import is_image_path, load_for_model
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
@@ -114,7 +115,7 @@ def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
     except ImageError as exc:
         item.error = str(exc)
         return item
-    item.meta = read_photo_meta(data)
+    item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
     return item
 
 

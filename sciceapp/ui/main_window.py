@@ -39,6 +39,7 @@ from sciceapp.ui.collections_panel import CollectionsPanel
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.dropping import local_paths, paths_from_text
 from sciceapp.ui.formatting import format_latlon
+from sciceapp.ui.geotagging import GeotagController
 from sciceapp.ui.guard import catch_all, remove_error_sink, set_error_sink
 from sciceapp.ui.indexing import IndexingController
 from sciceapp.ui.locating import QueryController
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build()
         self.actions_by_name = install_actions(self)
+        self.geotag = GeotagController(self)
+        self.map_view.marker_moved.connect(catch_all(self.geotag.write_marker_position))
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)
         self.indexing.refresh(select=self.settings.last_collection or None)

@@ -33,11 +33,25 @@ class MapBridge(QObject):
     """The QWebChannel object the page calls as ``bridge``."""
 
     marker_clicked = Signal(str)
+    marker_moved = Signal(str, float, float)  # photo path, new lat, new lon
+    map_clicked = Signal(float, float)
 
     @Slot(str)
     @catch_all
     def markerClicked(self, marker_id: str) -> None:  # noqa: N802 - the name the page calls
         self.marker_clicked.emit(str(marker_id))
+
+    @Slot(str, float, float)
+    @catch_all
+    def markerMoved(self, photo: str, lat: float, lon: float) -> None:  # noqa: N802
+        """A photo's own marker (recorded GPS, or its prediction) was dragged and dropped."""
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            self.marker_moved.emit(str(photo), float(lat), float(lon))
+
+    @Slot(float, float)
+    @catch_all
+    def mapClicked(self, lat: float, lon: float) -> None:  # noqa: N802
+        self.map_clicked.emit(float(lat), float(lon))
 
 
 def qwebchannel_script() -> QWebEngineScript:

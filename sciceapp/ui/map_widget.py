@@ -35,6 +35,8 @@ class MapView(QWebEngineView):
 
     rendered = Signal(bool)
     marker_clicked = Signal(str)
+    marker_moved = Signal(str, float, float)  # a photo's marker dragged: path, lat, lon
+    map_clicked = Signal(float, float)
     files_dropped = Signal(list)
 
     def __init__(self, map_dir: Path, parent: QWidget | None = None) -> None:
@@ -44,6 +46,8 @@ class MapView(QWebEngineView):
         self.setPage(self.map_page)
         self.bridge = MapBridge(self)
         self.bridge.marker_clicked.connect(self.marker_clicked)
+        self.bridge.marker_moved.connect(self.marker_moved)
+        self.bridge.map_clicked.connect(self.map_clicked)
         self.channel = QWebChannel(self.map_page)
         self.channel.registerObject("bridge", self.bridge)
         self.map_page.setWebChannel(self.channel)

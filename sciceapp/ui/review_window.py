@@ -13,6 +13,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QDialog,
     QDoubleSpinBox,
     QFileDialog,
@@ -120,6 +121,16 @@ class ReviewWindow(QDialog):
         self.geojson_button.clicked.connect(lambda: self._export("geojson"))
         self.map_button = QPushButton("Show on map")
         self.map_button.clicked.connect(self.show_on_map)
+        self.apply_button = QPushButton("Apply predicted location…")
+        self.apply_button.setToolTip(
+            "Write the predicted position into the selected photos (or their XMP sidecars); "
+            "Edit > Undo puts them back"
+        )
+        self.apply_button.clicked.connect(self.apply_selected)
+        self.unverified = QCheckBox("also unverified predictions")
+        self.unverified.setToolTip(
+            "Predictions that no match confirmed geometrically are left alone unless this is on"
+        )
         self.progress = QProgressBar()
         self.progress.hide()
         self.summary = QLabel(
@@ -133,11 +144,16 @@ class ReviewWindow(QDialog):
         top.addWidget(self.map_button)
         top.addWidget(self.csv_button)
         top.addWidget(self.geojson_button)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.unverified)
+        bottom.addWidget(self.apply_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
         self._set_has_rows(False)
 
     @classmethod
@@ -145,7 +161,7 @@ class ReviewWindow(QDialog):
         return open_dialog(cls, window, modal=False)
 
     def _set_has_rows(self, has: bool) -> None:
-        for button in (self.csv_button, self.geojson_button, self.map_button):
+        for button in (self.csv_button, self.geojson_button, self.map_button, self.apply_button):
             button.setEnabled(has)
 
     @catch_all
@@ -214,3 +230,27 @@ class ReviewWindow(QDialog):
     @catch_all
     def show_on_map(self) -> None:
         self.window_.locating.render_review(self.model.rows)
+
+    def selected_rows(self) -> list[Any]:
+        picked = self.table.selectionModel().selectedRows()
+        return [self.model.rows[self.proxy.mapToSource(i).row()] for i in picked]
+
+    @catch_all
+    def apply_selected(self) -> Any:
+        """Confirm, then write the selected rows' predicted positions (verified ones unless
+        the box is ticked)."""
+        from sciceapp.engine.geotag.plans import plan_review
+
+        rows = self.selected_rows()
+        if not rows:
+            self.window_.show_error("Select the photos whose predicted location to write.")
+            return None
+        name = self.window_.current_collection() or ""
+        plan = plan_review(rows, name, "all", include_unverified=self.unverified.isChecked())
+        return self.window_.geotag.confirm_and_write(
+            plan.requests,
+            f"review: applied the predicted location to {len(plan.requests)} photo(s)",
+            plan.left,
+            "the predicted location",
+            parent=self,
+        )

@@ -15,6 +15,7 @@ from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, OSM_TILE_U
 ORGANIZATION = "sciceapp"
 APPLICATION = "sciceapp"
 PROVIDERS = ("auto", "cuda", "tensorrt", "cpu")
+GEOTAG_TARGETS = ("", "darktable", "digikam")  # into the photo, or a sidecar of that style
 TOP_K_RANGE = (1, 100)
 RADIUS_M_RANGE = (1.0, 100_000.0)
 
@@ -31,6 +32,7 @@ class AppSettings:
     provider: str = "auto"
     model_path: str = ""
     last_collection: str = ""
+    geotag_sidecar: str = ""  # where locations are written: "" the photo, else a sidecar style
 
     def clamped(self) -> AppSettings:
         """The same settings with numbers pulled into their allowed ranges."""
@@ -45,6 +47,7 @@ class AppSettings:
             provider,
             self.model_path,
             self.last_collection,
+            self.geotag_sidecar if self.geotag_sidecar in GEOTAG_TARGETS else "",
         )
 
 

@@ -7,6 +7,7 @@ function sciceappMap(map, data, options) {
   "use strict";
   var bridge = null;
   var byId = {};        // catalogue photo id -> marker (match markers win over references)
+  var byPhoto = {};     // query photo path -> its own marker, which can be dragged
   var pointMarkers = 0; // markers outside the cluster group
   var noticeBox = null;
 
@@ -123,19 +124,39 @@ function sciceappMap(map, data, options) {
         radius: q.circle_m, color: "#c92a2a", weight: 1,
         fillOpacity: 0.08 + 0.3 * q.confidence
       }).addTo(map);
-      point(q.predicted, "predicted", 20,
+      var predicted = point(q.predicted, "predicted", 20,
         photoPopup("predicted: " + name, q.query, q.predicted[0], q.predicted[1],
           [["confidence", fmt(q.confidence, 2)]].concat(
             q.error_m === null ? [] : [["error", fmt(q.error_m, 0) + " m"]])), null);
     }
+    var recorded = null;
     if (q.query_gps) {
-      point(q.query_gps, "recorded", 16,
+      recorded = point(q.query_gps, "recorded", 16,
         photoPopup("recorded GPS: " + name, q.query, q.query_gps[0], q.query_gps[1], []), null);
       if (q.predicted) {
         L.polyline([q.query_gps, q.predicted], { color: "#2b8a3e", weight: 2 }).addTo(map);
       }
     }
+    // The photo's own position (its GPS, else its prediction) can be dragged to correct it;
+    // the window asks before writing anything (bridge.markerMoved).
+    var own = recorded || (q.predicted ? predicted : null);
+    if (own && options.bridge) { movable(own, q.query); }
   });
+
+  function movable(marker, photo) {
+    marker.dragging.enable();
+    marker.on("dragend", function () {
+      var ll = marker.getLatLng();
+      if (bridge) { bridge.markerMoved(String(photo), ll.lat, ll.lng); }
+    });
+    byPhoto[String(photo)] = marker;
+  }
+
+  if (options.bridge) {
+    map.on("click", function (event) {
+      if (bridge) { bridge.mapClicked(event.latlng.lat, event.latlng.lng); }
+    });
+  }
 
   if (options.notice) { showNotice(options.notice); }
   map.eachLayer(function (layer) {
@@ -162,6 +183,8 @@ function sciceappMap(map, data, options) {
       return true;
     },
     marker: function (id) { return byId[String(id)] || null; },
+    photoMarker: function (path) { return byPhoto[String(path)] || null; },
+    bridgeReady: function () { return bridge !== null; },
     markerCount: function () { return cluster.getLayers().length + pointMarkers; },
     notice: function () { return noticeBox && noticeBox.style.display !== "none" ? noticeBox.textContent : ""; }
   };
