@@ -148,10 +148,19 @@ def open_candidate(
     candidate: Candidate, info, data_dir: Path, *, threads: int | None, spin: bool
 ) -> Runner:
     """A runner for ``candidate`` on ``info``'s model (making the int8 copy if it needs one)."""
-    return _open(candidate, info, data_dir, threads, spin)
+    return _open(candidate, info, data_dir, threads, spin, cache=True)
 
 
-def _open(candidate: Candidate, info, data_dir: Path, threads: int | None, spin: bool) -> Runner:
+def _open(
+    candidate: Candidate,
+    info,
+    data_dir: Path,
+    threads: int | None,
+    spin: bool,
+    cache: bool = False,
+) -> Runner:
+    """``cache``: keep OpenVINO's compiled model in the data folder (a few hundred MB for the
+    base model, so only for the path in use, not for every candidate calibration tries)."""
     path = info.path
     if candidate.int8_copy:
         path = tuning.int8_copy_path(data_dir, info.sha256)
@@ -160,7 +169,8 @@ def _open(candidate: Candidate, info, data_dir: Path, threads: int | None, spin:
             partial = path.with_name(f".{path.name}.partial")
             to_int8(info.path, partial)
             partial.replace(path)
-    return runtimes.open_runner(candidate, path, threads=threads, spin=spin)
+    folder = Path(data_dir) / tuning.FOLDER / "openvino-cache" if cache else None
+    return runtimes.open_runner(candidate, path, threads=threads, spin=spin, cache_dir=folder)
 
 
 def _descriptors(runner: Runner, images: np.ndarray) -> np.ndarray:

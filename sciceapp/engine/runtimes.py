@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import platform
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ def _openvino() -> tuple[Any, Any] | str:
     try:
         import openvino
     except ImportError:
+        if getattr(sys, "frozen", False):
+            return "OpenVINO is not installed (the desktop app leaves it out; the Python package has it with sciceapp[openvino])"
         return f"OpenVINO is not installed ({OPENVINO_INSTALL} adds it)"
     except Exception as exc:  # a broken install can raise anything on import
         return f"OpenVINO cannot be imported: {exc}"
@@ -115,11 +118,19 @@ def problem(candidate: Candidate, int8_problem: str | None) -> str | None:
 
 
 def open_runner(
-    candidate: Candidate, model_file: Path, *, threads: int | None, spin: bool
+    candidate: Candidate,
+    model_file: Path,
+    *,
+    threads: int | None,
+    spin: bool,
+    cache_dir: Path | None = None,
 ) -> Runner:
-    """A runner for ``candidate`` on ``model_file`` (the int8 copy for an int8 candidate)."""
+    """A runner for ``candidate`` on ``model_file`` (the int8 copy for an int8 candidate).
+
+    ``cache_dir``: where OpenVINO keeps the models it compiled, so the next start loads the
+    compiled form instead of compiling again (seconds for the base model)."""
     if candidate.runtime == OPENVINO:
-        return _openvino_runner(model_file, candidate.precision, threads)
+        return _openvino_runner(model_file, candidate.precision, threads, cache_dir)
     names = [COREML_PROVIDER, providers.CPU] if candidate.runtime == COREML else [providers.CPU]
     session = ort.InferenceSession(
         str(model_file), sess_options=cpu_session_options(threads, spin), providers=names
@@ -129,7 +140,9 @@ def open_runner(
     return ort_runner(session)
 
 
-def _openvino_runner(model_file: Path, precision: str, threads: int | None) -> Runner:
+def _openvino_runner(
+    model_file: Path, precision: str, threads: int | None, cache_dir: Path | None
+) -> Runner:
     found = _openvino()
     if isinstance(found, str):
         raise RuntimeError(found)
@@ -142,7 +155,9 @@ def _openvino_runner(model_file: Path, precision: str, threads: int | None) -> R
     }
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    compiled = core.compile_model(core.read_model(str(model_file)), "CPU", config)
+    if cache_dir is not None:
+        config["CACHE_DIR"] = str(cache_dir)
+    compiled = core.compile_model(str(model_file), "CPU", config)  # a path: the cache applies
     request = compiled.create_infer_request()
     lock = threading.Lock()  # one infer request: calls from several threads take turns
 
