@@ -42,7 +42,14 @@ from sciceapp.engine.download import sha256_file
 from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
-from sciceapp.engine.pipeline import Prepared, embed_files, require_paths, scan
+from sciceapp.engine.pipeline import (
+    Prepared,
+    StartingEmbedder,
+    embed_files,
+    require_paths,
+    scan,
+)
+from sciceapp.engine.providers import CPU, batch_size_for
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -421,8 +428,10 @@ class _Run:
         cancel: CancelToken | None,
     ) -> IndexReport:
         self.progress, self.cancel = progress, cancel
-        embedder = self.c.embedder()
-        info = embedder.info
+        info = self.c.model_info
+        # The session starts while the photos are scanned and the first batches decoded.
+        provisional = self.c.batch_size or batch_size_for(CPU, info.image_size)
+        embedder = StartingEmbedder(self.c.embedder, provisional)
         files = scan(roots) if roots else []
         existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
         todo, replaced = self._triage(files, existing)
@@ -444,6 +453,7 @@ class _Run:
                 if time.monotonic() - last_save >= self.c.checkpoint_s:
                     self._save()
                     last_save = time.monotonic()
+            embedder.ready()  # a model that cannot start fails the job, photos to embed or not
         except (CancelledError, KeyboardInterrupt) as exc:
             self._save(convert=False)  # keep every finished batch, quickly
             self.report.cancelled = True

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,29 @@ class EmbedsImages(Protocol):
     batch_size: int
 
     def embed(self, images: np.ndarray) -> np.ndarray: ...
+
+
+class StartingEmbedder:
+    """An embedder being created in a thread, so that photos are read and decoded while the
+    model session starts (seconds for a large model: reading the file, building the session,
+    compiling). Until it is ready ``batch_size`` is ``provisional``; ``embed`` waits for it,
+    and a failure to start is raised there (or by ``ready``)."""
+
+    def __init__(self, start: Callable[[], EmbedsImages], provisional: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-start")
+        self._future = self._pool.submit(start)
+        self._pool.shutdown(wait=False)
+        self._provisional = provisional
+
+    @property
+    def batch_size(self) -> int:
+        return self.ready().batch_size if self._future.done() else self._provisional
+
+    def ready(self) -> EmbedsImages:
+        return self._future.result()
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self.ready().embed(images)
 
 
 @dataclass
