@@ -143,10 +143,12 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert not skipped & set(heic), f"HEIC photos skipped: {shown['skipped_files']}"
     jpegs = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     query = jpegs[0]
-    # a photo of the collection finds itself first, with its own GPS position
-    result = _run([cli, "locate", str(query), "--collection", "demo", "--json"], data_dir)
+    # a photo of the collection finds itself first (when asked to), with its own GPS position
+    locate = [cli, "locate", str(query), "--collection", "demo", "--json", "--include-self"]
+    result = _run(locate, data_dir)
     assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
     (located,) = json.loads(result.stdout)
+    assert located["in_collection"] is True, f"not seen as in the collection: {located}"
     best = located["matches"][0]
     assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
     assert best["score"] > 0.99, f"self-similarity {best['score']}"

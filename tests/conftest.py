@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["fixtures_models"]
 
 EXIF_SAMPLES = REPO_ROOT.parent / "shared" / "data" / "exif-samples"
+REAL_PLACES = REPO_ROOT.parent / "shared" / "data" / "places"
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +45,17 @@ def exif_samples() -> Path:
             f"The sample photos are missing: expected {EXIF_SAMPLES} beside the checkout."
         )
     return EXIF_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def real_places() -> Path:
+    """Real photos of the same places from other viewpoints, seasons and times of day
+    (../shared/data/places, its README says what each folder is; must exist)."""
+    if not (REAL_PLACES / "sacre_coeur").is_dir():
+        raise FileNotFoundError(
+            f"The real place photos are missing: expected {REAL_PLACES} beside the checkout."
+        )
+    return REAL_PLACES
 
 
 @pytest.fixture(scope="session", autouse=True)

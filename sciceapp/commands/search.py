@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _search_options(locate)
     locate.add_argument("--json", action="store_true", help="print a JSON list of results")
     locate.add_argument("--output", metavar="FILE.json", help="also write the JSON to a file")
+    locate.add_argument(
+        "--include-self",
+        action="store_true",
+        help="let a photo that is itself in the collection (same content) be its own match "
+        "(by default it is left out, and the JSON says in_collection)",
+    )
     _run_options(locate)
     locate.set_defaults(func=_locate)
 
@@ -70,18 +76,43 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--radius-m", type=float, help="matches closer than this agree on a place (default 100 m)"
     )
+    parser.add_argument(
+        "--verify-top-k",
+        type=int,
+        metavar="N",
+        help="verify the first N matches geometrically with local features (default 20)",
+    )
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="rank by the model's similarity alone (no geometric verification)",
+    )
 
 
 def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
-    from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K
+    from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, DEFAULT_VERIFY_TOP_K
 
     settings = {
         "top_k": DEFAULT_TOP_K if args.top_k is None else args.top_k,
         "radius_m": DEFAULT_RADIUS_M if args.radius_m is None else args.radius_m,
+        "verify": args.verify,
+        "verify_top_k": DEFAULT_VERIFY_TOP_K if args.verify_top_k is None else args.verify_top_k,
     }
-    if settings["top_k"] <= 0 or settings["radius_m"] <= 0:
-        raise SciceappError("--top-k and --radius-m must be positive.")
+    if settings["top_k"] <= 0 or settings["radius_m"] <= 0 or settings["verify_top_k"] <= 0:
+        raise SciceappError("--top-k, --radius-m and --verify-top-k must be positive.")
     return settings
+
+
+def _verification_note(collection: Any, args: argparse.Namespace) -> None:
+    """Say on stderr when matches cannot be verified (the collection has no local features)."""
+    if args.verify and not collection.local_features:
+        print(
+            f"sciceapp: collection {collection.name!r} has no local features, so matches are "
+            "not verified; add them with `sciceapp collection update "
+            f"{collection.name} --local-features on`.",
+            file=sys.stderr,
+        )
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -126,8 +157,15 @@ def _locate(args: argparse.Namespace) -> int:
 
     collection = _open(args)
     photos = query_photos(args.photos)
+    _verification_note(collection, args)
     with TqdmProgress("locating", unit="photo", disable=args.quiet or None) as bar:
-        results = locate(collection, photos, progress=bar, **_search_settings(args))
+        results = locate(
+            collection,
+            photos,
+            progress=bar,
+            exclude_self=not args.include_self,
+            **_search_settings(args),
+        )
     # Each result names the model, so a random-weight demo is labelled in the JSON too.
     model = _model_label(collection)
     data = [{**r.to_json(), "model": model} for r in results]
@@ -150,12 +188,24 @@ def _print_result(result: Any) -> None:
     if result.error is not None:
         print(f"  error: {result.error}")
         return
-    print(f"  predicted  {_fmt_point(result.predicted)}  confidence {result.confidence:.2f}")
+    if result.in_collection:
+        print("  in this collection (its own photo is left out of the matches)")
+    place = f"  {result.place}" if result.place else ""
+    print(f"  predicted  {_fmt_point(result.predicted)}  confidence {result.confidence:.2f}{place}")
     if result.query_gps is not None:
         print(f"  own GPS    {_fmt_point(result.query_gps)}  error {_fmt_m(result.error_m)}")
+    if result.verified:
+        print("  verified   the prediction rests on geometrically verified matches")
     for rank, match in enumerate(result.matches, 1):
         where = _fmt_point((match.lat, match.lon) if match.has_gps else None)
-        print(f"  {rank:>3}. {match.score:6.3f}  {where:<24}  {match.path}")
+        check = _fmt_inliers(match)
+        print(f"  {rank:>3}. {match.score:6.3f}  {check:<14}  {where:<24}  {match.path}")
+
+
+def _fmt_inliers(match: Any) -> str:
+    if match.inliers is None:
+        return "-"
+    return f"{'verified' if match.verified else 'no'} {match.inliers:>4}"
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -163,6 +213,7 @@ def _review(args: argparse.Namespace) -> int:
     from sciceapp.progress import TqdmProgress
 
     collection = _open(args)
+    _verification_note(collection, args)
     with TqdmProgress("reviewing", unit="photo", disable=args.quiet or None) as bar:
         rows = review(
             collection,

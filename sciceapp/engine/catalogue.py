@@ -121,6 +121,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX geotag_writes_by_change ON geotag_writes(change_id);
     CREATE INDEX geotag_writes_by_state ON geotag_writes(state);
     """,
+    # 5: local features (feature_store.py) on or off; collections made before them have none
+    "ALTER TABLE collections ADD COLUMN local_features INTEGER NOT NULL DEFAULT 0;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,3 +10,5 @@ DEFAULT_RADIUS_M = 100.0
 """Consensus radius: matches within this distance of each other vote for one position."""
 DEFAULT_THRESHOLD_M = 200.0
 """Survey review: a photo whose GPS tag is farther than this from the prediction is flagged."""
+DEFAULT_VERIFY_TOP_K = 20
+"""Matches per query checked by geometric verification (local features, two-view fit)."""

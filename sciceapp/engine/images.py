@@ -42,6 +42,9 @@ IMAGE_EXTENSIONS = frozenset(
 SUPPORTED_TEXT = "JPEG, PNG, TIFF, WebP, BMP, HEIC"  # for messages about what the scanner finds
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
+_ORIENTATION = 0x0112  # EXIF tag
+_TURNS = (5, 6, 7, 8)  # orientations that swap width and height
+_ORIGINAL_SIZE = "sciceapp.original_size"  # image.info key: upright size before draft mode
 
 
 def _open(source: Source) -> Image.Image:
@@ -78,14 +81,17 @@ def _open(source: Source) -> Image.Image:
 def _decode_upright(source: Source, min_side: int | None) -> Image.Image:
     """Decoded RGB image with EXIF orientation applied, each side >= ``min_side`` if it was."""
     image = _open(source)
+    original = image.size
     try:
         if min_side is not None and image.format == "JPEG":
             # Draft keeps both sides >= the request, whatever the orientation turns out to be.
             image.draft("RGB", (min_side, min_side))
         image.load()
+        turned = image.getexif().get(_ORIENTATION) in _TURNS
         image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
             image = _to_rgb(image)
+        image.info[_ORIGINAL_SIZE] = original[::-1] if turned else original
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -111,6 +117,15 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def load_upright(path: Source, min_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded upright RGB photo (each side >= ``min_side`` when it was, draft mode for
+    big JPEGs) and the (width, height) of the upright original: one decode serves both the
+    model input and the local features. ``ImageError(reason)`` as for :func:`load_for_model`.
+    """
+    image = _decode_upright(path, min_side=min_side)
+    return image, image.info.get(_ORIGINAL_SIZE, image.size)
+
+
 def load_for_model(
     path: Source,
     image_size: int,
@@ -122,7 +137,16 @@ def load_for_model(
     ``path`` may also be the file's bytes or an open binary file.
     Raises ``ImageError(reason)`` for anything that is not a decodable image.
     """
-    image = _decode_upright(path, min_side=image_size)
+    return model_input(_decode_upright(path, min_side=image_size), image_size, mean, std)
+
+
+def model_input(
+    image: Image.Image,
+    image_size: int,
+    mean: tuple[float, float, float] | list[float],
+    std: tuple[float, float, float] | list[float],
+) -> np.ndarray:
+    """An upright RGB image as the model's input: float32 ``[3, S, S]``."""
     image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.float32) * np.float32(1 / 255)  # [S, S, 3]
     pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)

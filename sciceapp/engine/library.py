@@ -38,7 +38,9 @@ from sciceapp import paths as app_paths
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
 from sciceapp.engine import catalogue, conversion
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
+from sciceapp.engine.collection_features import RunFeatures, live_indexed
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
@@ -85,6 +87,10 @@ class CollectionSummary:
     index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
     index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
     index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
+    local_features: bool = False  # the collection's setting
+    features_photos: int = 0  # indexed photos that have local features stored
+    features_bytes_per_photo: float = 0.0
+    features_ms_per_photo: float = 0.0  # extra indexing time per photo (extraction)
 
 
 @dataclass
@@ -124,11 +130,15 @@ class Library:
         model_path: str | os.PathLike[str],
         index_kind: str = "flat",
         index_params: IndexParams | None = None,
+        local_features: bool = False,
     ) -> Collection:
         """A new, empty collection bound to the model file's fingerprint.
 
         ``index_kind`` ``pca`` or ``ivfpq`` (with ``index_params``, defaults otherwise) starts
         exact and converts itself once it has enough photos to train (``conversion.py``).
+        ``local_features``: store SIFT features of every photo for match verification (the
+        command line and the window turn it on unless asked not to). With them, photos are
+        decoded once at the size the features need and the model's input is made from that.
         """
         name = _check_name(name)
         if index_kind not in KINDS:
@@ -152,8 +162,8 @@ class Library:
                 with catalogue.transaction(conn):
                     conn.execute(
                         "INSERT INTO collections (name, model_path, model_sha256, model_label, "
-                        "model_random_init, descriptor_dim, index_kind, created, index_params) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "model_random_init, descriptor_dim, index_kind, created, index_params, "
+                        "local_features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             name,
                             str(info.path),
@@ -164,6 +174,7 @@ class Library:
                             index_kind,
                             catalogue.now_iso(),
                             stored_params,
+                            int(local_features),
                         ),
                     )
             except sqlite3.IntegrityError as exc:
@@ -221,6 +232,8 @@ class Collection:
             IndexParams(**json.loads(stored_params)) if stored_params else IndexParams()
         )
         self.folder = library.data_dir / COLLECTIONS_DIR / str(self.id)
+        self.local_features = bool(row["local_features"])
+        self._features: FeatureStore | None = None
         self.checkpoint_s = CHECKPOINT_S
         self.provider = "auto"
         self.batch_size: int | None = None
@@ -271,6 +284,27 @@ class Collection:
             self._embedder = embedder
         return self._embedder
 
+    def features(self) -> FeatureStore:
+        """The collection's stored local features (``feature_store.py``)."""
+        if self._features is None:
+            self._features = FeatureStore(self.folder)
+        return self._features
+
+    def set_local_features(
+        self, on: bool, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+    ) -> IndexReport:
+        """Switch local features on (extracting them for every indexed photo, without
+        re-embedding: the run is an ``update``) or off (their file is deleted)."""
+        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+            with catalogue.transaction(conn):
+                conn.execute(
+                    "UPDATE collections SET local_features = ? WHERE id = ?", (int(on), self.id)
+                )
+            self.local_features = on
+            if not on:
+                self.features().remove()
+        return self.update(progress, cancel) if on else IndexReport()
+
     # -- reading ---------------------------------------------------------------------------
     def photos(self, state: str | None = None) -> list[PhotoRecord]:
         with closing(self.library.connect()) as conn:
@@ -316,7 +350,19 @@ class Collection:
             index_kind_used=kind_used,
             index_recall_at_10=state["index_recall_at_10"] if state else None,
             index_flat_reason=flat_reason,
+            local_features=self.local_features,
+            **self._features_summary(),
         )
+
+    def _features_summary(self) -> dict[str, float]:
+        with closing(self.library.connect()) as conn:
+            live = live_indexed(conn, self.id)
+        stats = self.features().stats(live)
+        return {
+            "features_photos": stats.photos,
+            "features_bytes_per_photo": stats.bytes_per_photo,
+            "features_ms_per_photo": stats.extract_ms_per_photo,
+        }
 
     def _saved_gen(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT saved_gen FROM collections WHERE id = ?", (self.id,)).fetchone()
@@ -399,6 +445,7 @@ class Collection:
                 return run.execute(roots, remove_missing, progress, cancel)
             finally:
                 self._index, self._index_gen = None, -1
+                self.features().close()
 
 
 class _Run:
@@ -414,6 +461,11 @@ class _Run:
         self.progress: ProgressFn | None = None
         self.cancel: CancelToken | None = None
         self.position: tuple[int, int | None] = (0, None)  # last progress reported
+        self.features = (
+            RunFeatures(collection.features(), conn, collection.id)
+            if collection.local_features
+            else None
+        )
 
     def _report(self, done: int, total: int | None, message: str = "") -> None:
         self.position = (done, total)
@@ -440,6 +492,8 @@ class _Run:
             self._remove([p for path, p in existing.items() if path not in seen])
         last_save = time.monotonic()
         try:
+            if self.features is not None:
+                self.features.start()
             for batch in embed_files(
                 todo,
                 embedder,
@@ -448,12 +502,18 @@ class _Run:
                 info.std,
                 progress=self._report,
                 cancel=cancel,
+                local_features=self.features is not None,
             ):
                 self._write_batch(batch.items, batch.ok, batch.vectors, replaced)
                 if time.monotonic() - last_save >= self.c.checkpoint_s:
                     self._save()
                     last_save = time.monotonic()
             embedder.ready()  # a model that cannot start fails the job, photos to embed or not
+            self._save()  # rows first: features of photos indexed earlier come after
+            if self.features is not None:
+                model_input = (info.image_size, tuple(info.mean), tuple(info.std))
+                self.features.complete(model_input, self._report, cancel)
+                self.features.start()  # drop the records of photos this run removed
         except (CancelledError, KeyboardInterrupt) as exc:
             self._save(convert=False)  # keep every finished batch, quickly
             self.report.cancelled = True
@@ -544,6 +604,8 @@ class _Run:
         self.index.remove(old_ids)
         if ok:
             self.index.add([new_ids[id(item)] for item in ok], vectors)
+            if self.features is not None:
+                self.features.add(ok, [new_ids[id(item)] for item in ok])
         self.dirty = True
 
     def _insert(self, item: Prepared) -> int:
@@ -615,6 +677,8 @@ class _Run:
             return
         target = self.c.folder / f"index-{self.gen}.faiss"
         try:
+            if self.features is not None:
+                self.features.sync()  # every saved row has its features on disk
             self.index.save(target)
         except OSError as exc:
             self._rollback()

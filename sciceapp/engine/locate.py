@@ -18,6 +18,11 @@ For one query with top-K matches of similarity ``s_i`` (cosine, best first):
   so it rises with more agreeing matches and with a larger gap to rival places, and falls as
   rival places get heavier or closer in similarity. It is a ranking signal, not a calibrated
   probability (a random-weight demo model gives confident-looking nonsense).
+
+With verification (``verify_matches.py``, on by default for collections with local
+features) the matches are re-ranked, verified ones first, and when some geotagged match is
+verified only the verified matches vote: the result is then marked ``verified``, the one
+signal a user can trust (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -26,16 +31,19 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K
+from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, DEFAULT_VERIFY_TOP_K
 from sciceapp.engine.geo import LatLon, haversine_m, heaviest_cluster, weighted_mean_position
 from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.pipeline import embed_files, scan
+from sciceapp.engine.places import name_results
+from sciceapp.engine.verify_matches import verify_matches
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -55,6 +63,7 @@ class Match:
     photo_id: int | None = None
     inliers: int | None = None  # geometrically verified correspondences; None: not verified
     verified: bool = False  # inliers reached the verification threshold
+    place: str | None = None  # "town, region, country" nearest its GPS (engine.places)
 
     @property
     def has_gps(self) -> bool:
@@ -68,6 +77,7 @@ class Match:
             "lon": self.lon,
             "inliers": self.inliers,
             "verified": self.verified,
+            "place": self.place,
         }
 
 
@@ -94,6 +104,9 @@ class LocateResult:
     cluster: list[int] = field(default_factory=list)  # indices of the matches that agreed
     query_gps_reason: str | None = None  # why the query has no GPS of its own (from EXIF)
     verified: bool = False  # the prediction rests on at least one verified match
+    place: str | None = None  # the prediction's nearest place name (engine.places)
+    query_place: str | None = None  # the query's own GPS position's place name
+    in_collection: bool = False  # the query is itself a reference photo, left out of its matches
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON; the key ``error`` is added only for a query that failed."""
@@ -105,6 +118,9 @@ class LocateResult:
             "query_gps": _point_json(self.query_gps),
             "error_m": self.error_m,
             "verified": self.verified,
+            "place": self.place,
+            "query_place": self.query_place,
+            "in_collection": self.in_collection,
         }
         if self.error is not None:
             out["error"] = self.error
@@ -126,6 +142,7 @@ class LocateResult:
                         _opt_float(m["lon"]),
                         inliers=None if m.get("inliers") is None else int(m["inliers"]),
                         verified=bool(m.get("verified", False)),
+                        place=m.get("place"),
                     )
                     for m in data["matches"]
                 ],
@@ -133,6 +150,9 @@ class LocateResult:
                 error_m=_opt_float(data["error_m"]),
                 error=data.get("error"),
                 verified=bool(data.get("verified", False)),
+                place=data.get("place"),
+                query_place=data.get("query_place"),
+                in_collection=bool(data.get("in_collection", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a locate result: {exc!r}") from exc
@@ -179,14 +199,21 @@ def result_for(
     query_gps: LatLon | None,
     radius_m: float = DEFAULT_RADIUS_M,
 ) -> LocateResult:
-    """Combine ranked matches and the query's own GPS into a :class:`LocateResult`."""
-    vote = consensus(matches, radius_m)
+    """Combine ranked matches and the query's own GPS into a :class:`LocateResult`; when some
+    geotagged match is verified, only the verified ones vote."""
+    trusted = [i for i, m in enumerate(matches) if m.verified and m.has_gps]
+    if trusted:
+        vote = consensus([matches[i] for i in trusted], radius_m)
+        vote.cluster = [trusted[i] for i in vote.cluster]
+    else:
+        vote = consensus(matches, radius_m)
     error_m = None
     if vote.predicted is not None and query_gps is not None:
         error_m = haversine_m(*vote.predicted, *query_gps)
     return LocateResult(
-        query, vote.predicted, vote.confidence, matches, query_gps, error_m, None, vote.cluster
-    )
+        query, vote.predicted, vote.confidence, matches, query_gps, error_m, None, vote.cluster,
+        verified=bool(trusted),
+    )  # fmt: skip
 
 
 def query_photos(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -215,6 +242,12 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
+def _is_self(record: Any, item: Any) -> bool:
+    """The reference photo is the query itself: the same content, or the same file."""
+    same_content = item.sha256 is not None and getattr(record, "sha256", None) == item.sha256
+    return same_content or _same_file(str(record.path), str(item.path))
+
+
 def locate(
     collection: Any,
     photos: Sequence[str | os.PathLike[str]],
@@ -223,42 +256,87 @@ def locate(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     exclude_self: bool = False,
+    verify: bool = True,
+    verify_top_k: int = DEFAULT_VERIFY_TOP_K,
 ) -> list[LocateResult]:
     """One :class:`LocateResult` per photo, in order; unreadable photos get ``error`` set.
 
     ``collection`` is an ``engine.library.Collection``. With ``exclude_self`` a reference
-    photo at the query's own path is not counted as a match (used by survey review).
+    photo that is the query itself (same content hash or same path) is not counted as a
+    match, and the error is measured against the rest; either way ``in_collection`` says
+    whether the query is one of the collection's photos (used by survey review). With
+    ``verify`` (and a collection with local features) the first ``verify_top_k`` matches are
+    verified geometrically and re-ranked (module docstring); ``top_k`` are returned.
+    Predictions and matches get their place names (``engine.places``).
     Raises ``CancelledError`` when ``cancel`` is set (between batches).
     """
     if top_k <= 0:
         raise ValueError(f"top_k must be positive, got {top_k}.")
     if radius_m <= 0:
         raise ValueError(f"radius_m must be positive, got {radius_m}.")
+    if verify_top_k <= 0:
+        raise ValueError(f"verify_top_k must be positive, got {verify_top_k}.")
     paths = [Path(p) for p in photos]
     info = collection.model_info
     embedder = collection.embedder()
+    verifying = verify and collection.local_features
+    search_k = max(top_k, verify_top_k) if verifying else top_k
+    search_k = min(search_k, max(top_k, collection.index().ntotal))  # K = all: the collection
     results: list[LocateResult] = []
     batches = embed_files(
         paths, embedder, info.image_size, tuple(info.mean), tuple(info.std),
-        progress=progress, cancel=cancel,
+        progress=progress, cancel=cancel, local_features=verifying,
+        features_decode=collection.local_features,
     )  # fmt: skip
-    for batch in batches:
-        found = collection.search(batch.vectors, top_k + int(exclude_self)) if batch.ok else []
-        hits_by_path = {id(item): hits for item, hits in zip(batch.ok, found, strict=True)}
-        for item in batch.items:
-            query = str(item.path)
-            if item.error is not None:
-                log.info("cannot locate %s: %s", query, item.error)
-                results.append(LocateResult(query, error=item.error))
-                continue
-            matches = [
-                Match(str(rec.path), float(score), rec.lat, rec.lon, rec.id)
-                for rec, score in hits_by_path[id(item)]
-                if not (exclude_self and _same_file(str(rec.path), query))
-            ][:top_k]
-            gps = item.meta.gps if item.meta is not None else None
-            query_gps = (gps.lat, gps.lon) if gps is not None else None
-            result = result_for(query, matches, query_gps, radius_m)
-            result.query_gps_reason = item.meta.gps_reason if item.meta is not None else None
-            results.append(result)
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="verify")
+    with pool:
+        for batch in batches:
+            results += _batch_results(
+                collection, batch, search_k, top_k, radius_m, exclude_self,
+                verify_top_k if verifying else 0, pool,
+            )  # fmt: skip
+    name_results(results)
+    return results
+
+
+def _batch_results(
+    collection: Any,
+    batch: Any,
+    search_k: int,
+    top_k: int,
+    radius_m: float,
+    exclude_self: bool,
+    verify_top_k: int,
+    pool: ThreadPoolExecutor,
+) -> list[LocateResult]:
+    """The results of one embedded batch of queries (``verify_top_k`` 0: no verification)."""
+    results: list[LocateResult] = []
+    found = collection.search(batch.vectors, search_k + int(exclude_self)) if batch.ok else []
+    hits_by_path = {id(item): hits for item, hits in zip(batch.ok, found, strict=True)}
+    for item in batch.items:
+        query = str(item.path)
+        if item.error is not None:
+            log.info("cannot locate %s: %s", query, item.error)
+            results.append(LocateResult(query, error=item.error))
+            continue
+        hits = hits_by_path[id(item)]
+        selves = [_is_self(rec, item) for rec, _ in hits]
+        matches = [
+            Match(str(rec.path), float(score), rec.lat, rec.lon, rec.id)
+            for (rec, score), is_self in zip(hits, selves, strict=True)
+            if not (exclude_self and is_self)
+        ][:search_k]
+        if verify_top_k and item.features is not None:
+            matches = verify_matches(
+                item.features, matches, collection.features(),
+                verify_top_k=verify_top_k, pool=pool,
+            )  # fmt: skip
+            item.features = None
+        matches = matches[:top_k]
+        gps = item.meta.gps if item.meta is not None else None
+        query_gps = (gps.lat, gps.lon) if gps is not None else None
+        result = result_for(query, matches, query_gps, radius_m)
+        result.query_gps_reason = item.meta.gps_reason if item.meta is not None else None
+        result.in_collection = any(selves)
+        results.append(result)
     return results

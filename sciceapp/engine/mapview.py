@@ -1,10 +1,15 @@
-"""The map of a collection and of query results: one self-contained HTML file (folium + Leaflet).
+"""The map page of a collection: one self-contained HTML file (folium + Leaflet), loaded once.
 
 What the page shows
+- the shipped world basemap (country outlines, ``engine.basemap``) under the tiles, so that
+  with no tiles at all (offline) photos are still drawn on a map;
 - every geotagged reference photo as a small blue dot, clustered (Leaflet.markercluster);
-- per query result: the predicted position (red dot) inside a circle whose radius spans the
-  agreeing matches and whose opacity grows with the confidence; dashed orange lines to each
-  geotagged match (orange dots); the query's own GPS (green dot) joined to the prediction;
+- overlays (``engine.map_overlays``), drawn from data given at render time (an exported map)
+  or pushed later by the GUI: ``queries`` (per query the predicted position inside a circle
+  whose radius spans the agreeing matches and whose opacity grows with the confidence; dashed
+  orange lines to each geotagged match; the query's own GPS joined to the prediction) and
+  ``review`` (per survey photo an arrow from its recorded to its predicted position, flagged
+  ones in the warning colour, with a legend);
 - a notice in the lower left when there are no tiles (offline) or when tiles fail to load.
 
 How it is built (why it works offline and stays fast with 100k points)
@@ -19,20 +24,22 @@ How it is built (why it works offline and stays fast with 100k points)
 
 Hooks for the GUI (``render_map(..., bridge=True)``; load the file with
 ``QWebEngineView.load(QUrl.fromLocalFile(path))``, not ``setHtml``)
-- the page loads ``qrc:///qtwebchannel/qwebchannel.js`` and connects
-  ``new QWebChannel(qt.webChannelTransport, ...)`` to the object registered as ``bridge``;
-- clicking a reference or match marker calls ``bridge.markerClicked(String(photo_id))`` with
-  the catalogue photo id (prediction and recorded-GPS markers have no id and call nothing);
+- the page connects ``new QWebChannel(qt.webChannelTransport, ...)`` to the object registered
+  as ``bridge`` (``ui.map_page.MapBridge``; qwebchannel.js is injected by the view) and calls
+  ``bridge.pageReady()`` once the reference photos are drawn, ``bridge.overlayShown(name,
+  seq)`` after each pushed overlay, ``bridge.markerClicked(id)`` and ``bridge.markerMenu(id,
+  kind)`` (right click) for markers of catalogue photos;
+- ``window.sciceapp``: ``ready``, ``setOverlay(name, items, seq)``, ``focus(bounds)``,
+  ``setReviewOptions({showAgreeing})``, ``highlight(id)`` (pans to that photo's marker,
+  unclustering it if needed, opens its popup; false for an unknown id), ``markerCount()``
+  (every point marker: references, clustered ones included, plus overlay points; circles,
+  lines and arrows are not counted), ``marker(id)`` (that photo's Leaflet layer, or null),
+  ``overlayCount(name, what)``, ``view()`` ({bounds, zoom}), ``setView(lat, lon, zoom)``,
+  ``basemapShown()`` and ``notice()`` (the notice shown, or "").
 - each query's own marker (its recorded GPS, else its prediction) can be dragged; dropping it
   calls ``bridge.markerMoved(query_path, lat, lon)`` (the window confirms before writing);
-  a click on the map calls ``bridge.mapClicked(lat, lon)``;
-- ``window.sciceapp``: ``ready`` (true once the markers exist), ``highlight(id)`` (pans to
-  that photo's marker, unclustering it if needed, opens its popup; returns false for an
-  unknown id), ``markerCount()`` (every point marker on the map, clustered ones included:
-  references + per query its geotagged matches, its prediction and its recorded GPS; circles
-  and lines are not counted), ``marker(id)`` (that photo's Leaflet layer, or null; tests
-  fire clicks on it), ``photoMarker(path)`` (a query's draggable marker, or null),
-  ``bridgeReady()`` and ``notice()`` (the notice text shown, or "").
+  a click on the map calls ``bridge.mapClicked(lat, lon)``; ``photoMarker(path)`` is a
+  query's draggable marker (or null), ``bridgeReady()`` whether the bridge is connected.
 - Tiles from a remote URL in a page loaded from a file need the QWebEngine setting
   ``LocalContentCanAccessRemoteUrls``; without it the page shows the tile-error notice.
 """
@@ -54,21 +61,23 @@ import folium
 
 from sciceapp.atomic import write_bytes_atomic
 from sciceapp.engine.defaults import DEFAULT_RADIUS_M, OSM_TILE_URL
-from sciceapp.engine.geo import haversine_m
 from sciceapp.engine.labels import model_text
 from sciceapp.engine.locate import LocateResult
+from sciceapp.engine.map_overlays import focus_bounds, query_overlay, robust_bounds
 
 log = logging.getLogger(__name__)
 
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
-OFFLINE_NOTICE = "No map tiles (offline): photos are shown on a plain background."
+BASEMAP_ATTRIBUTION = "Outlines: Natural Earth"
+OFFLINE_NOTICE = "No map tiles (offline): photos are shown on the built-in world outline."
 TILE_ERROR_NOTICE = "Map tiles could not be loaded (offline?): photos are still shown."
 QWEBCHANNEL_JS = "qrc:///qtwebchannel/qwebchannel.js"
-MIN_CIRCLE_M = 25.0
 MAX_ZOOM = 19  # markercluster needs the map to have one, tiles or not
+FOCUS_MAX_ZOOM = 17
 DEFAULT_CENTRE = (20.0, 0.0)  # an empty map shows the world
-TILE_URL_PATTERN = re.compile(r"^(https?|file)://\S+$")
-MAP_BACKGROUND = "#e8e4d8"
+# http(s), file, or the app's own tile scheme (``ui.tile_scheme``: MBTiles, the tile cache)
+TILE_URL_PATTERN = re.compile(r"^(https?|file|sciceapp-tiles)://\S+$")
+MAP_BACKGROUND = "#dbe7ef"  # the sea, where the basemap has no land
 
 
 @dataclass
@@ -107,43 +116,23 @@ class MapData:
         label = model_text(collection.model_label, collection.model_random_init)
         return cls(references, kept, f"{collection.name}: {label}")
 
-    @classmethod
-    def from_review(cls, collection: Any, rows: Sequence[Any]) -> MapData:
-        """The collection plus the locate results behind survey ``ReviewRow``s."""
-        results = [row.result for row in rows if getattr(row, "result", None) is not None]
-        return cls.from_collection(collection, results)
-
-
-def _circle_m(result: LocateResult, radius_m: float) -> float:
-    """Radius spanning the geotagged matches that agree with the prediction."""
-    lat, lon = result.predicted
-    spread = [haversine_m(lat, lon, m.lat, m.lon) for m in result.matches if m.has_gps]
-    agreeing = [d for d in spread if d <= radius_m]
-    return max([MIN_CIRCLE_M, *agreeing])
-
 
 def page_data(data: MapData, radius_m: float = DEFAULT_RADIUS_M) -> dict[str, Any]:
-    """The JSON the page script draws (compact arrays for the many reference points)."""
-    queries = []
-    for result in data.results:
-        geotagged = [
-            [m.photo_id, m.path, m.score, m.lat, m.lon, rank]
-            for rank, m in enumerate(result.matches)
-            if m.has_gps
-        ]
-        queries.append(
-            {
-                "query": result.query,
-                "predicted": list(result.predicted) if result.predicted else None,
-                "confidence": result.confidence,
-                "circle_m": _circle_m(result, radius_m) if result.predicted else 0.0,
-                "query_gps": list(result.query_gps) if result.query_gps else None,
-                "error_m": result.error_m,
-                "matches": geotagged,
-            }
-        )
+    """The JSON the page script draws: compact arrays for the many reference points, the
+    overlays known at render time, and the first view (the first located query's
+    neighbourhood, else the bulk of the reference photos)."""
     references = [[p.photo_id, p.lat, p.lon, p.path, p.capture_time] for p in data.references]
-    return {"references": references, "queries": queries}
+    located = [r for r in data.results if r.error is None and r.predicted is not None]
+    focus = (
+        focus_bounds(located[0], radius_m)
+        if located
+        else robust_bounds([(p.lat, p.lon) for p in data.references])
+    )
+    return {
+        "references": references,
+        "overlays": {"queries": query_overlay(data.results, radius_m)},
+        "focus": focus,
+    }
 
 
 def script_json(value: Any) -> str:
@@ -160,19 +149,29 @@ def script_json(value: Any) -> str:
     return text
 
 
-def _bounds(data: MapData) -> list[list[float]] | None:
-    points = [(p.lat, p.lon) for p in data.references]
-    for result in data.results:
-        points += [p for p in (result.predicted, result.query_gps) if p is not None]
-        points += [(m.lat, m.lon) for m in result.matches if m.has_gps]
-    if not points:
-        return None
-    lats, lons = [p[0] for p in points], [p[1] for p in points]
-    return [[min(lats), min(lons)], [max(lats), max(lons)]]
-
-
 def _asset(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+PAGE_STYLE = (
+    f".folium-map{{background:{MAP_BACKGROUND};}}"
+    ".sciceapp-notice{background:#fff3bf;border:1px solid #e67700;padding:4px 8px;"
+    "font:13px sans-serif;display:none;}"
+    ".sciceapp-dot{border-radius:50%;border:2px solid;box-sizing:border-box;}"
+    ".sciceapp-reference{background:#3b8bdb;border-color:#1f5fa8;}"
+    ".sciceapp-match{background:#ff922b;border-color:#d9480f;}"
+    ".sciceapp-predicted{background:#fa5252;border-color:#c92a2a;border-width:3px;}"
+    ".sciceapp-recorded{background:#51cf66;border-color:#2b8a3e;border-width:3px;}"
+    ".sciceapp-title{font-weight:bold;}.sciceapp-path{color:#555;font-size:11px;"
+    "word-break:break-all;}.sciceapp-label{color:#555;}"
+    ".sciceapp-heading{position:absolute;top:8px;left:50px;z-index:1000;background:#fff;"
+    "padding:2px 8px;font:13px sans-serif;border-radius:4px;opacity:0.9;}"
+    ".sciceapp-legend{background:#fff;padding:4px 8px;font:12px sans-serif;border-radius:4px;"
+    "line-height:18px;opacity:0.92;}.sciceapp-swatch{display:inline-block;width:18px;"
+    "height:4px;margin-right:6px;vertical-align:middle;}"
+    ".sciceapp-arrowhead{width:0;height:0;border-left:6px solid transparent;"
+    "border-right:6px solid transparent;border-bottom:14px solid;margin:-7px 0 0 -6px;}"
+)
 
 
 def _inline_assets(bridge: bool) -> str:
@@ -190,24 +189,12 @@ def _inline_assets(bridge: bool) -> str:
         Path(cluster.BASE_DIR, "leaflet.markercluster.js"),
     ]
     parts = [f"<style>{p.read_text(encoding='utf-8')}</style>" for p in styles]
+    # Plain 2D positions: with 3D transforms each marker becomes its own compositing layer,
+    # and a software-rendered view (offscreen, screenshots) could paint them a frame late.
+    parts.append("<script>window.L_DISABLE_3D = true;</script>")
     parts += [f"<script>{p.read_text(encoding='utf-8')}</script>" for p in scripts]
     parts.append(f"<script>{_asset('sciceapp.engine.map_assets', 'sciceapp_map.js')}</script>")
-    parts.append(
-        "<style>"
-        f".folium-map{{background:{MAP_BACKGROUND};}}"
-        ".sciceapp-notice{background:#fff3bf;border:1px solid #e67700;padding:4px 8px;"
-        "font:13px sans-serif;display:none;}"
-        ".sciceapp-dot{border-radius:50%;border:2px solid;box-sizing:border-box;}"
-        ".sciceapp-reference{background:#3b8bdb;border-color:#1f5fa8;}"
-        ".sciceapp-match{background:#ff922b;border-color:#d9480f;}"
-        ".sciceapp-predicted{background:#fa5252;border-color:#c92a2a;border-width:3px;}"
-        ".sciceapp-recorded{background:#51cf66;border-color:#2b8a3e;border-width:3px;}"
-        ".sciceapp-title{font-weight:bold;}.sciceapp-path{color:#555;font-size:11px;"
-        "word-break:break-all;}.sciceapp-label{color:#555;}"
-        ".sciceapp-heading{position:absolute;top:8px;left:50px;z-index:1000;background:#fff;"
-        "padding:2px 8px;font:13px sans-serif;border-radius:4px;opacity:0.9;}"
-        "</style>"
-    )
+    parts.append(f"<style>{PAGE_STYLE}</style>")
     if bridge:
         parts.append(f'<script src="{QWEBCHANNEL_JS}"></script>')
     return "\n".join(parts)
@@ -229,6 +216,15 @@ class _PageScript(folium.MacroElement):
         self.options_json = options_json
 
 
+def _attribution(tile_url: str, tile_attribution: str | None) -> str:
+    if tile_attribution is not None:
+        return html.escape(tile_attribution)
+    if tile_url == OSM_TILE_URL:
+        return OSM_ATTRIBUTION
+    host = tile_url.split("/")[2] or "local files"
+    return html.escape(f"Map tiles: {host}")
+
+
 def render_map(
     data: MapData,
     output_html: str | os.PathLike[str],
@@ -236,50 +232,49 @@ def render_map(
     bridge: bool = False,
     tile_attribution: str | None = None,
     radius_m: float = DEFAULT_RADIUS_M,
+    basemap: bool = True,
 ) -> Path:
     """Write the map page to ``output_html`` (atomically) and return its path.
 
-    ``tile_url``: a ``{z}/{x}/{y}`` template (http, https or file), or None/"" for no tiles
-    (offline: a plain background with a notice). ``tile_attribution`` is plain text.
+    ``tile_url``: a ``{z}/{x}/{y}`` template (http, https, file or ``sciceapp-tiles``), or
+    None/"" for no tiles (offline: the world basemap and a notice). ``tile_attribution`` is
+    plain text. ``basemap``: draw the shipped world outline under the tiles.
     """
     if tile_url and not TILE_URL_PATTERN.match(tile_url):
         raise ValueError(
             f"Tile URL {tile_url!r} is not an http(s):// or file:// address template such as "
             f"{OSM_TILE_URL}."
         )
-    bounds = _bounds(data)
     fmap = folium.Map(
-        location=DEFAULT_CENTRE if bounds is None else None,
-        zoom_start=2,
-        tiles=None,
-        prefer_canvas=True,
-        control_scale=True,
+        location=DEFAULT_CENTRE, zoom_start=2, tiles=None, prefer_canvas=True, control_scale=True
     )
     fmap.default_js = []
     fmap.default_css = []
     if tile_url:
-        if tile_attribution is not None:
-            attribution = html.escape(tile_attribution)
-        elif tile_url == OSM_TILE_URL:
-            attribution = OSM_ATTRIBUTION
-        else:
-            attribution = html.escape("Map tiles: " + tile_url.split("/")[2])
-        folium.TileLayer(tiles=tile_url, attr=attribution, max_zoom=MAX_ZOOM, name="tiles").add_to(
-            fmap
-        )
-    if bounds is not None:
-        fmap.fit_bounds(bounds, max_zoom=17, padding=(20, 20))
+        folium.TileLayer(
+            tiles=tile_url,
+            attr=_attribution(tile_url, tile_attribution),
+            max_zoom=MAX_ZOOM,
+            name="tiles",
+        ).add_to(fmap)
     root = fmap.get_root()
     root.header.add_child(folium.Element(_inline_assets(bridge)), name="sciceapp_assets")
     if data.title:
         heading = f'<div class="sciceapp-heading">{html.escape(data.title)}</div>'
         root.html.add_child(folium.Element(heading), name="sciceapp_heading")
-    options = {
+    options: dict[str, Any] = {
         "bridge": bridge,
         "notice": None if tile_url else OFFLINE_NOTICE,
         "tileErrorNotice": TILE_ERROR_NOTICE,
         "maxZoom": MAX_ZOOM,
+        "focusMaxZoom": FOCUS_MAX_ZOOM,
+        "basemap": None,
     }
+    if basemap:
+        from sciceapp.engine.basemap import world_countries
+
+        options["basemap"] = world_countries()
+        options["basemapAttribution"] = BASEMAP_ATTRIBUTION
     fmap.add_child(_PageScript(script_json(page_data(data, radius_m)), script_json(options)))
     page = root.render()
     output = Path(output_html)

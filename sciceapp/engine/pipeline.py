@@ -23,7 +23,8 @@ import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
 from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import is_image_path, load_for_model
+from sciceapp.engine.images import is_image_path, load_upright, model_input
+from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -74,6 +75,8 @@ class Prepared:
     meta: PhotoMeta | None = None
     pixels: np.ndarray | None = None  # float32 [3, S, S]
     error: str | None = None
+    features: LocalFeatures | None = None  # local features, when asked for
+    features_ms: float = 0.0  # time their extraction took
 
 
 @dataclass
@@ -122,8 +125,21 @@ def _utf8(path: Path) -> bool:
     return True
 
 
-def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
-    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels."""
+def prepare(
+    path: Path,
+    image_size: int,
+    mean: tuple,
+    std: tuple,
+    local_features: bool = False,
+    features_decode: bool | None = None,
+) -> Prepared:
+    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels
+    (and, with ``local_features``, its local features from the same decoded image).
+
+    ``features_decode`` (default: ``local_features``) decodes at the size local features
+    need, as a collection with them does for every photo, so that a query's model input is
+    made exactly as the collection's were, whether or not its features are extracted.
+    """
     item = Prepared(path)
     try:
         stat = path.stat()
@@ -134,10 +150,16 @@ def prepare(path: Path, image_size: int, mean: tuple, std: tuple) -> Prepared:
     item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
     item.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        item.pixels = load_for_model(data, image_size, mean, std)
+        # Local features want a longer side near 1024 px: decode that much, once.
+        big = local_features if features_decode is None else features_decode
+        min_side = max(image_size, DEFAULT_MAX_SIDE_PX) if big else image_size
+        image, original = load_upright(data, min_side)
+        item.pixels = model_input(image, image_size, mean, std)
     except ImageError as exc:
         item.error = str(exc)
         return item
+    if local_features:
+        item.features, item.features_ms = timed_extract(np.asarray(image), original)
     item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
     return item
 
@@ -152,8 +174,12 @@ def embed_files(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    local_features: bool = False,
+    features_decode: bool | None = None,
 ) -> Iterator[EmbeddedBatch]:
-    """Yield ``EmbeddedBatch``es of ``embedder.batch_size`` files, in order.
+    """Yield ``EmbeddedBatch``es of ``embedder.batch_size`` files, in order (with
+    ``local_features``, each item's ``features`` extracted in the same decode;
+    ``features_decode`` as for :func:`prepare`).
 
     Raises ``CancelledError`` between batches once ``cancel`` is set; every batch yielded
     before that is complete.
@@ -173,7 +199,11 @@ def embed_files(
                 path = next(queue, None)
                 if path is None:
                     return
-                pending.append(pool.submit(prepare, path, image_size, mean, std))
+                pending.append(
+                    pool.submit(
+                        prepare, path, image_size, mean, std, local_features, features_decode
+                    )
+                )
 
         try:
             top_up()
@@ -196,6 +226,39 @@ def embed_files(
                 yield EmbeddedBatch(items, vectors, ok)
                 if progress is not None:
                     progress(done, total, f"{skipped} skipped" if skipped else "")
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def extract_files(
+    paths: list[Path],
+    image_size: int,
+    mean: tuple,
+    std: tuple,
+    *,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[Prepared]:
+    """Local features for photos indexed before their collection had them (no model run):
+    one ``Prepared`` per path, in order, read exactly as indexing reads them, with
+    ``features`` set or ``error``. Raises ``CancelledError`` between photos once ``cancel``
+    is set."""
+    workers = workers or max(2, min(32, os.cpu_count() or 2))
+    pending: deque[Future[Prepared]] = deque()
+    queue = iter(paths)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="features") as pool:
+        try:
+            while True:
+                while len(pending) < 2 * workers and (path := next(queue, None)) is not None:
+                    pending.append(pool.submit(prepare, path, image_size, mean, std, True))
+                if not pending:
+                    return
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                item = pending.popleft().result()
+                item.pixels = None
+                yield item
         finally:
             for future in pending:
                 future.cancel()

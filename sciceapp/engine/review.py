@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp.atomic import write_bytes_atomic
-from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_THRESHOLD_M, DEFAULT_TOP_K
+from sciceapp.engine.defaults import (
+    DEFAULT_RADIUS_M,
+    DEFAULT_THRESHOLD_M,
+    DEFAULT_TOP_K,
+    DEFAULT_VERIFY_TOP_K,
+)
 from sciceapp.engine.geo import LatLon
 from sciceapp.engine.images import SUPPORTED_TEXT
 from sciceapp.engine.locate import LocateResult, locate
@@ -38,7 +43,11 @@ CSV_COLUMNS = (
     "distance_m",
     "confidence",
     "flagged",
+    "verified",
+    "inliers",
     "note",
+    "recorded_place",
+    "predicted_place",
 )
 
 
@@ -56,6 +65,18 @@ class ReviewRow:
     flagged: bool
     note: str | None = None
     result: LocateResult | None = None  # the full locate answer (matches), for the GUI and map
+
+    @property
+    def verified(self) -> bool:
+        """The prediction rests on a geometrically verified match."""
+        return self.result is not None and self.result.verified
+
+    @property
+    def inliers(self) -> int | None:
+        """Verified correspondences of the best match (None: not verified)."""
+        if self.result is None or not self.result.matches:
+            return None
+        return self.result.matches[0].inliers
 
 
 def row_from_result(result: LocateResult, threshold_m: float) -> ReviewRow:
@@ -90,6 +111,8 @@ def review(
     cancel: CancelToken | None = None,
     top_k: int = DEFAULT_TOP_K,
     radius_m: float = DEFAULT_RADIUS_M,
+    verify: bool = True,
+    verify_top_k: int = DEFAULT_VERIFY_TOP_K,
 ) -> list[ReviewRow]:
     """Review the photos in ``paths`` (files, or folders searched recursively), sorted by path.
 
@@ -108,6 +131,7 @@ def review(
     results = locate(
         collection, photos, top_k=top_k, radius_m=radius_m,
         progress=progress, cancel=cancel, exclude_self=True,
+        verify=verify, verify_top_k=verify_top_k,
     )  # fmt: skip
     return [row_from_result(result, threshold_m) for result in results]
 
@@ -127,7 +151,11 @@ def _csv_text(rows: Sequence[ReviewRow]) -> str:
             None if row.distance_m is None else round(row.distance_m, 1),
             round(row.confidence, 4),
             int(row.flagged),
+            int(row.verified),
+            row.inliers,
             row.note,
+            row.result.query_place if row.result is not None else None,
+            row.result.place if row.result is not None else None,
         ]
         writer.writerow(["" if c is None else _csv_safe(c) for c in cells])
     return out.getvalue()
@@ -157,6 +185,8 @@ def geojson(rows: Sequence[ReviewRow]) -> dict[str, Any]:
             "distance_m": row.distance_m,
             "confidence": row.confidence,
             "flagged": row.flagged,
+            "verified": row.verified,
+            "inliers": row.inliers,
             "note": row.note,
         }
         for role, point in (("recorded", row.recorded), ("predicted", row.predicted)):

@@ -128,34 +128,43 @@ class QueryController(QObject):
     # -- the map -------------------------------------------------------------------------------
     @property
     def render_pending(self) -> bool:
-        """A map is being written, or written but not yet drawn by the view."""
-        return self._render_job is not None or self.map_view.loading
+        """A page is being written, loading, or an overlay pushed into it is not drawn yet."""
+        return self._render_job is not None or self.map_view.busy
 
-    def render_map(self, result: Any | None = None) -> Worker | None:
-        """Draw the collection's photos and, when given, one query's result."""
+    def render_map(self, result: Any | None = None, *, focus: bool = True) -> Worker | None:
+        """Show one query's result over the collection's page (loaded once per collection;
+        this only pushes the overlay) and, with ``focus``, zoom to its neighbourhood."""
+        from sciceapp.engine.map_overlays import focus_bounds, query_overlay
+
+        radius_m = self.window.settings.radius_m
         results = [result] if result is not None and not result.error else []
-        return self._render(results, review=False)
+        self.map_view.set_overlay("queries", query_overlay(results, radius_m))
+        if focus and results:
+            self.map_view.focus(focus_bounds(results[0], radius_m))
+        return self.ensure_page()
 
     def render_review(self, rows: list[Any]) -> Worker | None:
-        """Draw the collection's photos with a survey's recorded and predicted positions."""
-        return self._render(rows, review=True)
+        """Show a survey's recorded -> predicted arrows and fit the view to them."""
+        from sciceapp.engine.map_overlays import review_bounds, review_overlay
 
-    def _render(self, items: list[Any], review: bool) -> Worker | None:
+        self.map_view.set_overlay("review", review_overlay(rows))
+        self.map_view.focus(review_bounds(rows))
+        return self.ensure_page()
+
+    def clear_review(self) -> None:
+        self.map_view.set_overlay("review", [])
+
+    def ensure_page(self, *, reload: bool = False) -> Worker | None:
+        """Write and load the current collection's page unless it is the one on screen."""
         collection = self.window.current_collection()
-        if collection is None:
+        if collection is None or (collection == self.map_collection and not reload):
             return None
         out = self.map_view.map_dir / f"map-{next(self._map_counter)}.html"
-        args = (
-            self.window.data_dir,
-            collection,
-            items,
-            out,
-            self.window.settings.tile_url,
-            True,
-            review,
-            self.window.settings.radius_m,
+        settings = self.window.settings
+        args = (self.window.data_dir, collection, [], out, self.window.tile_url(), True)
+        worker = Worker(
+            map_render.render_collection_map, *args, settings.radius_m, name="render map"
         )
-        worker = Worker(map_render.render_collection_map, *args, name="render map")
         self._render_job = worker
         self.map_collection = collection
         worker.signals.result.connect(lambda path: self._rendered(worker, path))
@@ -178,4 +187,5 @@ class QueryController(QObject):
     def _render_failed(self, worker: Worker, text: str) -> None:
         if worker is self._render_job:
             self._render_job = None
+            self.map_collection = None
         self.failed.emit(f"Could not draw the map: {text}")

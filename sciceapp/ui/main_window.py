@@ -184,6 +184,10 @@ class MainWindow(QMainWindow):
         self.error_box.open()
         self.error_shown.emit(message)
 
+    def tile_url(self) -> str:
+        """The tile address template the map pages use ("" for none: the world outline)."""
+        return self.settings.tile_url
+
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
         return self.collections.current_name()
@@ -384,8 +388,9 @@ class MainWindow(QMainWindow):
             self.data_dir = new_dir
             self.clear_queries()
             self.indexing.refresh()
-        else:
-            self.locating.render_map(self.locating.current_result())
+        else:  # tiles or radius may have changed: a new page with the same overlays
+            self.locating.ensure_page(reload=True)
+            self.locating.render_map(self.locating.current_result(), focus=False)
 
     # -- drops anywhere: queries ---------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

@@ -30,9 +30,15 @@ QWEBCHANNEL_SCRIPT_NAME = "sciceapp-qwebchannel"
 
 
 class MapBridge(QObject):
-    """The QWebChannel object the page calls as ``bridge``."""
+    """The QWebChannel object the page calls as ``bridge``: one typed slot per thing the page
+    says, each re-emitted as a Qt signal. To let the page say something new, add a signal and
+    a ``@Slot`` + ``@catch_all`` method here, and call it from the page script with
+    ``call("name", ...)`` (``map_assets/sciceapp_map.js``)."""
 
-    marker_clicked = Signal(str)
+    marker_clicked = Signal(str)  # catalogue photo id
+    marker_menu = Signal(str, str)  # photo id, marker kind ("reference", "match"), right click
+    page_ready = Signal(int)  # the page drew its reference photos; how many markers it has
+    overlay_shown = Signal(str, int)  # overlay name, the sequence number it was pushed with
     marker_moved = Signal(str, float, float)  # photo path, new lat, new lon
     map_clicked = Signal(float, float)
 
@@ -40,6 +46,21 @@ class MapBridge(QObject):
     @catch_all
     def markerClicked(self, marker_id: str) -> None:  # noqa: N802 - the name the page calls
         self.marker_clicked.emit(str(marker_id))
+
+    @Slot(str, str)
+    @catch_all
+    def markerMenu(self, marker_id: str, kind: str) -> None:  # noqa: N802
+        self.marker_menu.emit(str(marker_id), str(kind))
+
+    @Slot(int)
+    @catch_all
+    def pageReady(self, markers: int) -> None:  # noqa: N802
+        self.page_ready.emit(int(markers))
+
+    @Slot(str, int)
+    @catch_all
+    def overlayShown(self, name: str, seq: int) -> None:  # noqa: N802
+        self.overlay_shown.emit(str(name), int(seq))
 
     @Slot(str, float, float)
     @catch_all

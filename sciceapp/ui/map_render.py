@@ -25,23 +25,17 @@ def render_collection_map(
     output_html: Path,
     tile_url: str,
     bridge: bool = True,
-    review: bool = False,
     radius_m: float = DEFAULT_RADIUS_M,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Path:
-    """The collection's geotagged photos with either query results (each prediction, its
-    matches and the query's own GPS) or, with ``review``, a survey's recorded and predicted
-    positions."""
+    """The collection's geotagged photos and query results (each prediction, its matches and
+    the query's own GPS). The window renders each collection's page once, without results,
+    and pushes them in later (``MapView.set_overlay``)."""
     from sciceapp.engine.mapview import MapData, render_map
 
-    collection = _collection(data_dir, name)
-    data = (
-        MapData.from_review(collection, items)
-        if review
-        else MapData.from_collection(collection, items)
-    )
+    data = MapData.from_collection(_collection(data_dir, name), items)
     return render_map(
         data, output_html, tile_url=tile_url or None, bridge=bridge, radius_m=radius_m
     )
@@ -71,9 +65,7 @@ def export_map_to(window: Any, path: Path) -> Any:
     results = [result] if result is not None and not result.error else []
     settings = window.settings
     args = (window.data_dir, window.current_collection(), results, path, settings.tile_url)
-    worker = Worker(
-        render_collection_map, *args, False, False, settings.radius_m, name="export map"
-    )
+    worker = Worker(render_collection_map, *args, False, settings.radius_m, name="export map")
     worker.signals.result.connect(
         lambda p: window.statusBar().showMessage(f"Map saved as {p}", 8000)
     )

@@ -6,15 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -35,6 +33,7 @@ from sciceapp.ui.workers import Worker
 
 COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
 FLAG_COLOR = QColor("#fde2e1")
+MIN_SIZE = QSize(760, 480)
 
 
 STATUS_TEXT = {
@@ -97,8 +96,8 @@ class ReviewWindow(QDialog):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window_ = window
-        self.setWindowTitle("Field survey review")
-        self.resize(900, 560)
+        self._name_collection(window.current_collection())
+        window.collections.current_changed.connect(self._name_collection)
         self.model = ReviewTableModel()
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -121,6 +120,14 @@ class ReviewWindow(QDialog):
         self.geojson_button.clicked.connect(lambda: self._export("geojson"))
         self.map_button = QPushButton("Show on map")
         self.map_button.clicked.connect(self.show_on_map)
+        self.show_agreeing = QCheckBox("Show agreeing photos on the map")
+        self.show_agreeing.setToolTip(
+            "Agreeing photos are drawn faint; untick to leave only the flagged ones."
+        )
+        self.show_agreeing.setChecked(True)
+        self.show_agreeing.toggled.connect(
+            catch_all(lambda on: window.map_view.set_review_options(show_agreeing=on))
+        )
         self.apply_button = QPushButton("Apply predicted location…")
         self.apply_button.setToolTip(
             "Write the predicted position into the selected photos (or their XMP sidecars); "
@@ -153,12 +160,31 @@ class ReviewWindow(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
+        bottom.insertWidget(0, self.show_agreeing)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        bottom.addWidget(buttons)
         layout.addLayout(bottom)
         self._set_has_rows(False)
+        self.resize(self.sizeHint().expandedTo(MIN_SIZE))
 
     @classmethod
     def show_for(cls, window: Any) -> ReviewWindow:
         return open_dialog(cls, window, modal=False)
+
+    @catch_all
+    def _name_collection(self, name: str | None) -> None:
+        """The title says which collection the photos are checked against."""
+        self.collection = name or None
+        self.setWindowTitle(
+            f"Field survey review against “{name}”" if name else "Field survey review"
+        )
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Closed (Close, Esc, the title bar): the survey leaves the main map."""
+        if not event.spontaneous():
+            self.window_.locating.clear_review()
+        super().hideEvent(event)
 
     def _set_has_rows(self, has: bool) -> None:
         for button in (self.csv_button, self.geojson_button, self.map_button, self.apply_button):
@@ -211,6 +237,15 @@ class ReviewWindow(QDialog):
         )
         self._set_has_rows(bool(rows))
         self.table.resizeColumnsToContents()
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """Grow to show every column (within the screen), never shrink under the user."""
+        header = self.table.horizontalHeader()
+        wanted = header.length() + self.table.verticalHeader().width() + 60
+        screen = self.screen().availableGeometry() if self.screen() else None
+        limit = screen.width() - 40 if screen is not None else wanted
+        self.resize(max(self.width(), min(wanted, limit)), self.height())
 
     @catch_all
     def _export(self, kind: str) -> None:

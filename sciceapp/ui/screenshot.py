@@ -41,6 +41,7 @@ class ScreenshotRun(QObject):
         self.stage = "loading"
         self.deadline = time.monotonic() + TIMEOUT_S
         self.exit_code: int | None = None
+        self.quiet_polls = 0
         window.error_shown.connect(self._on_error)
         window.indexing.state_loaded.connect(self._on_loaded)
         window.locating.queries_finished.connect(self._on_located)
@@ -83,11 +84,12 @@ class ScreenshotRun(QObject):
         self.stage = "settling"
 
     def _settled(self) -> bool:
-        """No job running, and the newest map drawn (or no map to draw)."""
+        """No job running, and the newest map drawn (or no map to draw) for two polls in a
+        row: the page has painted, and Qt has shown that frame."""
         window = self.window
-        if window.pool.active:
-            return False
-        return not window.locating.render_pending
+        quiet = not window.pool.active and not window.locating.render_pending
+        self.quiet_polls = self.quiet_polls + 1 if quiet else 0
+        return self.quiet_polls >= 2
 
     @catch_all
     def _poll(self) -> None:

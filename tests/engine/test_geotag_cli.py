@@ -129,7 +129,9 @@ def test_review_plan_takes_verified_confident_predictions_only():
 
 @pytest.mark.slow
 def test_review_apply_end_to_end(tmp_path, tiny_onnx_model, exif_samples, capsys):
-    """Flagged survey photo: dry run, write the prediction, the collection re-reads it, undo."""
+    """A flagged survey photo (DSCN0021's pixels, GPS moved to Rome): the dry run changes
+    nothing; without local features the prediction is unverified and left alone unless asked;
+    with them it is verified and written by default; undo gives the bytes back."""
     data_dir = tmp_path / "data"
     reference = tmp_path / "reference"
     for source in sorted((exif_samples / "gps").iterdir()):
@@ -142,21 +144,29 @@ def test_review_apply_end_to_end(tmp_path, tiny_onnx_model, exif_samples, capsys
     save_with_gps(exif_samples / "gps" / "DSCN0021.jpg", moved, ROME)
     before = sha256_of(moved)
     argv = ["review", str(survey), "-c", "arezzo", "--threshold-m", "500", "-q",
-            "--apply", "flagged", "--include-unverified"]  # fmt: skip
-    assert run(data_dir, *argv, "--dry-run") == 0
+            "--apply", "flagged"]  # fmt: skip
+    assert run(data_dir, *argv, "--include-unverified", "--dry-run") == 0
     out = capsys.readouterr().out
     assert f"would write {moved}" in out and sha256_of(moved) == before
     assert run(data_dir, *argv) == 0
+    out = capsys.readouterr().out
+    assert "not geometrically verified" in out and sha256_of(moved) == before
+    assert run(data_dir, *argv, "--include-unverified") == 0
     assert f"wrote       {moved}" in capsys.readouterr().out
     lat, lon, _ = exifread_position(moved.read_bytes())
     assert haversine_m(lat, lon, 43.467, 11.882) < 2000  # back in Arezzo, not Rome
     assert run(data_dir, "geotag", "undo") == 0
     assert sha256_of(moved) == before
 
-    # without --include-unverified only verified predictions are written
-    assert run(data_dir, *argv[:-1]) == 0
+    collection.set_local_features(True)  # now matches are verified geometrically
+    assert run(data_dir, *argv) == 0
     out = capsys.readouterr().out
-    assert ("not geometrically verified" in out) != (f"wrote       {moved}" in out)
+    assert f"wrote       {moved}" in out and "not geometrically verified" not in out
+    history = json.loads((run(data_dir, "geotag", "history", "--json"), capsys.readouterr().out)[1])
+    assert " verified match" in history[0]["writes"][0]["new_tags"]["source"]
+    assert "unverified" not in history[0]["writes"][0]["new_tags"]["source"]
+    assert run(data_dir, "geotag", "undo") == 0
+    assert sha256_of(moved) == before
 
 
 @pytest.mark.slow

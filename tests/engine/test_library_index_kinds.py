@@ -51,7 +51,9 @@ def test_cli_ivfpq_collection_converts_searches_and_reports_recall(
     data_dir: Path, toy_model: Path, make_photos, capsys
 ):
     dd = ["--data-dir", str(data_dir)]
+    # Without local features photos are decoded as load_for_model does (own_descriptors).
     create = [*dd, "collection", "create", "big", "--model", str(toy_model)]
+    create += ["--local-features", "off"]
     assert main([*create, "--index-kind", "ivfpq", *SMALL_IVFPQ]) == 0
     assert f"needs at least {SMALL_IVFPQ_MIN} indexed photos" in capsys.readouterr().out
 

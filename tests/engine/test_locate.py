@@ -109,16 +109,29 @@ def test_json_has_exactly_the_documented_keys_and_reads_back():
     result = result_for("q.jpg", [match(AREZZO, 0.9), match(None, 0.8)], ROME)
     data = json.loads(json.dumps(result.to_json()))
     assert set(data) == {
-        "query", "predicted", "confidence", "matches", "query_gps", "error_m", "verified"
+        "query",
+        "predicted",
+        "confidence",
+        "matches",
+        "query_gps",
+        "error_m",
+        "verified",
+        "place",
+        "query_place",
+        "in_collection",
     }
     assert set(data["predicted"]) == {"lat", "lon"} and set(data["query_gps"]) == {"lat", "lon"}
-    keys = {"path", "score", "lat", "lon", "inliers", "verified"}
+    keys = {"path", "score", "lat", "lon", "inliers", "verified", "place"}
     assert [set(m) for m in data["matches"]] == [keys] * 2
     assert data["matches"][1]["lat"] is None
     assert data["matches"][0]["inliers"] is None and data["matches"][0]["verified"] is False
     data["matches"][0].update(inliers=57, verified=True)
     data["verified"] = True
+    data.update(place="Arezzo, Tuscany, Italy", in_collection=True)
+    data["matches"][0]["place"] = "Rome, Lazio, Italy"
     again = LocateResult.from_json(data)
+    assert again.place == "Arezzo, Tuscany, Italy" and again.in_collection
+    assert again.matches[0].place == "Rome, Lazio, Italy" and again.matches[1].place is None
     assert again.verified and again.matches[0].inliers == 57 and again.matches[0].verified
     assert again.matches[1].inliers is None and not again.matches[1].verified
     assert again.predicted == pytest.approx(result.predicted)
@@ -175,3 +188,28 @@ def test_bad_arguments_are_refused(arezzo):
         locate(collection, [], top_k=0)
     with pytest.raises(ValueError):
         locate(collection, [], radius_m=-1)
+
+
+def test_a_copy_of_a_reference_photo_is_in_the_collection_by_its_content(
+    arezzo, exif_samples, tmp_path
+):
+    _, collection = arezzo
+    copy = tmp_path / "renamed.jpg"  # same content, another path
+    copy.write_bytes((exif_samples / "gps" / "DSCN0021.jpg").read_bytes())
+    (kept,) = locate(collection, [copy], top_k=3)
+    assert kept.in_collection and kept.matches[0].score == pytest.approx(1, abs=1e-4)
+    (left_out,) = locate(collection, [copy], top_k=3, exclude_self=True)
+    assert left_out.in_collection and len(left_out.matches) == 3
+    assert all(m.score < 0.9999 for m in left_out.matches)
+    assert str(exif_samples / "gps" / "DSCN0021.jpg") not in [m.path for m in left_out.matches]
+    other = tmp_path / "other.jpg"
+    other.write_bytes((exif_samples / "orientation" / "landscape_1.jpg").read_bytes())
+    assert not locate(collection, [other], top_k=3)[0].in_collection
+
+
+def test_place_names_are_offline_and_none_far_from_any_town():
+    from sciceapp.engine.places import format_place, place_name, place_names
+
+    assert place_name(AREZZO) == "Arezzo, Tuscany, Italy"
+    assert place_names([None, (0.0, -30.0)]) == [None, None]  # the middle of the Atlantic
+    assert format_place({"city": "Monaco", "state": "", "country": "Monaco"}) == "Monaco"

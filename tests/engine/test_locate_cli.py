@@ -11,6 +11,8 @@ from search_fixtures import arezzo_fixture  # noqa: F401  (the `arezzo` fixture)
 from sciceapp.cli import main
 
 KEYS = {"query", "predicted", "confidence", "matches", "query_gps", "error_m", "verified"}
+KEYS |= {"place", "query_place", "in_collection"}
+TOWN = "Arezzo, Tuscany, Italy"
 
 
 def run(data_dir, *argv):
@@ -29,8 +31,23 @@ def test_locate_json_and_output_file(arezzo, exif_samples, tmp_path, capsys):
     (result,) = printed
     assert set(result) == KEYS | {"model"}
     assert result["model"].endswith("(random weights: demo, not accurate)")
-    assert len(result["matches"]) == 3 and result["matches"][0]["path"] == str(query)
-    assert result["error_m"] < 50
+    # The query is one of the collection's photos: it is not its own match, and says so.
+    assert result["in_collection"] is True
+    assert len(result["matches"]) == 3 and str(query) not in [m["path"] for m in result["matches"]]
+    # Place names, offline, for the prediction, the query's GPS and each match.
+    assert result["place"] == TOWN and result["query_place"] == TOWN
+    assert [m["place"] for m in result["matches"]] == [TOWN] * 3
+
+
+def test_locate_include_self_keeps_the_photo_as_its_own_best_match(arezzo, exif_samples, capsys):
+    data_dir, _ = arezzo
+    query = exif_samples / "gps" / "DSCN0040.jpg"
+    code = run(data_dir, "locate", str(query), "-c", "arezzo", "--json", "--top-k", "3", "-q",
+               "--include-self")  # fmt: skip
+    assert code == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["in_collection"] is True
+    assert result["matches"][0]["path"] == str(query) and result["error_m"] < 50
 
 
 def test_locate_table_names_the_random_model_and_reports_bad_photos(

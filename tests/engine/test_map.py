@@ -72,25 +72,30 @@ def test_points_travel_as_data_not_as_one_snippet_per_marker(tmp_path):
     page = render_map(many, tmp_path / "m.html").read_text("utf-8")
     assert page.count("/p/1999.jpg") == 1
     assert page.count("L.marker(") <= 3  # in the one page script, not per point
-    assert len(page) < 250_000 + 2000 * 60  # the library code plus ~a line of JSON per point
+    # the library code and the world outline, plus ~a line of JSON per point
+    assert len(page) < 250_000 + 200_000 + 2000 * 60
 
 
 def test_page_data_lists_only_geotagged_matches_and_skips_failed_queries():
     data = sample_data()
     assert len(data.results) == 2
     shown = page_data(data)
-    located, failed = shown["queries"]
+    (located,) = shown["overlays"]["queries"]  # the failed query has nothing to draw
     assert [m[0] for m in located["matches"]] == [1, 2]  # photo ids; no-GPS match left out
     assert located["predicted"] is not None and located["query_gps"] == [43.461, 11.881]
     assert located["circle_m"] >= 25
-    assert failed["predicted"] is None and failed["matches"] == []
     assert [r[0] for r in shown["references"]] == [1, 2, 3]
+    (south, west), (north, east) = shown["focus"]  # the first view: the query's surroundings
+    assert south < located["predicted"][0] < north and west < located["predicted"][1] < east
 
 
 def test_offline_map_has_no_tile_layer_and_says_so(tmp_path):
     page = render_map(sample_data(), tmp_path / "m.html", tile_url=None).read_text("utf-8")
     assert "L.tileLayer" not in page
     assert OFFLINE_NOTICE in page
+    assert '"name":"Italy"' in page  # the shipped world outline is drawn instead
+    bare = render_map(sample_data(), tmp_path / "b.html", tile_url=None, basemap=False)
+    assert '"name":"Italy"' not in bare.read_text("utf-8")
     online = render_map(sample_data(), tmp_path / "n.html").read_text("utf-8")
     assert "tileerror" in online  # the notice also appears when tiles fail to load
 
@@ -110,7 +115,7 @@ def test_bridge_hooks_only_when_asked(tmp_path):
     assert QWEBCHANNEL_JS not in plain and '"bridge":false' in plain
     hooked = render_map(sample_data(), tmp_path / "b.html", bridge=True).read_text("utf-8")
     assert QWEBCHANNEL_JS in hooked and '"bridge":true' in hooked
-    assert "bridge.markerClicked(String(id))" in hooked
+    assert 'call("markerClicked"' in hooked and 'call("pageReady"' in hooked
 
 
 def test_empty_map_still_renders(tmp_path):

@@ -121,8 +121,8 @@ def test_read_only_photo_is_refused_in_the_window(qtbot, window, reviewed, surve
 @pytest.mark.slow
 def test_dragging_a_photo_marker_writes_its_new_position(qtbot, window, reviewed, survey: Path):
     moved = survey / "moved.jpg"
-    with qtbot.waitSignal(window.map_view.rendered, timeout=WAIT_MS):
-        reviewed.show_on_map()
+    reviewed.show_on_map()  # the survey is pushed over the page on screen: no reload
+    qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)
     qtbot.waitUntil(
         lambda: run_js(qtbot, window.map_view, "window.sciceapp.bridgeReady()") is True,
         timeout=WAIT_MS,

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from ui_helpers import WAIT_MS
+from ui_helpers import WAIT_MS, run_js
 
 from sciceapp.ui.model_dialog import ModelDialog
 from sciceapp.ui.review_window import ReviewWindow
@@ -46,11 +46,26 @@ def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
         assert len(list(csv.DictReader(handle))) == 4
     assert len(json.loads((tmp_path / "review.geojson").read_text())["features"]) >= 4
 
-    # Both positions on the map: recorded GPS and prediction markers join the references.
-    with qtbot.waitSignal(window.map_view.rendered, timeout=WAIT_MS) as drawn:
-        dialog.show_on_map()
-    assert drawn.args == [True]
-    dialog.close()
+    # On the map: one arrow (line + head) per checked photo, pushed into the page on screen.
+    assert dialog.windowTitle().endswith(f"“{gps_collection}”")  # names what it checks against
+    qtbot.waitUntil(lambda: window.map_view.is_ready, timeout=WAIT_MS)
+    loads = window.map_view.page_loads
+    dialog.show_on_map()
+    qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)
+    checked = sum(1 for r in rows.values() if r.recorded and r.predicted)
+    count = "window.sciceapp.overlayCount('review')"  # per photo an arrow and its own marker
+    assert run_js(qtbot, window.map_view, count) == 2 * checked
+    legend = "(document.querySelector('.sciceapp-legend') || {}).textContent || ''"
+    assert "flagged" in run_js(qtbot, window.map_view, legend)
+    flagged = "window.sciceapp.overlayCount('review', 'flagged')"
+    assert run_js(qtbot, window.map_view, flagged) == 1  # the Missouri photo's arrow
+    dialog.show_agreeing.setChecked(False)  # only the flagged arrow stays
+    qtbot.waitUntil(lambda: run_js(qtbot, window.map_view, count) == 2, timeout=WAIT_MS)
+    assert window.map_view.page_loads == loads  # drawn over the page, never a reload
+    dialog.close()  # the survey leaves the main map with its window
+    qtbot.waitUntil(lambda: not window.locating.render_pending, timeout=WAIT_MS)
+    assert run_js(qtbot, window.map_view, count) == 0
+    assert run_js(qtbot, window.map_view, legend) == ""
 
 
 def test_model_dialog_lists_demo_models_as_such_and_adopts_an_import(
