@@ -123,7 +123,7 @@ def main() -> None:
             session.embed(decoded[i : i + batch])
 
     def pipeline(session: Embedder) -> None:
-        list(embed_files(photos, session, size, info.mean, info.std))
+        list(embed_files(photos, session))
 
     for session in (spin_on, spin_off):
         session.embed(decoded[:batch])  # warm-up: first-run allocations are not throughput
@@ -132,9 +132,11 @@ def main() -> None:
         """Stands in for the model to measure what the pipeline alone can deliver."""
 
         batch_size = batch
+        decode_side = embedder.decode_side
+        prepare_input = embedder.prepare_input
 
-        def embed(self, images: np.ndarray) -> np.ndarray:
-            return np.zeros((len(images), info.descriptor_dim), np.float32)
+        def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+            return np.zeros((len(inputs), info.descriptor_dim), np.float32)
 
     library = Library(data)
 

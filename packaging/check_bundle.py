@@ -149,6 +149,7 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
     (located,) = json.loads(result.stdout)
     assert located["in_collection"] is True, f"not seen as in the collection: {located}"
+    assert located["place"], f"no place name (GeoNames data missing?): {located}"
     best = located["matches"][0]
     assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
     assert best["score"] > 0.99, f"self-similarity {best['score']}"

@@ -21,7 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     create = sub.add_parser("create", help="a new, empty collection bound to one model")
     create.add_argument("name")
-    create.add_argument("--model", metavar="MODEL.onnx", required=True)
+    create.add_argument(
+        "--model",
+        metavar="MODEL.onnx|classical",
+        required=True,
+        help="an exported ONNX model, or `classical`: RootSIFT-VLAD (classical, training-free: "
+        "no download, learns its vocabulary from the collection's first photos)",
+    )
     create.add_argument(
         "--index-kind",
         choices=("flat", "pca", "ivfpq"),

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sciceapp.engine.feature_store import FeatureStore
-from sciceapp.engine.pipeline import Prepared, extract_files
+from sciceapp.engine.pipeline import GlobalModel, Prepared, extract_files
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,13 @@ class RunFeatures:
 
     def complete(
         self,
-        model_input: tuple[int, tuple, tuple],
+        model: GlobalModel,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> int:
         """Extract and store the features of live indexed photos that have none; returns how
-        many were added. ``model_input``: (image size, mean, std), to read photos as indexing
-        does. Raises ``CancelledError`` (keeping what was stored) when cancelled."""
+        many were added. ``model``: the collection's, to read photos as indexing does.
+        Raises ``CancelledError`` (keeping what was stored) when cancelled."""
         live = live_indexed(self.conn, self.collection_id)
         missing = sorted(set(live) - self.store.ids())
         if not missing:
@@ -84,7 +84,7 @@ class RunFeatures:
         last_sync = time.monotonic()
         try:
             for done, (photo_id, item) in enumerate(
-                zip(missing, extract_files(paths, *model_input, cancel=cancel), strict=True), 1
+                zip(missing, extract_files(paths, model, cancel=cancel), strict=True), 1
             ):
                 if item.features is not None:
                     self.store.append(photo_id, item.features, item.features_ms)

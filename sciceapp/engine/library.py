@@ -36,22 +36,16 @@ import numpy as np
 
 from sciceapp import paths as app_paths
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
-from sciceapp.engine import catalogue, conversion
+from sciceapp.engine import catalogue, conversion, model_kinds
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
+from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures, live_indexed
 from sciceapp.engine.download import sha256_file
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
 from sciceapp.engine.locking import collection_lock
-from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
-from sciceapp.engine.pipeline import (
-    Prepared,
-    StartingEmbedder,
-    embed_files,
-    require_paths,
-    scan,
-)
-from sciceapp.engine.providers import CPU, batch_size_for
+from sciceapp.engine.onnx_model import ModelInfo
+from sciceapp.engine.pipeline import GlobalModel, Prepared, embed_files, require_paths, scan
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -67,7 +61,7 @@ INDEX_FILE = re.compile(r"^index-(\d+)\.faiss$")
 MAX_SESSIONS = 2
 """ONNX Runtime sessions kept per process: the GUI opens a collection per job, and loading
 the base model takes seconds, so the last few sessions are reused."""
-_SESSIONS: dict[tuple, Embedder] = {}
+_SESSIONS: dict[tuple, GlobalModel] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
@@ -146,7 +140,7 @@ class Library:
                 f"Index kind {index_kind!r} is not available for collections; choose one of "
                 f"{', '.join(KINDS)}."
             )
-        info = read_model_info(model_path)
+        info = model_kinds.read_info(model_path)
         params = index_params or IndexParams()
         try:
             VectorIndex(info.descriptor_dim, index_kind, params)  # refuse what cannot be built
@@ -237,7 +231,7 @@ class Collection:
         self.checkpoint_s = CHECKPOINT_S
         self.provider = "auto"
         self.batch_size: int | None = None
-        self._embedder: Embedder | None = None
+        self._embedder: GlobalModel | None = None
         self._index: VectorIndex | None = None
         self._index_gen = -1
 
@@ -246,15 +240,15 @@ class Collection:
     def model_info(self) -> ModelInfo:
         """The model file's metadata, after checking it is still the file this collection uses."""
         self._check_model()
-        return read_model_info(self.model_path)
+        return model_kinds.read_info(self.model_path)
 
     def _check_model(self) -> None:
-        if not self.model_path.is_file():
+        if not model_kinds.exists(self.model_path):
             raise ModelError(
                 f"The model file of collection {self.name!r} is missing: {self.model_path}. Put it "
                 "back, or re-create the collection with another model."
             )
-        found = model_fingerprint(self.model_path)
+        found = model_kinds.fingerprint(self.model_path)
         if found != self.model_sha256:
             raise ModelError(
                 f"The model file {self.model_path} is not the one collection {self.name!r} was "
@@ -264,15 +258,16 @@ class Collection:
                 "to re-embed its photos with the new model."
             )
 
-    def embedder(self) -> Embedder:
-        """The collection's embedding session (created once per process and model, reused)."""
+    def embedder(self) -> GlobalModel:
+        """The collection's model, ready to describe photos (an ONNX Runtime session is
+        created once per process and model, and reused)."""
         if self._embedder is None:
             self._check_model()
             key = (str(self.model_path), self.model_sha256, self.provider, self.batch_size)
             with _SESSIONS_LOCK:
                 embedder = _SESSIONS.pop(key, None)
                 if embedder is None:
-                    embedder = Embedder(
+                    embedder = model_kinds.open_model(
                         self.model_path,
                         self.provider,
                         batch_size=self.batch_size,
@@ -480,10 +475,8 @@ class _Run:
         cancel: CancelToken | None,
     ) -> IndexReport:
         self.progress, self.cancel = progress, cancel
-        info = self.c.model_info
-        # The session starts while the photos are scanned and the first batches decoded.
-        provisional = self.c.batch_size or batch_size_for(CPU, info.image_size)
-        embedder = StartingEmbedder(self.c.embedder, provisional)
+        embedder = self.c.embedder()
+        info = embedder.info
         files = scan(roots) if roots else []
         existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
         todo, replaced = self._triage(files, existing)
@@ -492,14 +485,13 @@ class _Run:
             self._remove([p for path, p in existing.items() if path not in seen])
         last_save = time.monotonic()
         try:
+            if not info.trained and todo:
+                embedder = self._learn_model(todo)
             if self.features is not None:
                 self.features.start()
             for batch in embed_files(
                 todo,
                 embedder,
-                info.image_size,
-                info.mean,
-                info.std,
                 progress=self._report,
                 cancel=cancel,
                 local_features=self.features is not None,
@@ -508,11 +500,9 @@ class _Run:
                 if time.monotonic() - last_save >= self.c.checkpoint_s:
                     self._save()
                     last_save = time.monotonic()
-            embedder.ready()  # a model that cannot start fails the job, photos to embed or not
             self._save()  # rows first: features of photos indexed earlier come after
             if self.features is not None:
-                model_input = (info.image_size, tuple(info.mean), tuple(info.std))
-                self.features.complete(model_input, self._report, cancel)
+                self.features.complete(embedder, self._report, cancel)
                 self.features.start()  # drop the records of photos this run removed
         except (CancelledError, KeyboardInterrupt) as exc:
             self._save(convert=False)  # keep every finished batch, quickly
@@ -536,6 +526,24 @@ class _Run:
             raise
         self._save()
         return self.report
+
+    def _learn_model(self, todo: list[Path]) -> GlobalModel:
+        """A model that learns from its collection (the classical vocabulary,
+        ``classical_model.py``): learn it from this run's photos, then switch the collection
+        to it in one transaction, before any photo row of this run exists."""
+        c = self.c
+        path = learn_vocabulary(todo, c.folder, progress=self._report, cancel=self.cancel)
+        sha256 = model_kinds.fingerprint(path)
+        with catalogue.transaction(self.conn):
+            self.conn.execute(
+                "UPDATE collections SET model_path = ?, model_sha256 = ? WHERE id = ?",
+                (str(path), sha256, c.id),
+            )
+        for old in c.folder.glob(f"{VOCABULARY_PREFIX}*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)  # left by an attempt that died before the switch
+        c.model_path, c.model_sha256, c._embedder = path, sha256, None
+        return c.embedder()
 
     def _triage(
         self, files: list[Path], existing: dict[str, PhotoRecord]

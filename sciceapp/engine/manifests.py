@@ -76,11 +76,13 @@ class BackboneFile:
 
 @dataclass(frozen=True)
 class LocalModel:
-    """An ONNX file in the model folder: its metadata, or why it cannot be used."""
+    """An ONNX file in the model folder (its metadata, or why it cannot be used), or a
+    built-in model kind."""
 
     path: Path
     info: ModelInfo | None
     error: str | None = None
+    builtin: bool = False  # a model kind that needs no file (the classical one)
 
     @property
     def display_name(self) -> str:
@@ -177,6 +179,14 @@ def list_local_models(data_dir: str | os.PathLike[str]) -> list[LocalModel]:
         except ModelError as exc:
             found.append(LocalModel(path=path, info=None, error=str(exc)))
     return found
+
+
+def builtin_models() -> list[LocalModel]:
+    """The models that need no file: the classical, training-free kind."""
+    from sciceapp.engine.classical_model import spec_info
+
+    info = spec_info()
+    return [LocalModel(path=info.path, info=info, builtin=True)]
 
 
 def import_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str]) -> LocalModel:

@@ -14,16 +14,20 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from sciceapp.engine import calibration, providers, runtimes, tuning
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.images import model_input
 from sciceapp.engine.labels import model_text
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,8 @@ class ModelInfo:
     precision: str
     weights_sha256: dict[str, str] = field(default_factory=dict)
     exporter: str = ""
+    kind: str = "onnx"  # the model kind (``model_kinds.py``): "onnx" or "classical"
+    trained: bool = True  # False: a classical model whose vocabulary is not learned yet
 
     @property
     def display_name(self) -> str:
@@ -360,6 +366,19 @@ class Embedder:
                 f"{self.info.path} does not match its own metadata ({'; '.join(problems)}); "
                 "it was altered after export. Export it again."
             )
+
+    @property
+    def decode_side(self) -> int:
+        return self.info.image_size
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> np.ndarray:
+        """A decoded upright photo -> the network's input float32 ``[3, S, S]`` (decode threads)."""
+        info = self.info
+        return model_input(image, info.image_size, info.mean, info.std)
+
+    def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """What :meth:`prepare_input` made for a batch -> float32 ``[B, D]``."""
+        return self.embed(np.stack(inputs))
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Descriptors of a batch: float32 ``[B, 3, S, S]`` -> float32 ``[B, D]`` (L2-normalised)."""

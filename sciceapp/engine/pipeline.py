@@ -1,5 +1,5 @@
 """The indexing pipeline: files -> (read, hash, EXIF, decode, resize in a thread pool) -> batches
--> ONNX Runtime -> descriptors.
+-> the model (ONNX Runtime, or the classical model) -> descriptors.
 
 Decoding runs ahead of inference in worker threads (Pillow, hashlib and ONNX Runtime all
 release the GIL), so while the model embeds one batch the next ones are being decoded.
@@ -12,21 +12,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
 from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import is_image_path, load_upright, model_input
+from sciceapp.engine.images import is_image_path, load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +39,19 @@ PREFETCH_BATCHES = 2
 inference, few enough that memory stays at a few batches of pixels."""
 
 
-class EmbedsImages(Protocol):
+class GlobalModel(Protocol):
+    """What the pipeline needs of a model kind (``model_kinds.py``): an ONNX network or the
+    classical model. Each photo is decoded once, upright, with both sides at least
+    ``decode_side`` px where it is bigger; ``prepare_input`` turns that image (and the
+    upright original's (width, height)) into the model's input in the decode threads (pixels,
+    or local features); ``embed_inputs`` runs once per batch (-> float32 ``[B, D]``)."""
+
     batch_size: int
+    decode_side: int
 
-    def embed(self, images: np.ndarray) -> np.ndarray: ...
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> Any: ...
 
-
-class StartingEmbedder:
-    """An embedder being created in a thread, so that photos are read and decoded while the
-    model session starts (seconds for a large model: reading the file, building the session,
-    compiling). Until it is ready ``batch_size`` is ``provisional``; ``embed`` waits for it,
-    and a failure to start is raised there (or by ``ready``)."""
-
-    def __init__(self, start: Callable[[], EmbedsImages], provisional: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-start")
-        self._future = self._pool.submit(start)
-        self._pool.shutdown(wait=False)
-        self._provisional = provisional
-
-    @property
-    def batch_size(self) -> int:
-        return self.ready().batch_size if self._future.done() else self._provisional
-
-    def ready(self) -> EmbedsImages:
-        return self._future.result()
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        return self.ready().embed(images)
+    def embed_inputs(self, inputs: list[Any]) -> np.ndarray: ...
 
 
 @dataclass
@@ -73,7 +63,7 @@ class Prepared:
     mtime_ns: int = 0
     sha256: str | None = None
     meta: PhotoMeta | None = None
-    pixels: np.ndarray | None = None  # float32 [3, S, S]
+    model_input: Any = None  # what the model's prepare_input made (float32 [3, S, S] pixels...)
     error: str | None = None
     features: LocalFeatures | None = None  # local features, when asked for
     features_ms: float = 0.0  # time their extraction took
@@ -127,14 +117,12 @@ def _utf8(path: Path) -> bool:
 
 def prepare(
     path: Path,
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    model: GlobalModel,
     local_features: bool = False,
     features_decode: bool | None = None,
 ) -> Prepared:
-    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels
-    (and, with ``local_features``, its local features from the same decoded image).
+    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input (and,
+    with ``local_features``, its local features from the same decoded image).
 
     ``features_decode`` (default: ``local_features``) decodes at the size local features
     need, as a collection with them does for every photo, so that a query's model input is
@@ -152,24 +140,26 @@ def prepare(
     try:
         # Local features want a longer side near 1024 px: decode that much, once.
         big = local_features if features_decode is None else features_decode
-        min_side = max(image_size, DEFAULT_MAX_SIDE_PX) if big else image_size
-        image, original = load_upright(data, min_side)
-        item.pixels = model_input(image, image_size, mean, std)
+        side = model.decode_side
+        image, original = load_upright(data, max(side, DEFAULT_MAX_SIDE_PX) if big else side)
+        started = time.perf_counter()
+        item.model_input = model.prepare_input(image, original)
+        input_ms = (time.perf_counter() - started) * 1000.0
     except ImageError as exc:
         item.error = str(exc)
         return item
     if local_features:
-        item.features, item.features_ms = timed_extract(np.asarray(image), original)
+        if isinstance(item.model_input, LocalFeatures):  # the classical model's input is them
+            item.features, item.features_ms = item.model_input, input_ms
+        else:
+            item.features, item.features_ms = timed_extract(np.asarray(image), original)
     item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
     return item
 
 
 def embed_files(
     paths: list[Path],
-    embedder: EmbedsImages,
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    embedder: GlobalModel,
     *,
     workers: int | None = None,
     progress: ProgressFn | None = None,
@@ -200,9 +190,7 @@ def embed_files(
                 if path is None:
                     return
                 pending.append(
-                    pool.submit(
-                        prepare, path, image_size, mean, std, local_features, features_decode
-                    )
+                    pool.submit(prepare, path, embedder, local_features, features_decode)
                 )
 
         try:
@@ -216,11 +204,11 @@ def embed_files(
                 top_up()
                 ok = [item for item in items if item.error is None]
                 if ok:
-                    vectors = embedder.embed(np.stack([item.pixels for item in ok]))
+                    vectors = embedder.embed_inputs([item.model_input for item in ok])
                 else:
                     vectors = np.zeros((0, 0), dtype=np.float32)
                 for item in ok:
-                    item.pixels = None  # the batch is embedded; free the memory
+                    item.model_input = None  # the batch is embedded; free the memory
                 done += len(items)
                 skipped += len(items) - len(ok)
                 yield EmbeddedBatch(items, vectors, ok)
@@ -233,9 +221,7 @@ def embed_files(
 
 def extract_files(
     paths: list[Path],
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    model: GlobalModel,
     *,
     workers: int | None = None,
     cancel: CancelToken | None = None,
@@ -251,13 +237,13 @@ def extract_files(
         try:
             while True:
                 while len(pending) < 2 * workers and (path := next(queue, None)) is not None:
-                    pending.append(pool.submit(prepare, path, image_size, mean, std, True))
+                    pending.append(pool.submit(prepare, path, model, True))
                 if not pending:
                     return
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 item = pending.popleft().result()
-                item.pixels = None
+                item.model_input = None
                 yield item
         finally:
             for future in pending:

@@ -48,10 +48,15 @@ def find_photos(
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
-    from sciceapp.engine.manifests import list_local_models
-
     summaries = _library(data_dir).list_collections()
-    return CollectionsState(summaries=summaries, models=list_local_models(data_dir))
+    return CollectionsState(summaries=summaries, models=_models(data_dir))
+
+
+def _models(data_dir: Path) -> list[Any]:
+    """The model files in the data folder, then the built-in models."""
+    from sciceapp.engine.manifests import builtin_models, list_local_models
+
+    return list_local_models(data_dir) + builtin_models()
 
 
 def index_folders(
@@ -106,14 +111,16 @@ def locate_photos(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> list[Any]:
-    """Locate every photo against the collection; one ``LocateResult`` per photo."""
+    """Locate every photo against the collection; one ``LocateResult`` per photo. A photo
+    that is itself in the collection is not its own match (``in_collection``)."""
     from sciceapp.engine.locate import locate
 
     collection = _open(data_dir, name, provider)
     photos = [Path(p) for p in paths]
     return locate(
-        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
-    )
+        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel,
+        exclude_self=True,
+    )  # fmt: skip
 
 
 def review_folder(
@@ -142,6 +149,13 @@ def review_folder(
     )
 
 
+def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
+    """Both photos and their verified correspondences ("Why this match?")."""
+    from sciceapp.engine.match_explanation import explain_match
+
+    return explain_match(query, reference, progress=progress, cancel=cancel)
+
+
 def import_model_file(
     data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
@@ -166,9 +180,9 @@ def list_models(
     data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
 ) -> tuple[list[Any], list[Any]]:
     """``(manifests, local models)`` for the model dialog."""
-    from sciceapp.engine.manifests import list_local_models, list_manifests
+    from sciceapp.engine.manifests import list_manifests
 
-    return list_manifests(), list_local_models(data_dir)
+    return list_manifests(), _models(data_dir)
 
 
 @dataclass
@@ -186,6 +200,10 @@ def cpu_paths(
     from sciceapp.engine import tuning
     from sciceapp.engine.onnx_model import read_model_info
 
+    if not str(model_path).endswith(".onnx"):
+        return CpuPaths(
+            ["Not an ONNX network: it runs as it is, there is nothing to measure."], [], None
+        )
     record, why = tuning.load(data_dir, read_model_info(model_path).sha256)
     if record is None:
         return CpuPaths([f"Not measured: {why}. Measured at its first use on this CPU."], [], None)

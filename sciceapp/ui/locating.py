@@ -117,6 +117,7 @@ class QueryController(QObject):
     def show_row(self, row: int) -> None:
         result = self.model.rows[row].result
         self.strip.show_matches(result)
+        self.window.name_strip()
         self.render_map(result)
 
     @catch_all

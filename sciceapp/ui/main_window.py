@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp import paths as app_paths
+from sciceapp.engine.labels import model_exists
 from sciceapp.ui import jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.strip = MatchStrip(self.thumbnails)
+        self.strip.explain_requested.connect(self.explain_match)
         self.strip_label = QLabel("<b>Best matches</b> (select a query)")
         self.locating = QueryController(
             self, self.pool, self.query_model, self.query_table, self.strip, self.map_view
@@ -185,8 +187,14 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(message)
 
     def tile_url(self) -> str:
-        """The tile address template the map pages use ("" for none: the world outline)."""
-        return self.settings.tile_url
+        """The tile address template the map pages use ("" for none: the world outline),
+        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from sciceapp.engine.tiles import tile_url
+        from sciceapp.ui.tile_scheme import install_tile_handler
+
+        s = self.settings
+        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
@@ -194,8 +202,8 @@ class MainWindow(QMainWindow):
 
     @catch_all
     def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
-        usable = [m for m in state.models if m.info is not None]
-        if self.settings.model_path and not Path(self.settings.model_path).is_file():
+        usable = [m for m in state.models if m.info is not None and not m.builtin]
+        if self.settings.model_path and not model_exists(self.settings.model_path):
             self.settings.model_path = ""
         if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
             self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose
@@ -238,6 +246,16 @@ class MainWindow(QMainWindow):
             self.open_models()
             return None
         return self.indexing.create(name, folders, self.settings.model_path, index_kind)
+
+    @catch_all
+    def explain_match(self, row: int) -> Any:
+        """ "Why this match?" for the current query's match in ``row`` (computed in a worker)."""
+        from sciceapp.ui.why_match import WhyMatchDialog
+
+        result = self.locating.current_result()
+        if result is None or not 0 <= row < len(self.strip.matches):
+            return None
+        return open_dialog(WhyMatchDialog, self, result.query, self.strip.matches[row], modal=False)
 
     def add_folders(self) -> None:
         name = self.current_collection()
@@ -324,15 +342,21 @@ class MainWindow(QMainWindow):
     def clear_queries(self) -> None:
         self.query_model.clear()
         self.strip.show_matches(None)
+        self.name_strip()
         self.locating.render_map(None)
 
     @catch_all
     def _on_queries_finished(self, results: list) -> None:
-        result = self.locating.current_result()
+        self.name_strip()
+
+    def name_strip(self) -> None:
+        """The strip's title names the selected query (escaped: a file name is not markup)."""
+        import html
+
+        row = self.query_table.currentIndex().row()
+        name = self.query_model.rows[row].name if 0 <= row < len(self.query_model.rows) else None
         self.strip_label.setText(
-            f"<b>Best matches</b> for {Path(str(result.query)).name}"
-            if result is not None
-            else "<b>Best matches</b>"
+            f"<b>Best matches</b> for {html.escape(name)}" if name else "<b>Best matches</b>"
         )
 
     def copy_coordinates(self) -> None:

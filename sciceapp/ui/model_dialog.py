@@ -35,11 +35,12 @@ from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.export_process import DEMO_PRESET, ExportProcess, export_arguments
 from sciceapp.ui.guard import catch_all
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.workers import Worker, show_progress
 
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_COLOR = QColor("#b00020")
+BUILTIN_TEXT = "built in, no file: learns its vocabulary from each new collection's photos"
 
 
 # Why each export precision, from benchmarks/RESULTS.md (the base model, batch 8 and 64).
@@ -196,15 +197,16 @@ class ModelDialog(QDialog):
             text = model.display_name
             if str(model.path) == current:
                 text = f"✔ {text}  (used for new collections)"
-            item = QListWidgetItem(f"{text}\n    {model.path}")
+            where = BUILTIN_TEXT if model.builtin else model.path
+            item = QListWidgetItem(f"{text}\n    {where}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))
             if model.info is None or model.info.random_init:
                 item.setForeground(DEMO_COLOR)
             if model.info is None:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.local_list.addItem(item)
-        if not local:
-            self.local_list.addItem("No model yet: import an ONNX file or build one below.")
+        if not any(not model.builtin for model in local):
+            self.local_list.insertItem(0, "No model yet: import an ONNX file or build one below.")
         self.known_list.clear()
         self.preset.clear()
         for manifest in manifests:
@@ -287,10 +289,7 @@ class ModelDialog(QDialog):
         self.cancel_button.setEnabled(running)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %p%" if message else "%p%")
+        show_progress(self.progress, done, total, message)
 
     @catch_all
     def _exported(self, path: str) -> None:

@@ -9,12 +9,18 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QIcon
 
-from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
+from sciceapp.ui.formatting import (
+    format_confidence,
+    format_distance,
+    format_latlon,
+    format_verification,
+)
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.thumbnails import ThumbnailCache
 
-COLUMNS = ("Photo", "Predicted location", "Confidence", "Error", "Status")
-PHOTO, PREDICTED, CONFIDENCE, ERROR, STATUS = range(len(COLUMNS))
+COLUMNS = ("Photo", "Predicted location", "Place", "Confidence", "Error", "Status", "Verified")
+PHOTO, PREDICTED, PLACE, CONFIDENCE, ERROR, STATUS, VERIFIED = range(len(COLUMNS))
+IN_COLLECTION = "in this collection (left out of its matches)"
 
 
 @dataclass
@@ -35,9 +41,19 @@ class QueryRow:
             return self.status
         if result.error:
             return f"failed: {result.error}"
+        note = f"; {IN_COLLECTION}" if getattr(result, "in_collection", False) else ""
         if result.predicted is None:
-            return "no geotagged match"
-        return "located"
+            return "no geotagged match" + note
+        return "located" + note
+
+
+def verified_text(result: Any) -> str:
+    """Whether the prediction rests on a verified match, with the best match's inliers."""
+    checked = [m for m in result.matches if m.inliers is not None]
+    if not checked:
+        return ""
+    best = max(checked, key=lambda m: (m.verified, m.inliers))
+    return format_verification(best.inliers, result.verified and best.verified)
 
 
 class QueryTableModel(RowsTableModel):
@@ -74,10 +90,14 @@ class QueryTableModel(RowsTableModel):
             return ""
         if column == PREDICTED:
             return format_latlon(*result.predicted) if result.predicted else "unknown"
+        if column == PLACE:
+            return (result.place or "") if result.predicted else ""
         if column == CONFIDENCE:
             return format_confidence(result.confidence) if result.predicted else ""
         if column == ERROR:
             return format_distance(result.error_m) if result.query_gps else "no GPS in photo"
+        if column == VERIFIED:
+            return verified_text(result)
         return ""
 
     # -- changes ----------------------------------------------------------------------------

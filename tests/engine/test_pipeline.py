@@ -11,7 +11,7 @@ import pytest
 from sciceapp.engine.images import load_for_model
 from sciceapp.engine.onnx_model import Embedder
 from sciceapp.engine.pipeline import embed_files, scan
-from sciceapp.errors import CancelledError, CollectionError, ModelError
+from sciceapp.errors import CancelledError, CollectionError
 from sciceapp.progress import CancelToken
 
 
@@ -50,9 +50,6 @@ def test_batches_keep_order_and_match_direct_embedding(tmp_path: Path, toy_model
         embed_files(
             paths,
             embedder,
-            info.image_size,
-            info.mean,
-            info.std,
             workers=2,
             progress=lambda done, total, message="": seen.append((done, total, message)),
         )
@@ -73,13 +70,10 @@ def test_batches_keep_order_and_match_direct_embedding(tmp_path: Path, toy_model
 def test_cancel_stops_between_batches(toy_model, make_photos):
     photos = make_photos(6)
     embedder = Embedder(toy_model, provider="cpu", batch_size=2)
-    info = embedder.info
     token = CancelToken()
     got = []
     with pytest.raises(CancelledError):
-        for batch in embed_files(
-            photos, embedder, info.image_size, info.mean, info.std, cancel=token
-        ):
+        for batch in embed_files(photos, embedder, cancel=token):
             got.append(batch)
             token.cancel()
     assert len(got) == 1 and len(got[0].items) == 2
@@ -91,34 +85,3 @@ def test_file_names_that_are_not_utf8_are_left_out_not_fatal(tmp_path: Path, mak
     with open(odd, "wb") as handle:
         handle.write(b"\xff\xd8")
     assert [p.name for p in scan([folder])] == ["photo_000.jpg"]
-
-
-def test_a_starting_embedder_lets_decoding_begin_and_hands_over_when_ready():
-    import threading
-
-    from sciceapp.engine.pipeline import StartingEmbedder
-
-    release = threading.Event()
-
-    class Ready:
-        batch_size = 5
-
-        def embed(self, images):
-            return images.reshape(len(images), -1)[:, :2]
-
-    def start():
-        release.wait(timeout=60)
-        return Ready()
-
-    starting = StartingEmbedder(start, provisional=3)
-    assert starting.batch_size == 3  # still starting: the provisional size
-    release.set()
-    out = starting.embed(np.ones((2, 1, 2, 2), np.float32))  # waits for the session
-    assert out.shape == (2, 2) and starting.batch_size == 5
-
-    def broken():
-        raise ModelError("cannot start")
-
-    failing = StartingEmbedder(broken, provisional=3)
-    with pytest.raises(ModelError, match="cannot start"):
-        failing.ready()
