@@ -11,7 +11,11 @@ import json
 import sys
 from typing import Any
 
+from sciceapp.commands.arguments import integer
+from sciceapp.engine.defaults import INDEX_PARAM_RANGES
+
 SKIPPED_SHOWN = 20
+MAX_BATCH_SIZE = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,11 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "geometrically (default on; about 264 KB and a few hundred ms of indexing per photo)",
     )
     tuning = create.add_argument_group("compressed index settings (pca and ivfpq)")
-    tuning.add_argument("--pca-dim", type=int, help="reduced descriptor size (default 1024)")
-    tuning.add_argument("--nlist", type=int, help="ivfpq: inverted lists (default 256)")
-    tuning.add_argument("--pq-m", type=int, help="ivfpq: bytes per photo (default 128)")
-    tuning.add_argument("--pq-bits", type=int, help="ivfpq: bits per code (default 8)")
-    tuning.add_argument("--nprobe", type=int, help="ivfpq: lists searched (default 32)")
+    for option, text in (
+        ("--pca-dim", "reduced descriptor size (default 1024)"),
+        ("--nlist", "ivfpq: inverted lists (default 256)"),
+        ("--pq-m", "ivfpq: bytes per photo (default 128)"),
+        ("--pq-bits", "ivfpq: bits per code (default 8)"),
+        ("--nprobe", "ivfpq: lists searched (default 32)"),
+    ):
+        low, high = INDEX_PARAM_RANGES[option[2:].replace("-", "_")]
+        tuning.add_argument(option, type=integer(low, high), help=f"{text}; {low} to {high}")
     create.set_defaults(func=_create)
 
     add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
@@ -60,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update = sub.add_parser("update", help="re-scan: embed new and changed photos, drop deleted")
     update.add_argument("name")
     update.add_argument(
+        "--prune-missing",
+        action="store_true",
+        help="also drop the photos of folders that are not found (by default they are kept: "
+        "an unplugged drive or unmounted share comes back)",
+    )
+    update.add_argument(
         "--local-features",
         choices=("on", "off"),
         help="switch local features on (extracted for every photo, without re-embedding) or "
@@ -67,6 +81,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(update)
     update.set_defaults(func=_update)
+
+    drop = sub.add_parser("remove-folder", help="stop tracking a folder and drop its photos")
+    drop.add_argument("name")
+    drop.add_argument("path", metavar="PATH", help="a file or folder given to `add`")
+    _add_run_options(drop)
+    drop.set_defaults(func=_remove_folder)
+
+    rebuild = sub.add_parser(
+        "rebuild", help="embed every photo again into a new index (for a damaged index file)"
+    )
+    rebuild.add_argument("name")
+    _add_run_options(rebuild)
+    rebuild.set_defaults(func=_rebuild)
 
     listing = sub.add_parser("list", help="every collection with its counts")
     listing.add_argument("--json", action="store_true")
@@ -89,7 +116,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="ONNX Runtime execution provider (default: the best available)",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="images per model call")
+    parser.add_argument(
+        "--batch-size",
+        type=integer(1, MAX_BATCH_SIZE),
+        default=None,
+        help=f"images per model call (1 to {MAX_BATCH_SIZE})",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -136,11 +168,17 @@ def _index(args: argparse.Namespace, job: str) -> int:
             switch = getattr(args, "local_features", None)
             if job == "add":
                 report = collection.add(args.paths, progress=bar, cancel=cancel)
-            elif switch is not None:
+            elif job == "update" and switch is not None:
                 report = collection.set_local_features(switch == "on", progress=bar, cancel=cancel)
                 print(f"Local features {switch} for {collection.name!r}.")
+            elif job == "update":
+                report = collection.update(
+                    progress=bar, cancel=cancel, prune_missing=args.prune_missing
+                )
+            elif job == "remove-folder":
+                report = collection.remove_folder(args.path, progress=bar, cancel=cancel)
             else:
-                report = collection.update(progress=bar, cancel=cancel)
+                report = collection.rebuild(progress=bar, cancel=cancel)
     except CancelledError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
@@ -162,6 +200,14 @@ def _print_report(report: Any) -> None:
         print(f"  skipped {path}: {reason}")
     if len(report.skipped) > SKIPPED_SHOWN:
         print(f"  ... and {len(report.skipped) - SKIPPED_SHOWN} more (see `collection show`)")
+    for root in report.missing_roots:
+        print(f"folder not found: {root}")
+    if report.missing_roots:
+        print(
+            f"  {report.missing_photos} photos kept (an unplugged drive or unmounted share "
+            "comes back with them). To drop them: `sciceapp collection remove-folder NAME "
+            "FOLDER`, or `update --prune-missing`."
+        )
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -170,6 +216,14 @@ def _add(args: argparse.Namespace) -> int:
 
 def _update(args: argparse.Namespace) -> int:
     return _index(args, "update")
+
+
+def _remove_folder(args: argparse.Namespace) -> int:
+    return _index(args, "remove-folder")
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    return _index(args, "rebuild")
 
 
 def _summary_dict(summary: Any) -> dict[str, Any]:
@@ -213,6 +267,8 @@ def _show(args: argparse.Namespace) -> int:
         f"Photos:     {summary.indexed} indexed, {summary.without_gps} of them without GPS "
         "(they match but cannot vote for a location)"
     )
+    for folder in summary.missing_folders:
+        print(f"Folder:     {folder} (folder not found at the last update; its photos are kept)")
     print(f"Skipped:    {summary.skipped}")
     for path, reason in skipped:
         print(f"  {path}: {reason}")

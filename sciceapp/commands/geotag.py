@@ -158,7 +158,6 @@ def _set(args: argparse.Namespace) -> int:
     from sciceapp.engine.geotag.plans import Plan
     from sciceapp.engine.geotag.tags import GeoTag
     from sciceapp.engine.geotag.writer import WriteRequest
-
     from sciceapp.engine.pipeline import scan
 
     tag = GeoTag(args.lat, args.lon, args.alt, "sciceapp: set by hand (geotag set)")

@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from sciceapp.atomic import is_disk_full
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.pipeline import GlobalModel, Prepared, extract_files
+from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,21 @@ def live_indexed(conn: sqlite3.Connection, collection_id: int) -> dict[int, str]
     }
 
 
+@contextmanager
+def _writing(store: FeatureStore) -> Iterator[None]:
+    """``OSError`` while writing the features file -> ``CollectionError`` that says what to do
+    (the run then rolls back to its last save, which has every feature it needs)."""
+    try:
+        yield
+    except OSError as exc:
+        reason = "the disk is full" if is_disk_full(exc) else (exc.strerror or str(exc))
+        raise CollectionError(
+            f"The local features could not be written to {store.path} ({reason}). Nothing "
+            "stored was lost (the collection is as it was at its last save); free some space "
+            "and run `sciceapp collection update`."
+        ) from exc
+
+
 class RunFeatures:
     """The local-features side of one indexing run (module docstring)."""
 
@@ -54,17 +72,20 @@ class RunFeatures:
 
     def start(self) -> None:
         """Prune the store to the live indexed photos (also run at the end of a run)."""
-        self.store.prune(live_indexed(self.conn, self.collection_id))
+        with _writing(self.store):
+            self.store.prune(live_indexed(self.conn, self.collection_id))
 
     def add(self, ok: Sequence[Prepared], ids: Sequence[int]) -> None:
         """Append the features of a committed batch (``ids``: the rows of ``ok``, in order)."""
-        for item, photo_id in zip(ok, ids, strict=True):
-            if item.features is not None:
-                self.store.append(photo_id, item.features, item.features_ms)
-                item.features = None  # stored; free the memory
+        with _writing(self.store):
+            for item, photo_id in zip(ok, ids, strict=True):
+                if item.features is not None:
+                    self.store.append(photo_id, item.features, item.features_ms)
+                    item.features = None  # stored; free the memory
 
     def sync(self) -> None:
-        self.store.sync()
+        with _writing(self.store):
+            self.store.sync()
 
     def complete(
         self,
@@ -87,7 +108,8 @@ class RunFeatures:
                 zip(missing, extract_files(paths, model, cancel=cancel), strict=True), 1
             ):
                 if item.features is not None:
-                    self.store.append(photo_id, item.features, item.features_ms)
+                    with _writing(self.store):
+                        self.store.append(photo_id, item.features, item.features_ms)
                     added += 1
                 else:
                     # Changed or gone since it was indexed: `update` re-indexes or removes it.

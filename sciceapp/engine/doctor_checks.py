@@ -25,7 +25,7 @@ WARNING_FREE_BYTES = 2 * 2**30
 
 # (distribution names to try, module to import, needed by the app)
 PACKAGES: tuple[tuple[tuple[str, ...], str, bool], ...] = (
-    (("onnxruntime-gpu", "onnxruntime"), "onnxruntime", True),
+    (("onnxruntime", "onnxruntime-gpu"), "onnxruntime", True),
     (("faiss-cpu", "faiss-gpu", "faiss"), "faiss", True),
     (("PySide6", "PySide6-Essentials"), "PySide6", True),
     (("numpy",), "numpy", True),
@@ -115,8 +115,38 @@ def cuda_library_problem(ort: Any) -> str | None:
     return None
 
 
+RUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
+GPU_INSTALL = (
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]'"
+)
+
+
+def runtime_distributions() -> list[str]:
+    """Which ONNX Runtime packages are installed (CPU ``onnxruntime``, ``onnxruntime-gpu``)."""
+    found = []
+    for dist in RUNTIME_DISTRIBUTIONS:
+        try:
+            importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
+
+
 def check_providers() -> Check:
-    """Which ONNX Runtime execution providers can run here, and why CUDA is not used."""
+    """Which ONNX Runtime package and execution providers can run here, and why CUDA is not
+    used."""
+    installed = runtime_distributions()
+    if len(installed) > 1:
+        return Check(
+            "onnxruntime",
+            PROBLEM,
+            "both onnxruntime and onnxruntime-gpu are installed: they overwrite each other's "
+            "files, so which one runs is an accident",
+            f"Keep one. For an NVIDIA GPU: {GPU_INSTALL}; for the CPU only: pip uninstall -y "
+            "onnxruntime onnxruntime-gpu && pip install onnxruntime",
+            {"packages": installed},
+        )
     try:
         import onnxruntime as ort
 
@@ -126,10 +156,11 @@ def check_providers() -> Check:
             "onnxruntime",
             PROBLEM,
             f"onnxruntime cannot be imported: {exc}",
-            "Reinstall it: pip install --force-reinstall onnxruntime-gpu",
+            "Reinstall it: pip install --force-reinstall onnxruntime (or onnxruntime-gpu)",
         )
     usable, reasons = providers.plan("auto")
     details: dict[str, Any] = {
+        "package": installed[0] if installed else "unknown (no package metadata)",
         "version": ort.__version__,
         "compiled_in": providers.available_providers(),
         "usable": usable,
@@ -142,6 +173,15 @@ def check_providers() -> Check:
         "Install the CUDA and cuDNN libraries this onnxruntime-gpu was built for (the message "
         "names the first one missing), e.g. its nvidia-* pip packages; CPU works meanwhile."
     )
+    if installed == ["onnxruntime"]:
+        return Check(
+            "onnxruntime",
+            WARNING,
+            "a GPU is present but the CPU build of ONNX Runtime (onnxruntime) is installed",
+            f"For the GPU: {GPU_INSTALL} (or pip install 'sciceapp[gpu]' after removing "
+            "onnxruntime); CPU works meanwhile.",
+            details,
+        )
     if providers.CUDA not in usable:
         why = reasons.get(providers.CUDA, "CUDA is not offered")
         return Check("onnxruntime", WARNING, f"a GPU is present but unused: {why}", advice, details)

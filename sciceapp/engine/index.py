@@ -16,9 +16,11 @@ reduced space approximates ``2 - 2 * cosine``; their scores are reported as ``1 
 that every kind returns cosine-like similarities (higher is better) on the same scale.
 ``VectorIndex.build`` falls back to ``flat`` when there are too few vectors to train on.
 
-File format (``save``/``load``): a magic line, one JSON header line (kind, parameters, SHA-256
-of the payload), then ``faiss.serialize_index`` bytes. A file that fails any check raises
-:class:`CollectionError` before faiss sees it.
+File format (``save``/``load``): a magic line, one JSON header line (kind, dim, parameters,
+owner: the collection and generation it was saved for), a line with the SHA-256 of the header
+line and the payload, then ``faiss.serialize_index`` bytes. A file that fails any check raises
+:class:`CollectionError` before faiss sees it. (Files of format 1, whose checksum covered the
+payload only, are refused: `collection rebuild` makes a new one from the catalogue.)
 """
 
 from __future__ import annotations
@@ -35,11 +37,15 @@ import faiss
 import numpy as np
 
 from sciceapp.atomic import write_bytes_atomic
+from sciceapp.engine.defaults import INDEX_PARAM_RANGES
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"SCICEAPP-FAISS 1\n"
+MAGIC = b"SCICEAPP-FAISS 2\n"
+REBUILD_HINT = (
+    "Rebuild it with `sciceapp collection rebuild NAME` (the catalogue keeps every photo)."
+)
 KINDS = ("flat", "pca", "ivfpq")
 KMEANS_POINTS_PER_CENTROID = 39
 # PCA is fitted on at most this many vectors per output dimension: faiss' PCA costs the cube
@@ -83,6 +89,32 @@ class IndexParams:
 
     def effective_pca_dim(self, dim: int) -> int:
         return min(self.pca_dim, dim)
+
+
+def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
+    """``params`` if ``kind`` can be built with them at descriptor size ``dim``, else a
+    ``ValueError`` naming the setting and its allowed range. The one check of index settings:
+    ``create``, the catalogue reader, index files and :class:`VectorIndex` all call it."""
+    _check_kind(kind)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"Descriptor size must be a positive integer, got {dim!r}.")
+    for name, (low, high) in INDEX_PARAM_RANGES.items():
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
+    if kind == "ivfpq":
+        reduced = params.effective_pca_dim(dim)
+        if reduced % params.pq_m:
+            raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
+    return params
+
+
+def params_from_dict(values: object) -> IndexParams:
+    """``IndexParams`` from stored JSON values (``TypeError`` for unknown keys or a non-dict);
+    the values themselves are checked by :func:`check_params`."""
+    if not isinstance(values, dict):
+        raise TypeError(f"index settings must be a JSON object, got {type(values).__name__}")
+    return IndexParams(**values)
 
 
 def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None) -> int:
@@ -142,9 +174,7 @@ class VectorIndex:
     _index: faiss.Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_kind(self.kind)
-        if self.dim <= 0:
-            raise ValueError(f"Descriptor size must be positive, got {self.dim}.")
+        check_params(self.kind, self.dim, self.params)
         self._index = self._new_faiss_index()
 
     def _new_faiss_index(self) -> faiss.Index:
@@ -158,8 +188,6 @@ class VectorIndex:
         # PQ's sub-vectors; a random rotation after it spreads the variance evenly over them,
         # which the PQ codes then quantise better (recall@10 0.55 -> 0.66 on the benchmark's data).
         pca = faiss.PCAMatrix(self.dim, reduced, 0, True)
-        if reduced % self.params.pq_m:
-            raise ValueError(f"pq_m={self.params.pq_m} must divide the reduced size {reduced}.")
         quantizer = faiss.IndexFlatL2(reduced)
         ivf = faiss.IndexIVFPQ(
             quantizer, reduced, self.params.nlist, self.params.pq_m, self.params.pq_bits
@@ -236,6 +264,8 @@ class VectorIndex:
         vectors = _as_matrix(vectors, self.dim, "vectors")
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors.")
+        if not np.isfinite(vectors).all():
+            raise ValueError("A descriptor holds NaN or infinity; it cannot enter an index.")
         if len(np.unique(ids)) != len(ids):
             raise ValueError("The same id appears twice in one add().")
         if not self.is_trained:
@@ -305,50 +335,71 @@ class VectorIndex:
         return scores, ids.astype(np.int64)
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically: temp file in the same folder, fsync, ``os.replace``."""
+    def save(self, path: str | os.PathLike[str], owner: dict | None = None) -> None:
+        """Write atomically: temp file in the same folder, fsync, ``os.replace``.
+
+        ``owner`` (JSON values, e.g. the collection's uid and the generation) is stored in the
+        checksummed header; :meth:`load` refuses the file for any other owner.
+        """
         path = Path(path)
         payload = faiss.serialize_index(self._index).tobytes()
-        header = {
-            "kind": self.kind,
-            "dim": self.dim,
-            "params": asdict(self.params),
-            "fallback_reason": self.fallback_reason,
-            "payload_bytes": len(payload),
-            "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        }
-        write_bytes_atomic(path, MAGIC + json.dumps(header).encode() + b"\n" + payload)
+        header = json.dumps(
+            {
+                "kind": self.kind,
+                "dim": self.dim,
+                "params": asdict(self.params),
+                "fallback_reason": self.fallback_reason,
+                "owner": owner,
+                "payload_bytes": len(payload),
+            },
+            sort_keys=True,
+        ).encode()
+        digest = _checksum(header, payload)
+        write_bytes_atomic(path, MAGIC + header + b"\n" + digest + b"\n" + payload)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> VectorIndex:
-        """Read a file written by :meth:`save`; ``CollectionError`` if it is missing or damaged."""
+    def load(
+        cls, path: str | os.PathLike[str], owner: dict | None = None, fix: str = REBUILD_HINT
+    ) -> VectorIndex:
+        """Read a file written by :meth:`save`; ``CollectionError`` (ending with ``fix``) if it
+        is missing, damaged, or (with ``owner``) written for another owner."""
         path = Path(path)
-        fix = "Rebuild it with `sciceapp collection update` (the catalogue keeps every photo)."
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise CollectionError(f"Cannot read the index file {path}: {exc}. {fix}") from exc
         if not data.startswith(MAGIC):
             raise CollectionError(f"{path} is not a sciceapp index file. {fix}")
-        end = data.find(b"\n", len(MAGIC))
-        try:
-            header = json.loads(data[len(MAGIC) : end])
-            payload = data[end + 1 :]
-            kind, dim = header["kind"], int(header["dim"])
-            params = IndexParams(**header["params"])
-            expected_sha = header["payload_sha256"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CollectionError(f"The index file {path} has a damaged header. {fix}") from exc
-        if end < 0 or hashlib.sha256(payload).hexdigest() != expected_sha:
+        header_end = data.find(b"\n", len(MAGIC))
+        digest_end = data.find(b"\n", header_end + 1) if header_end >= 0 else -1
+        header_bytes = data[len(MAGIC) : header_end]
+        payload = data[digest_end + 1 :]
+        if digest_end < 0 or data[header_end + 1 : digest_end] != _checksum(header_bytes, payload):
             raise CollectionError(
                 f"The index file {path} is truncated or corrupt (checksum mismatch). {fix}"
             )
-        if kind not in KINDS:
-            raise CollectionError(f"The index file {path} has an unknown kind {kind!r}. {fix}")
+        try:
+            header = json.loads(header_bytes)
+            kind, dim = header["kind"], header["dim"]
+            params = check_params(kind, dim, params_from_dict(header["params"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CollectionError(
+                f"The index file {path} has a damaged header ({exc}). {fix}"
+            ) from exc
+        if owner is not None and header.get("owner") != owner:
+            raise CollectionError(
+                f"The index file {path} belongs to another collection or generation "
+                f"({header.get('owner')}, expected {owner}): it was copied or restored from "
+                f"elsewhere. {fix}"
+            )
         try:
             faiss_index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
         except RuntimeError as exc:
             raise CollectionError(f"faiss cannot read the index file {path}: {exc}. {fix}") from exc
+        if faiss_index.d != dim:
+            raise CollectionError(
+                f"The index file {path} holds {faiss_index.d}-d vectors, not {dim}. {fix}"
+            )
         index = cls.__new__(cls)
         index.dim, index.kind, index.params = dim, kind, params
         index.fallback_reason = header.get("fallback_reason")
@@ -356,6 +407,14 @@ class VectorIndex:
         if kind == "ivfpq":
             faiss.extract_index_ivf(faiss_index).nprobe = params.nprobe
         return index
+
+
+def _checksum(header: bytes, payload: bytes) -> bytes:
+    """SHA-256 (hex) of the header line and the payload: neither can change unnoticed."""
+    digest = hashlib.sha256(header)
+    digest.update(b"\n")
+    digest.update(payload)
+    return digest.hexdigest().encode()
 
 
 def _pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:

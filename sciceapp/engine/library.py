@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,14 +41,15 @@ from sciceapp.engine import catalogue, conversion, model_kinds
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures, live_indexed
-from sciceapp.engine.download import sha256_file
 from sciceapp.engine.feature_store import FeatureStore
-from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
+from sciceapp.engine.images import MAX_FILE_BYTES
+from sciceapp.engine.index import KINDS, IndexParams, VectorIndex, check_params, params_from_dict
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.engine.pipeline import GlobalModel, Prepared, embed_files, require_paths, scan
 from sciceapp.errors import CancelledError, CollectionError, ModelError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
+from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class CollectionSummary:
     index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
     index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
     index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
+    missing_folders: list[str] = field(default_factory=list)  # not found by the last update
     local_features: bool = False  # the collection's setting
     features_photos: int = 0  # indexed photos that have local features stored
     features_bytes_per_photo: float = 0.0
@@ -95,6 +98,8 @@ class IndexReport:
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    missing_roots: list[str] = field(default_factory=list)  # not found: photos kept
+    missing_photos: int = 0  # photos kept under missing_roots
 
 
 def _check_name(name: str) -> str:
@@ -143,7 +148,7 @@ class Library:
         info = model_kinds.read_info(model_path)
         params = index_params or IndexParams()
         try:
-            VectorIndex(info.descriptor_dim, index_kind, params)  # refuse what cannot be built
+            check_params(index_kind, info.descriptor_dim, params)  # refuse what cannot be built
         except ValueError as exc:
             raise CollectionError(
                 f"A {index_kind} index cannot be built for {info.display_name} "
@@ -152,12 +157,13 @@ class Library:
             ) from exc
         stored_params = json.dumps(asdict(params)) if index_kind != "flat" else None
         with closing(self.connect()) as conn:
+            catalogue.check_integrity(conn, self.data_dir)
             try:
                 with catalogue.transaction(conn):
                     conn.execute(
                         "INSERT INTO collections (name, model_path, model_sha256, model_label, "
                         "model_random_init, descriptor_dim, index_kind, created, index_params, "
-                        "local_features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "local_features, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             name,
                             str(info.path),
@@ -169,6 +175,7 @@ class Library:
                             catalogue.now_iso(),
                             stored_params,
                             int(local_features),
+                            secrets.token_hex(16),
                         ),
                     )
             except sqlite3.IntegrityError as exc:
@@ -198,12 +205,12 @@ class Library:
     def remove_collection(self, name: str) -> None:
         """Delete a collection's catalogue rows and files (the photos themselves stay)."""
         collection = self.open_collection(name)
-        with collection_lock(collection.folder, name), closing(self.connect()) as conn:
+        with collection._locked() as conn:
             with catalogue.transaction(conn):
-                conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
+                catalogue.remove_collection(conn, collection.id)
             for path in collection.folder.glob("index-*"):
                 path.unlink(missing_ok=True)
-        shutil.rmtree(collection.folder, ignore_errors=True)
+            shutil.rmtree(collection.folder, ignore_errors=True)  # under the lock: see _locked
         log.info("removed collection %r", name)
 
 
@@ -221,10 +228,8 @@ class Collection:
         self.descriptor_dim: int = row["descriptor_dim"]
         self.index_kind: str = row["index_kind"]
         self.created: str = row["created"]
-        stored_params = row["index_params"]
-        self.index_params = (
-            IndexParams(**json.loads(stored_params)) if stored_params else IndexParams()
-        )
+        self.uid: str = row["uid"]
+        self.index_params = self._stored_params(row["index_params"])
         self.folder = library.data_dir / COLLECTIONS_DIR / str(self.id)
         self.local_features = bool(row["local_features"])
         self._features: FeatureStore | None = None
@@ -234,6 +239,18 @@ class Collection:
         self._embedder: GlobalModel | None = None
         self._index: VectorIndex | None = None
         self._index_gen = -1
+
+    def _stored_params(self, stored: str | None) -> IndexParams:
+        """The index settings as the catalogue has them, checked like those given to create."""
+        try:
+            params = params_from_dict(json.loads(stored)) if stored else IndexParams()
+            return check_params(self.index_kind, self.descriptor_dim, params)
+        except (ValueError, TypeError) as exc:
+            raise catalogue.damaged(
+                self.library.data_dir,
+                f"collection {self.name!r} has index settings that cannot be used "
+                f"(kind {self.index_kind!r}, settings {stored}: {exc})",
+            ) from exc
 
     # -- the model -----------------------------------------------------------------------
     @property
@@ -290,7 +307,7 @@ class Collection:
     ) -> IndexReport:
         """Switch local features on (extracting them for every indexed photo, without
         re-embedding: the run is an ``update``) or off (their file is deleted)."""
-        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+        with self._locked() as conn:
             with catalogue.transaction(conn):
                 conn.execute(
                     "UPDATE collections SET local_features = ? WHERE id = ?", (int(on), self.id)
@@ -307,18 +324,13 @@ class Collection:
 
     def summary(self) -> CollectionSummary:
         with closing(self.library.connect()) as conn:
-            counts = conn.execute(
-                "SELECT SUM(state = 'indexed'), SUM(state = 'indexed' AND lat IS NULL), "
-                "SUM(state = 'skipped'), COUNT(*) FROM photos "
-                "WHERE collection_id = ? AND deleted_gen IS NULL",
-                (self.id,),
-            ).fetchone()
+            indexed, without_gps, skipped, total = catalogue.counts(conn, self.id)
+            missing = catalogue.missing_roots(conn, self.id)
             state = conn.execute(
                 "SELECT index_kind_used, index_recall_at_10, index_note FROM collections "
                 "WHERE id = ?",
                 (self.id,),
             ).fetchone()
-        indexed, without_gps, skipped, total = (int(v or 0) for v in counts)
         kind_used = state["index_kind_used"] if state else "flat"
         flat_reason = None
         if kind_used != self.index_kind:
@@ -345,6 +357,7 @@ class Collection:
             index_kind_used=kind_used,
             index_recall_at_10=state["index_recall_at_10"] if state else None,
             index_flat_reason=flat_reason,
+            missing_folders=missing,
             local_features=self.local_features,
             **self._features_summary(),
         )
@@ -365,22 +378,48 @@ class Collection:
             raise CollectionError(f"Collection {self.name!r} was removed.")
         return int(row[0])
 
-    def _load_index(self, gen: int) -> VectorIndex:
+    def _owner(self, gen: int) -> dict:
+        """What an index file of this collection records as its owner (see ``index.py``)."""
+        return {"collection": self.uid, "gen": gen}
+
+    def _load_index(self, conn: sqlite3.Connection, gen: int) -> VectorIndex:
+        """The index file of generation ``gen``, checked to be this collection's own and to
+        hold exactly the catalogue's indexed rows (else: `rebuild`)."""
         if gen == 0:
             return VectorIndex(self.descriptor_dim, "flat")  # every kind starts exact
-        return VectorIndex.load(self.folder / f"index-{gen}.faiss")
+        fix = (
+            f"Rebuild it with `sciceapp collection rebuild {self.name}` (the catalogue keeps "
+            "every photo)."
+        )
+        path = self.folder / f"index-{gen}.faiss"
+        index = VectorIndex.load(path, owner=self._owner(gen), fix=fix)
+        if index.dim != self.descriptor_dim or index.kind not in ("flat", self.index_kind):
+            raise CollectionError(
+                f"The index file {path} is a {index.kind} index of {index.dim}-d vectors; "
+                f"collection {self.name!r} needs {self.index_kind} of {self.descriptor_dim}. {fix}"
+            )
+        expected = catalogue.indexed_ids(conn, self.id)
+        found = index.ids()
+        if len(found) != len(expected) or set(found.tolist()) != expected:
+            raise CollectionError(
+                f"The index file {path} does not match the catalogue ({len(found)} photos in "
+                f"the file, {len(expected)} indexed in the catalogue). {fix}"
+            )
+        return index
 
     def index(self) -> VectorIndex:
         """The faiss index as last saved (reloaded when another run saved a newer one)."""
         with closing(self.library.connect()) as conn:
             gen = self._saved_gen(conn)
-        if self._index is None or gen != self._index_gen:
-            self._index, self._index_gen = self._load_index(gen), gen
+            if self._index is None or gen != self._index_gen:
+                self._index, self._index_gen = self._load_index(conn, gen), gen
         return self._index
 
     def search(self, descriptors: np.ndarray, k: int) -> list[list[tuple[PhotoRecord, float]]]:
         """Top-``k`` indexed photos per query: ``descriptors [Q, D]`` -> Q lists of (photo, score)."""
-        scores, ids = self.index().search(np.atleast_2d(descriptors), k)
+        index = self.index()
+        k = max(1, min(k, index.ntotal))  # never allocate results for photos that do not exist
+        scores, ids = index.search(np.atleast_2d(descriptors), k)
         with closing(self.library.connect()) as conn:
             records = catalogue.photos_by_id(conn, ids.ravel().tolist())
         return [
@@ -404,86 +443,224 @@ class Collection:
         if not roots:
             raise CollectionError("Nothing to add: give at least one file or folder.")
         require_paths(roots)  # refuse a missing path before recording anything
-        with closing(self.library.connect()) as conn, catalogue.transaction(conn):
-            conn.executemany(
-                "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",
-                [(self.id, root) for root in roots],
-            )
-        return self._run(roots, remove_missing=False, progress=progress, cancel=cancel)
+        return self._run(lambda run: run.add(roots), progress, cancel)
 
     def update(
+        self,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        prune_missing: bool = False,
+    ) -> IndexReport:
+        """Re-scan every added path: embed new and changed files, drop deleted ones.
+
+        A folder that is not found (an unplugged drive, an unmounted share: also a folder that
+        had photos and now shows none) keeps its photos and is reported in
+        ``IndexReport.missing_roots``; ``prune_missing`` drops them instead.
+        """
+        return self._run(lambda run: run.update(prune_missing), progress, cancel)
+
+    def remove_folder(
+        self,
+        path: str | os.PathLike[str],
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Stop tracking a file or folder given to ``add``, and drop its photos."""
+        root = str(Path(path).expanduser().absolute())
+        return self._run(lambda run: run.remove_folder(root), progress, cancel)
+
+    def rebuild(
         self, progress: ProgressFn | None = None, cancel: CancelToken | None = None
     ) -> IndexReport:
-        """Re-scan every added path: embed new and changed files, drop deleted ones."""
-        with closing(self.library.connect()) as conn:
-            roots = [
-                r[0]
-                for r in conn.execute("SELECT path FROM roots WHERE collection_id = ?", (self.id,))
-            ]
-        present = [root for root in roots if os.path.exists(root)]
-        for root in set(roots) - set(present):
-            log.warning("%s is gone; its photos are removed from %r", root, self.name)
-        return self._run(present, remove_missing=True, progress=progress, cancel=cancel)
+        """A new index from the catalogue's photo list: every photo is embedded again (the way
+        out of a damaged, lost or foreign index file)."""
+        return self._run(lambda run: run.rebuild(), progress, cancel, fresh_index=True)
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The write lock and a catalogue connection for a whole write command.
+
+        What the command opened before is re-read under the lock: a collection removed in
+        between is reported as removed (and the folder the lock file needs is not left
+        behind), and a damaged catalogue is found before anything is written to it.
+        """
+        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+            if catalogue.collection_uid(conn, self.id) != self.uid:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise CollectionError(
+                    f"Collection {self.name!r} was removed while this command was starting; "
+                    "nothing was changed."
+                )
+            catalogue.check_integrity(conn, self.library.data_dir)
+            yield conn
 
     def _run(
         self,
-        roots: list[str],
-        remove_missing: bool,
+        job: Callable[[_Run], IndexReport],
         progress: ProgressFn | None,
         cancel: CancelToken | None,
+        fresh_index: bool = False,
     ) -> IndexReport:
-        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+        with self._locked() as conn:
             catalogue.rollback_unsaved(conn, self.id)
             saved = self._saved_gen(conn)
-            run = _Run(self, conn, saved)
+            _remove_stale_files(self.folder, keep_gen=saved)
+            run = _Run(self, conn, saved, fresh_index, progress, cancel)
             try:
-                return run.execute(roots, remove_missing, progress, cancel)
+                return job(run)
             finally:
                 self._index, self._index_gen = None, -1
                 self.features().close()
 
 
-class _Run:
-    """One add/update pass under the collection's lock (see the module docstring)."""
+def _sha256_or_none(path: Path) -> str | None:
+    """The file's SHA-256, or None when it cannot be read (embedding then says why)."""
+    try:
+        return sha256_file(path, MAX_FILE_BYTES)
+    except OSError:
+        return None
 
-    def __init__(self, collection: Collection, conn: sqlite3.Connection, saved_gen: int) -> None:
+
+def _under(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or inside it (both absolute)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _remove_stale_files(folder: Path, keep_gen: int) -> None:
+    """Index files of other generations and temp files that interrupted saves left behind."""
+    if not folder.is_dir():
+        return
+    for old in folder.iterdir():
+        match = INDEX_FILE.match(old.name)
+        temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
+        if temp or (match and int(match[1]) != keep_gen):
+            old.unlink(missing_ok=True)
+
+
+class _Run:
+    """One write pass under the collection's lock (see the module docstring)."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        conn: sqlite3.Connection,
+        saved_gen: int,
+        fresh_index: bool,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> None:
         self.c = collection
         self.conn = conn
         self.gen = saved_gen + 1
-        self.index = collection._load_index(saved_gen)
-        self.dirty = False
+        if fresh_index:
+            self.index = VectorIndex(collection.descriptor_dim, "flat")
+        else:
+            self.index = collection._load_index(conn, saved_gen)
+        self.dirty = fresh_index
         self.report = IndexReport()
-        self.progress: ProgressFn | None = None
-        self.cancel: CancelToken | None = None
+        self.progress = progress
+        self.cancel = cancel
         self.position: tuple[int, int | None] = (0, None)  # last progress reported
         self.features = (
             RunFeatures(collection.features(), conn, collection.id)
             if collection.local_features
             else None
         )
+        self.existing = {p.path: p for p in catalogue.photos(conn, collection.id)}
 
     def _report(self, done: int, total: int | None, message: str = "") -> None:
         self.position = (done, total)
         if self.progress is not None:
             self.progress(done, total, message)
 
+    # -- the commands ------------------------------------------------------------------------
+    def add(self, roots: list[str]) -> IndexReport:
+        return self.execute(scan(roots), gone=[], new_roots=roots)
+
+    def update(self, prune_missing: bool) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        present = [root for root in roots if os.path.exists(root)]
+        files = scan(present)
+        found = {str(f) for f in files}
+        missing = [root for root in roots if root not in present]
+        # A folder that had photos and now shows none is most likely an unmounted share's
+        # mount point: deleting every photo because of it would be the costly mistake.
+        missing += [
+            root
+            for root in present
+            if not any(_under(path, root) for path in found)
+            and any(_under(path, root) for path in self.existing)
+        ]
+        kept = [] if prune_missing else missing
+        gone = [
+            p
+            for path, p in self.existing.items()
+            if path not in found and not any(_under(path, root) for root in kept)
+        ]
+        with catalogue.transaction(self.conn):
+            if prune_missing:
+                catalogue.remove_roots(
+                    self.conn, self.c.id, [r for r in missing if r not in present]
+                )
+            catalogue.mark_missing_roots(self.conn, self.c.id, kept)
+        for root in kept:
+            log.warning("%s was not found; its photos in %r are kept", root, self.c.name)
+        self.report.missing_roots = kept
+        self.report.missing_photos = sum(
+            1 for path in self.existing if any(_under(path, root) for root in kept)
+        )
+        return self.execute(files, gone)
+
+    def remove_folder(self, root: str) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        if root not in roots:
+            raise CollectionError(
+                f"{root} is not a folder of collection {self.c.name!r}; its folders are: "
+                f"{', '.join(roots) or 'none'}."
+            )
+        others = [r for r in roots if r != root]
+        gone = [
+            p
+            for path, p in self.existing.items()
+            if _under(path, root) and not any(_under(path, other) for other in others)
+        ]
+        with catalogue.transaction(self.conn):
+            catalogue.remove_roots(self.conn, self.c.id, [root])
+        return self.execute([], gone)
+
+    def rebuild(self) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        missing = [root for root in roots if not os.path.exists(root)]
+        if missing:
+            raise CollectionError(
+                f"Cannot rebuild {self.c.name!r}: {', '.join(missing)} not found. Plug the drive "
+                f"in (or mount the share), or drop the folder with `sciceapp collection "
+                f"remove-folder {self.c.name} FOLDER`, then rebuild."
+            )
+        files = scan(roots)
+        found = {str(f) for f in files}
+        gone = [p for path, p in self.existing.items() if path not in found]
+        return self.execute(files, gone, force=True)
+
+    # -- the shared pass ---------------------------------------------------------------------
     def execute(
         self,
-        roots: list[str],
-        remove_missing: bool,
-        progress: ProgressFn | None,
-        cancel: CancelToken | None,
+        files: list[Path],
+        gone: list[PhotoRecord],
+        new_roots: list[str] | None = None,
+        force: bool = False,
     ) -> IndexReport:
-        self.progress, self.cancel = progress, cancel
         embedder = self.c.embedder()
         info = embedder.info
-        files = scan(roots) if roots else []
-        existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
-        todo, replaced = self._triage(files, existing)
-        if remove_missing:
-            seen = {str(f) for f in files}
-            self._remove([p for path, p in existing.items() if path not in seen])
+        todo, replaced = self._triage(files, self.existing, force)
+        # Recorded only now that the command runs: a refused or failed start records nothing.
+        if new_roots:
+            with catalogue.transaction(self.conn):
+                catalogue.add_roots(self.conn, self.c.id, new_roots)
+        self._remove(gone)
         last_save = time.monotonic()
+        cancel = self.cancel
         try:
             if not info.trained and todo:
                 embedder = self._learn_model(todo)
@@ -546,7 +723,7 @@ class _Run:
         return c.embedder()
 
     def _triage(
-        self, files: list[Path], existing: dict[str, PhotoRecord]
+        self, files: list[Path], existing: dict[str, PhotoRecord], force: bool = False
     ) -> tuple[list[Path], dict[str, PhotoRecord]]:
         todo: list[Path] = []
         replaced: dict[str, PhotoRecord] = {}
@@ -556,13 +733,17 @@ class _Run:
             if row is None:
                 todo.append(path)
                 continue
+            if force:
+                todo.append(path)
+                replaced[str(path)] = row
+                continue
             try:
                 stat = path.stat()
             except OSError:
                 continue  # vanished since the scan; update() removes it next time
             if row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
                 self.report.unchanged += 1
-            elif row.size == stat.st_size and row.sha256 == sha256_file(path):
+            elif row.size == stat.st_size and row.sha256 == _sha256_or_none(path):
                 touched.append((stat.st_mtime_ns, row.id))  # touched, same bytes
                 self.report.unchanged += 1
             else:
@@ -687,7 +868,7 @@ class _Run:
         try:
             if self.features is not None:
                 self.features.sync()  # every saved row has its features on disk
-            self.index.save(target)
+            self.index.save(target, owner=self.c._owner(self.gen))
         except OSError as exc:
             self._rollback()
             if is_disk_full(exc):
@@ -701,17 +882,13 @@ class _Run:
                 f"{exc.strerror or exc}. The collection is as it was at its last save."
             ) from exc
         catalogue.commit_saved(self.conn, self.c.id, self.gen, state)
-        for old in self.c.folder.iterdir():
-            match = INDEX_FILE.match(old.name)
-            # Older generations, and temp files of saves that a crash interrupted.
-            temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
-            if temp or (match and int(match[1]) != self.gen):
-                old.unlink(missing_ok=True)
+        _remove_stale_files(self.c.folder, keep_gen=self.gen)
         self.gen += 1
         self.dirty = False
 
     def _rollback(self) -> None:
         try:
             catalogue.rollback_unsaved(self.conn, self.c.id)
-        except (sqlite3.Error, SciceappError):
-            log.exception("could not roll the catalogue back; the next run will")
+        except (sqlite3.Error, SciceappError) as exc:
+            # Expected when the disk is full; harmless: the next run starts with this rollback.
+            log.warning("the catalogue is rolled back at the next run (not now: %s)", exc)

@@ -49,6 +49,11 @@ REQUIRED_KEYS = (
     "exporter",
 )
 PRECISIONS = ("fp32", "fp16", "int8")
+NORMALISATION_RANGES = {"mean": (-1.0, 2.0), "std": (1e-3, 10.0)}
+"""Pixels are scaled to [0, 1] before ``(x - mean) / std``: values outside these ranges (or
+NaN, or infinite) give the network inputs it never saw, and descriptors that match nothing."""
+MAX_DESCRIPTOR_DIM = 1 << 20
+MAX_IMAGE_SIZE = 4096
 SPIN_DEFAULT = False
 """Whether ONNX Runtime's CPU threads busy-wait between operators (ONNX Runtime's own
 default is yes). Off: busy-waiting burned a third more CPU per image for the same wall time
@@ -108,6 +113,9 @@ def _triple(path: Path, key: str, text: str) -> tuple[float, float, float]:
         raise _refuse(path, f"metadata sciceapp.{key} is not a JSON list of numbers") from exc
     if len(values) != 3:
         raise _refuse(path, f"metadata sciceapp.{key} has {len(values)} values instead of 3")
+    low, high = NORMALISATION_RANGES[key]
+    if not all(low <= v <= high for v in values):  # also false for NaN
+        raise _refuse(path, f"sciceapp.{key} must be 3 numbers from {low} to {high}, got {text}")
     return values  # type: ignore[return-value]
 
 
@@ -138,11 +146,13 @@ def info_from_props(path: Path, props: dict[str, str], sha256: str) -> ModelInfo
         raise _refuse(path, f"a metadata value does not parse ({exc})") from exc
     if not isinstance(config, dict) or not isinstance(weights, dict):
         raise _refuse(path, "sciceapp.config and sciceapp.weights_sha256 must be JSON objects")
-    if descriptor_dim <= 0 or image_size <= 0:
-        raise _refuse(path, "descriptor_dim and image_size must be positive")
     std = _triple(path, "std", meta["std"])
-    if min(std) <= 0:
-        raise _refuse(path, "sciceapp.std must be positive")
+    if not 0 < descriptor_dim <= MAX_DESCRIPTOR_DIM or not 0 < image_size <= MAX_IMAGE_SIZE:
+        raise _refuse(
+            path,
+            f"descriptor_dim must be 1 to {MAX_DESCRIPTOR_DIM} and image_size 1 to "
+            f"{MAX_IMAGE_SIZE}, got {descriptor_dim} and {image_size}",
+        )
     if meta["random_init"] not in ("true", "false"):
         raise _refuse(path, "sciceapp.random_init must be 'true' or 'false'")
     if meta["precision"] not in PRECISIONS:

@@ -10,6 +10,7 @@ per shard (ARCHITECTURE.md, "Scale"), and what ``library.py`` consumes for one c
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -24,16 +25,21 @@ import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
 from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import is_image_path, load_upright
+from sciceapp.engine.images import MAX_FILE_BYTES, is_image_path, load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
+from sciceapp.reading import read_regular
 
 if TYPE_CHECKING:
     from PIL import Image
 
 log = logging.getLogger(__name__)
 
+INVALID_DESCRIPTOR = (
+    "the model gave an invalid descriptor (NaN or infinity) for this photo; the model file "
+    "may be damaged: check it with `sciceapp model info`"
+)
 PREFETCH_BATCHES = 2
 """Batches decoded ahead of the one being embedded: enough to hide decoding behind
 inference, few enough that memory stays at a few batches of pixels."""
@@ -129,14 +135,15 @@ def prepare(
     made exactly as the collection's were, whether or not its features are extracted.
     """
     item = Prepared(path)
+    digest = hashlib.sha256()
     try:
         stat = path.stat()
-        data = path.read_bytes()
+        data = read_regular(path, MAX_FILE_BYTES, digest)  # hashed while it is read
     except OSError as exc:
         item.error = f"cannot read the file: {exc.strerror or exc}"
         return item
     item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
-    item.sha256 = hashlib.sha256(data).hexdigest()
+    item.sha256 = digest.hexdigest()
     try:
         # Local features want a longer side near 1024 px: decode that much, once.
         big = local_features if features_decode is None else features_decode
@@ -205,6 +212,12 @@ def embed_files(
                 ok = [item for item in items if item.error is None]
                 if ok:
                     vectors = embedder.embed_inputs([item.model_input for item in ok])
+                    finite = np.isfinite(vectors).all(axis=1)
+                    if not finite.all():  # never let NaN into an index or a ranking
+                        for item in itertools.compress(ok, ~finite):
+                            item.error = INVALID_DESCRIPTOR
+                        ok = list(itertools.compress(ok, finite))
+                        vectors = vectors[finite]
                 else:
                     vectors = np.zeros((0, 0), dtype=np.float32)
                 for item in ok:

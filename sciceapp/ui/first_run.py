@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout
 
 from sciceapp.engine.labels import CLASSICAL, CLASSICAL_LABEL
+from sciceapp.ui.export_process import REAL_MODEL
 from sciceapp.ui.guard import catch_all
 
 EXPLANATION = (
@@ -20,6 +21,9 @@ EXPLANATION = (
     "using a <b>SciceVPR</b> place-recognition model (an ONNX file). There is no model on "
     "this computer yet.</p>"
     "<ul>"
+    "<li><b>Get a real model</b> (recommended): downloads the official DINOv2 backbone "
+    "(about 350 MB, once) and builds the training-free baseline here, ready in a few minutes. "
+    "No other software is needed.</li>"
     "<li><b>Import a model</b>: an ONNX file made with <code>sciceapp model export</code> "
     "(for example on another computer).</li>"
     "<li><b>Build from checkpoints</b>: export one here from SciceVPR or DINOv2 weight files "
@@ -43,6 +47,8 @@ class FirstRunDialog(QDialog):
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         self.text = text
+        self.get_button = QPushButton("Get a real model (download about 350 MB)")
+        self.get_button.setDefault(True)
         self.import_button = QPushButton("Import a model…")
         self.build_button = QPushButton("Build from checkpoints…")
         self.classical_button = QPushButton(f"Use the classical model ({CLASSICAL_LABEL})")
@@ -50,6 +56,7 @@ class FirstRunDialog(QDialog):
         self.later_button = QPushButton("Later")
         buttons = QDialogButtonBox()
         for button in (
+            self.get_button,
             self.import_button,
             self.build_button,
             self.classical_button,
@@ -57,6 +64,7 @@ class FirstRunDialog(QDialog):
         ):
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.later_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.get_button.clicked.connect(self._get)
         self.import_button.clicked.connect(self._import)
         self.build_button.clicked.connect(self._build)
         self.classical_button.clicked.connect(self._classical)
@@ -71,7 +79,12 @@ class FirstRunDialog(QDialog):
         from sciceapp.ui.model_dialog import ModelDialog
 
         self.accept()
-        return ModelDialog.show_for(self.window_)
+        self.models_dialog = ModelDialog.show_for(self.window_)
+        return self.models_dialog
+
+    @catch_all
+    def _get(self) -> None:
+        self._models().get_real_model(REAL_MODEL)
 
     @catch_all
     def _import(self) -> None:

@@ -66,15 +66,18 @@ def index_folders(
     model_path: str | None,
     provider: str = "auto",
     index_kind: str = "flat",
+    local_features: bool = True,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Any:
-    """Create the collection ``name`` with ``index_kind`` (when ``model_path`` is given) or open
-    it, then add ``folders``; returns the engine's ``IndexReport``."""
+    """Create the collection ``name`` with ``index_kind`` and ``local_features`` (when
+    ``model_path`` is given) or open it, then add ``folders``; returns the ``IndexReport``."""
     library = _library(data_dir)
     if model_path:
-        collection = library.create_collection(name, model_path, index_kind=index_kind)
+        collection = library.create_collection(
+            name, model_path, index_kind=index_kind, local_features=local_features
+        )
     else:
         collection = library.open_collection(name)
     collection.provider = provider

@@ -239,13 +239,21 @@ class MainWindow(QMainWindow):
         name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 10_000))) if n not in taken)
         return self.create_collection(name, folders)
 
-    def create_collection(self, name: str, folders: list[str], index_kind: str = "flat") -> Any:
+    def create_collection(
+        self,
+        name: str,
+        folders: list[str],
+        index_kind: str = "flat",
+        local_features: bool = True,
+    ) -> Any:
         """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""
         if not self.settings.model_path:
             self.show_error("Choose a model first: open Models (Ctrl+M) to import or build one.")
             self.open_models()
             return None
-        return self.indexing.create(name, folders, self.settings.model_path, index_kind)
+        return self.indexing.create(
+            name, folders, self.settings.model_path, index_kind, local_features
+        )
 
     @catch_all
     def explain_match(self, row: int) -> Any:

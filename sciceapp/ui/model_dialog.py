@@ -33,8 +33,15 @@ from sciceapp.paths import models_dir
 from sciceapp.ui import jobs
 from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
 from sciceapp.ui.dialogs import open_dialog
-from sciceapp.ui.export_process import DEMO_PRESET, ExportProcess, export_arguments
+from sciceapp.ui.export_process import (
+    DEMO_PRESET,
+    REAL_MODEL,
+    ExportProcess,
+    export_arguments,
+    get_arguments,
+)
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.model_getting import DownloadClock, get_choice_text
 from sciceapp.ui.workers import Worker, show_progress
 
 log = logging.getLogger("sciceapp.ui")
@@ -77,6 +84,13 @@ class ModelDialog(QDialog):
         self.use_button.clicked.connect(self._use_selected)
         self.import_button = QPushButton("Import ONNX file…")
         self.import_button.clicked.connect(self._import)
+        self.get_choice = QComboBox()
+        self.get_button = QPushButton("Get a real model (download and build; no PyTorch needed)")
+        self.get_button.clicked.connect(lambda: self.get_real_model())
+        self.get_estimate = QLabel()
+        self.get_estimate.setWordWrap(True)
+        self.get_choice.currentIndexChanged.connect(self._show_estimate)
+        self.download_clock = DownloadClock()
         self.known_list = QListWidget()
         self.known_list.setWordWrap(True)
         self.provider_label = QLabel("Checking ONNX Runtime providers…")
@@ -112,6 +126,13 @@ class ModelDialog(QDialog):
         self.exporter.failed.connect(self._export_failed)
         self.cancel_button.clicked.connect(self.exporter.cancel)
 
+        get_box = QGroupBox("Get a real model (training-free DINOv2 baseline)")
+        get_layout = QVBoxLayout(get_box)
+        get_row = QHBoxLayout()
+        get_row.addWidget(self.get_button)
+        get_row.addWidget(self.get_choice, 1)
+        get_layout.addLayout(get_row)
+        get_layout.addWidget(self.get_estimate)
         local_box = QGroupBox("Models on this computer")
         local_layout = QVBoxLayout(local_box)
         local_layout.addWidget(self.local_list)
@@ -152,6 +173,7 @@ class ModelDialog(QDialog):
         form.addRow(self.progress)
         form.addRow(self.log_view)
         layout = QVBoxLayout(self)
+        layout.addWidget(get_box)
         layout.addWidget(QLabel("<b>Provider in use</b>"))
         layout.addWidget(self.provider_label)
         layout.addWidget(local_box, 2)
@@ -209,6 +231,14 @@ class ModelDialog(QDialog):
             self.local_list.insertItem(0, "No model yet: import an ONNX file or build one below.")
         self.known_list.clear()
         self.preset.clear()
+        chosen = self.get_choice.currentData() or REAL_MODEL
+        self.get_choice.clear()
+        for manifest in (m for m in manifests if m.training_free and m.backbone):
+            self.get_choice.addItem(get_choice_text(manifest), manifest.name)
+            self.get_choice.setItemData(
+                self.get_choice.count() - 1, manifest, Qt.ItemDataRole.UserRole + 1
+            )
+        self.get_choice.setCurrentIndex(max(0, self.get_choice.findData(chosen)))
         for manifest in manifests:
             self.known_list.addItem(
                 f"{manifest.label}: {manifest.description} (weights: {manifest.weights})"
@@ -270,25 +300,47 @@ class ModelDialog(QDialog):
         """An explicit choice: a tiny network with random weights, labelled as a demo everywhere."""
         self.start_export(DEMO_PRESET, f"{DEMO_PRESET}-random-demo.onnx", random_init=True)
 
+    @catch_all
+    def get_real_model(self, name: str | None = None) -> None:
+        """Download the official backbone and build the training-free model in a subprocess
+        (``sciceapp model get``, torch-free), at the precision that runs fastest here."""
+        name = name or self.get_choice.currentData() or REAL_MODEL
+        self._run(get_arguments(self.window_.data_dir, name), models_dir(self.window_.data_dir))
+
+    @catch_all
+    def _show_estimate(self, _index: int = 0) -> None:
+        manifest = self.get_choice.currentData(Qt.ItemDataRole.UserRole + 1)
+        self.get_estimate.setText(self.download_clock.estimate(manifest) if manifest else "")
+
     def start_export(self, preset: str, file_name: str, **options: Any) -> None:
+        output = models_dir(self.window_.data_dir) / file_name
+        self._run(export_arguments(self.window_.data_dir, output, preset=preset, **options), output)
+
+    def _run(self, arguments: list[str], output: Any) -> None:
         if self.exporter.is_running():
             self.window_.show_error("An export is already running.")
             return
-        output = models_dir(self.window_.data_dir) / file_name
         self.log_view.clear()
         self.progress.setRange(0, 0)
         self.progress.show()
+        self.download_clock.reset()
         self._set_exporting(True)
-        self.exporter.start(
-            export_arguments(self.window_.data_dir, output, preset=preset, **options), output
-        )
+        self.exporter.start(arguments, output)
 
     def _set_exporting(self, running: bool) -> None:
         self.export_button.setEnabled(not running)
         self.demo_button.setEnabled(not running)
+        self.get_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
+        if self.download_clock.is_bytes(message):
+            # bytes may exceed a progress bar's int range: show per mille
+            value, text = self.download_clock.update(done, total, message)
+            self.progress.setRange(0, 1000 if total > 0 else 0)
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
+            return
         show_progress(self.progress, done, total, message)
 
     @catch_all

@@ -126,7 +126,7 @@ def test_a_damaged_file_raises_collection_error(vectors, tmp_path, damage):
     path = tmp_path / "c.faiss"
     VectorIndex.build(DIM, IDS[:100], vectors[:100]).save(path)
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(CollectionError, match="collection update|not a sciceapp"):
+    with pytest.raises(CollectionError, match="collection rebuild|not a sciceapp"):
         VectorIndex.load(path)
 
 
