@@ -27,7 +27,7 @@ def test_models_dialog_measures_shows_speeds_and_takes_a_choice(
     qtbot.waitUntil(lambda: "Not measured" in panel.text.text(), timeout=WAIT_MS)
     assert not panel.choice.isEnabled()
     panel.measure()  # on the photos of the collection built with this model
-    qtbot.waitUntil(lambda: "images/s" in panel.text.text(), timeout=120_000)
+    qtbot.waitUntil(lambda: "images/s" in panel.text.text(), timeout=480_000)
     record, _ = tuning.load(data_dir, read_model_info(model_in_data_dir).sha256)
     assert record is not None and f"using {record.chosen}" in panel.text.text()
     assert panel.choice.itemText(0) == AUTO and panel.choice.isEnabled()
