@@ -83,6 +83,14 @@ class MainWindow(QMainWindow):
         self.actions_by_name = install_actions(self)
         self.geotag = GeotagController(self)
         self.map_view.marker_moved.connect(catch_all(self.geotag.write_marker_position))
+        from sciceapp.ui.help_menu import install_help_menu
+
+        self.about_box: QMessageBox | None = None
+        self.actions_by_name.update(install_help_menu(self))  # last: Help is the last menu
+        from sciceapp.ui import context_menus
+
+        self.context_menu: Any = None
+        context_menus.install(self)
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)
         self.indexing.refresh(select=self.settings.last_collection or None)
@@ -108,6 +116,8 @@ class MainWindow(QMainWindow):
         self.query_table.verticalHeader().hide()
         self.query_table.setIconSize(QSize(*QUERY_ICON_PX))
         self.query_table.setAlternatingRowColors(True)
+        self.query_table.setSortingEnabled(True)  # the model sorts its rows itself
+        self.query_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # in the order dropped
         self.query_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
@@ -279,14 +289,30 @@ class MainWindow(QMainWindow):
         if name:
             self.indexing.update(name)
 
-    def remove_collection(self, name: str) -> None:
-        answer = QMessageBox.question(
-            self,
+    def remove_collection(self, name: str) -> QMessageBox:
+        """Ask (No is the default) and say what is lost; Yes removes it in a worker."""
+        summary = self.collections._summaries.get(name)
+        count = f"{summary.indexed:,} photos" if summary is not None else "its photos"
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
             "Remove collection",
-            f"Remove the collection “{name}”? The photos themselves stay where they are.",
+            f"Remove the collection “{name}”?\n\nIts index and the descriptions of {count} are "
+            "deleted; using it again means describing every photo again, which can take long. "
+            "The photos themselves stay where they are, untouched.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
         )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.indexing.remove(name)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setEscapeButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+                self.indexing.remove(name)
+
+        box.finished.connect(catch_all(answered))
+        box.open()
+        return box
 
     def show_skipped(self, name: str) -> None:
         from sciceapp.ui.skipped_dialog import SkippedDialog
@@ -347,6 +373,14 @@ class MainWindow(QMainWindow):
             self.add_queries(paths_from_text(text))
             self.path_edit.clear()
 
+    def remove_query(self, row: int) -> None:
+        """Remove one query; the selection (and so strip and map) moves to a neighbour."""
+        self.query_model.remove(row)
+        if not self.query_model.rows:
+            self.clear_queries()
+            return
+        self.query_table.selectRow(min(row, len(self.query_model.rows) - 1))
+
     def clear_queries(self) -> None:
         self.query_model.clear()
         self.strip.show_matches(None)
@@ -381,7 +415,20 @@ class MainWindow(QMainWindow):
         row = self.query_table.currentIndex().row()
         path = match.path if match else (self.query_model.rows[row].path if row >= 0 else None)
         if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+            self.open_in_viewer(str(path))
+
+    def open_in_viewer(self, path: str) -> bool:
+        """Open a photo with the system's viewer; say so when there is none."""
+        if not Path(path).exists():
+            self.show_error(f"Cannot open {path}: the file is not there any more.")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            self.show_error(
+                f"No program to open {Path(path).name} was found (is an image viewer installed "
+                "and set as the default for this kind of file?)."
+            )
+            return False
+        return True
 
     # -- dialogs ----------------------------------------------------------------------------------------
     def show_first_run(self) -> None:
