@@ -22,7 +22,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``model export|fetch|list|info|import``."""
+    """Add ``model export|fetch|list|info|import|tune``."""
     group = subparsers.add_parser("model", help="build, download and inspect models")
     sub = group.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
@@ -103,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="check a model file and copy it into the data folder")
     imp.add_argument("path", metavar="MODEL.onnx")
     imp.set_defaults(func=_import)
+
+    from sciceapp.commands import tune
+
+    tune.register(sub)
 
 
 def _emit(event: str, **fields: object) -> None:

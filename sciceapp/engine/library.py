@@ -285,7 +285,10 @@ class Collection:
                 embedder = _SESSIONS.pop(key, None)
                 if embedder is None:
                     embedder = model_kinds.open_model(
-                        self.model_path, self.provider, batch_size=self.batch_size
+                        self.model_path,
+                        self.provider,
+                        batch_size=self.batch_size,
+                        tuning_dir=self.library.data_dir,
                     )
                 _SESSIONS[key] = embedder  # most recently used last
                 while len(_SESSIONS) > MAX_SESSIONS:

@@ -60,11 +60,16 @@ def read_info(path: str | os.PathLike[str]) -> ModelInfo:
 
 
 def open_model(
-    path: str | os.PathLike[str], provider: str = "auto", batch_size: int | None = None
+    path: str | os.PathLike[str],
+    provider: str = "auto",
+    batch_size: int | None = None,
+    tuning_dir: str | os.PathLike[str] | None = None,
 ) -> Embedder | ClassicalModel:
-    """The model ready to describe photos (an ONNX Runtime session, or the classical model)."""
+    """The model ready to describe photos (an ONNX Runtime session, or the classical model).
+
+    ``tuning_dir``: an ONNX model runs the CPU path measured fastest here (``tuning.py``)."""
     if is_builtin(path):
         return ClassicalModel(classical_model.spec_info(), None)
     if is_classical(path):
         return ClassicalModel(*_vocabulary(path))
-    return Embedder(path, provider, batch_size=batch_size)
+    return Embedder(path, provider, batch_size=batch_size, tuning_dir=tuning_dir)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from sciceapp.engine import providers
+from sciceapp.engine import calibration, providers, runtimes, tuning
 from sciceapp.engine.download import sha256_file
 from sciceapp.engine.images import model_input
 from sciceapp.engine.labels import model_text
@@ -202,32 +202,92 @@ class Embedder:
         batch_size: int | None = None,
         threads: int | None = None,
         spin: bool = SPIN_DEFAULT,
+        tuning_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``tuning_dir`` (the data folder): on a machine without a usable GPU, run the model
+        the way calibration found fastest and faithful here (``tuning.py``), calibrating on
+        the first batch embedded when it has not been yet. Without it: ONNX Runtime as is."""
         self.info = read_model_info(model_path)
-        self.spin = spin
+        self.spin, self.threads = spin, threads
+        self.tuning_dir = Path(tuning_dir) if tuning_dir is not None else None
+        self.tuning: tuning.Tuning | None = None
+        self.tuning_note = ""
+        self._fixed_batch_size = batch_size
+        self._tune_lock = threading.Lock()
+        self._tune_pending = False
         candidates, reasons = providers.plan(provider)
+        self._reasons = reasons
         preload_note = None
         if any(p != providers.CPU for p in candidates):
             preload_note = providers.preload_gpu_libraries()
-        self._session, self.provider = self._start(candidates, reasons, threads)
-        self._reasons = reasons
-        self.batch_size = batch_size or providers.batch_size_for(
-            self.provider, self.info.image_size
+        self._session: ort.InferenceSession | None = None
+        self.runtime = ""  # the tuned candidate in use, when one is
+        if self.tuning_dir is not None and candidates == [providers.CPU] and tuning.enabled():
+            self._run = self._start_tuned()
+        if not self.runtime:
+            self._session, self.provider = self._start(candidates, reasons, threads)
+            self._run = runtimes.ort_runner(self._session)
+            self._check_interface()
+        self.batch_size = batch_size or (
+            self.tuning.batch_size
+            if self.tuning and self.runtime
+            else providers.batch_size_for(self.provider, self.info.image_size)
         )
-        self.provider_report = self._report(preload_note)
-        self._check_interface()
+        self._preload_note = preload_note
         log.info("%s", self.provider_report)
+
+    def _start_tuned(self) -> runtimes.Runner | None:
+        """The recorded choice's runner, or None (and calibration pending) without one."""
+        assert self.tuning_dir is not None
+        record, why = tuning.load(self.tuning_dir, self.info.sha256)
+        if record is None:
+            self.tuning_note = f"{why}: calibrating on the first photos embedded"
+            self._tune_pending = True
+            return None
+        candidate = next(
+            (c for c in runtimes.candidates_for(self.info.precision) if c.name == record.active),
+            None,
+        )
+        try:
+            if candidate is None:
+                raise RuntimeError(f"{record.active} is not a candidate for this model")
+            runner = calibration.open_candidate(
+                candidate, self.info, self.tuning_dir, threads=self.threads, spin=self.spin
+            )
+        except Exception as exc:  # a runtime that worked at calibration and fails now
+            log.warning("tuned path %s failed to start", record.active, exc_info=True)
+            self.tuning_note = f"{record.active} failed to start ({exc}); using ONNX Runtime"
+            return None
+        self.tuning, self.runtime, self.provider = record, record.active, providers.CPU
+        return runner
+
+    def _tune(self, images: np.ndarray) -> None:
+        """Calibrate on ``images`` (the first batch: real photos) and switch to the choice."""
+        assert self.tuning_dir is not None
+        try:
+            record, runners = calibration.calibrate(
+                self.info,
+                images,
+                self.tuning_dir,
+                reference=self._run,
+                threads=self.threads,
+                spin=self.spin,
+            )
+        except Exception as exc:  # calibration must never stop the job it serves
+            log.warning("calibration failed; running ONNX Runtime as is", exc_info=True)
+            self.tuning_note = f"calibration failed ({exc}); using ONNX Runtime as is"
+            return
+        self.tuning, self.runtime, self.tuning_note = record, record.active, ""
+        self._run = runners[record.active]
+        if self._fixed_batch_size is None:
+            self.batch_size = record.batch_size
+        if record.active != runtimes.candidates_for(self.info.precision)[0].name:
+            self._session = None  # the reference session is no longer needed
 
     def _start(
         self, candidates: list[str], reasons: dict[str, str], threads: int | None
     ) -> tuple[ort.InferenceSession, str]:
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if not self.spin:
-            # ONNX Runtime's CPU threads busy-wait between operators by default, taking the
-            # cores that decoding threads need while a batch runs.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = runtimes.cpu_session_options(threads, self.spin)
         attempts = [candidates] if candidates == [providers.CPU] else [candidates, [providers.CPU]]
         last_error: Exception | None = None
         for attempt in attempts:
@@ -275,15 +335,21 @@ class Embedder:
                 chosen.append(name)
         return chosen
 
-    def _report(self, preload_note: str | None) -> str:
-        lines = [f"Using {self.provider} (batch size {self.batch_size})."]
+    @property
+    def provider_report(self) -> str:
+        """Which provider (and, on the CPU, which tuned path) runs the model, and why."""
+        using = self.runtime or self.provider
+        lines = [f"Using {using} (batch size {self.batch_size})."]
+        if self.tuning_note:
+            lines.append(f"Tuning: {self.tuning_note}")
         lines += [f"{name}: {why}" for name, why in self._reasons.items() if name != self.provider]
-        if preload_note:
-            lines.append(preload_note)
+        if self._preload_note:
+            lines.append(self._preload_note)
         return "\n".join(lines)
 
     def _check_interface(self) -> None:
         """The graph must match its metadata; a mismatch means the file was altered."""
+        assert self._session is not None
         size, dim = self.info.image_size, self.info.descriptor_dim
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         in_shape = inputs[0].shape if inputs else []
@@ -330,7 +396,12 @@ class Embedder:
         if images.ndim != 4 or images.shape[1:] != (3, size, size):
             raise ValueError(f"expected [B, 3, {size}, {size}], got {list(images.shape)}")
         batch = np.ascontiguousarray(images, dtype=np.float32)
-        (descriptors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        if self._tune_pending:
+            with self._tune_lock:
+                if self._tune_pending:
+                    self._tune_pending = False
+                    self._tune(batch)
+        descriptors = self._run(batch)
         if descriptors.shape != (len(batch), self.info.descriptor_dim):
             raise ModelError(
                 f"{self.info.path} returned descriptors of shape {list(descriptors.shape)} instead "

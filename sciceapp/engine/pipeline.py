@@ -181,7 +181,6 @@ def embed_files(
     Raises ``CancelledError`` between batches once ``cancel`` is set; every batch yielded
     before that is complete.
     """
-    batch_size = max(1, embedder.batch_size)
     total = len(paths)
     # One decode thread per CPU: with a GPU embedding 1700 photos/s, decoding is the limit.
     # On a 16-CPU H100 machine 16 threads decoded 218 photos/s, 8 threads 125, 32 threads 183
@@ -193,7 +192,7 @@ def embed_files(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
 
         def top_up() -> None:
-            while len(pending) < batch_size * (PREFETCH_BATCHES + 1):
+            while len(pending) < max(1, embedder.batch_size) * (PREFETCH_BATCHES + 1):
                 path = next(queue, None)
                 if path is None:
                     return
@@ -206,6 +205,8 @@ def embed_files(
             while pending:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
+                # Read each time: calibration at the first batch may choose another size.
+                batch_size = max(1, embedder.batch_size)
                 items = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
                 top_up()
                 ok = [item for item in items if item.error is None]

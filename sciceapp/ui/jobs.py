@@ -186,3 +186,57 @@ def list_models(
     from sciceapp.engine.manifests import list_manifests
 
     return list_manifests(), _models(data_dir)
+
+
+@dataclass
+class CpuPaths:
+    """How a model runs on this CPU, for the Models dialog."""
+
+    lines: list[str]  # the record's lines, or why there is none
+    usable: list[str]  # candidates that can be chosen by hand
+    override: str | None
+
+
+def cpu_paths(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+
+    if not str(model_path).endswith(".onnx"):
+        return CpuPaths(
+            ["Not an ONNX network: it runs as it is, there is nothing to measure."], [], None
+        )
+    record, why = tuning.load(data_dir, read_model_info(model_path).sha256)
+    if record is None:
+        return CpuPaths([f"Not measured: {why}. Measured at its first use on this CPU."], [], None)
+    usable = [m.name for m in record.candidates if m.status == tuning.OK]
+    return CpuPaths(record.lines(), usable, record.override)
+
+
+def tune_model(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import calibration
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        calibration.tune(read_model_info(model_path), data_dir, progress=progress, cancel=cancel)
+    except ValueError as exc:
+        raise ModelError(f"Cannot measure: {exc}.") from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)
+
+
+def set_cpu_path(
+    data_dir: Path, model_path: str, name: str | None, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        tuning.set_override(data_dir, read_model_info(model_path).sha256, name)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp.paths import models_dir
 from sciceapp.ui import jobs
+from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.export_process import (
     DEMO_PRESET,
@@ -140,6 +141,9 @@ class ModelDialog(QDialog):
         row.addWidget(self.import_button)
         row.addStretch(1)
         local_layout.addLayout(row)
+        self.cpu_paths = CpuPathsPanel(window)
+        local_layout.addWidget(self.cpu_paths)
+        self.local_list.currentItemChanged.connect(self._selected_changed)
         known_box = QGroupBox("Known models")
         QVBoxLayout(known_box).addWidget(self.known_list)
         export_box = QGroupBox(
@@ -241,6 +245,11 @@ class ModelDialog(QDialog):
             )
             self.preset.addItem(f"{manifest.name}: {manifest.label}", manifest.preset)
         self.models_changed.emit()
+
+    @catch_all
+    def _selected_changed(self, item: QListWidgetItem | None, _previous: object) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        self.cpu_paths.show_model(path)
 
     @catch_all
     def _use_selected(self) -> None:
