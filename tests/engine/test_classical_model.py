@@ -89,7 +89,7 @@ def test_real_places_rank_far_above_chance(tmp_path: Path, data_dir: Path, exif_
     collection = Library(data_dir).create_collection("places", CLASSICAL)
     report = collection.add([folder, *distractors])
     assert report.added == len(refs) + 9 + 16 and not report.skipped
-    results = locate(collection, [q for q, _ in queries], top_k=5)
+    results = locate(collection, [q for q, _ in queries], top_k=5, verify=False)  # the kind alone
     hits = [
         Path(r.matches[0].path).parent.name == place
         for r, (_, place) in zip(results, queries, strict=True)
