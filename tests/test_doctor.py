@@ -290,7 +290,7 @@ def test_collections_in_an_unreadable_catalogue(data_dir: Path):
     (data_dir / FILE_NAME).write_bytes(b"this is not a SQLite database" * 100)
     check = doctor_checks.check_collections(data_dir)
     assert check.status == PROBLEM
-    assert "cannot be opened" in check.summary
+    assert "is damaged" in check.summary and ".recover" in check.summary
 
 
 # --- map tiles --------------------------------------------------------------------------------
