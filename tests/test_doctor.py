@@ -156,6 +156,9 @@ def test_providers_warn_when_a_gpu_cannot_be_used(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(providers, "cuda_device_problem", lambda: None)
     monkeypatch.setattr(providers, "tensorrt_problem", lambda: "no TensorRT here")
     monkeypatch.setattr(providers, "preload_gpu_libraries", lambda: "not preloaded")
+    # the GPU build is what is installed (CI installs the CPU one, which has its own warning)
+    monkeypatch.setattr(doctor_checks, "runtime_distributions", lambda: ["onnxruntime-gpu"])
+    monkeypatch.setattr(providers, "available_providers", lambda: [providers.CUDA, providers.CPU])
     check = doctor_checks.check_providers()
     assert check.status == WARNING
     assert "CUDA libraries are missing" in check.summary
