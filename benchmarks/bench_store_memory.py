@@ -72,7 +72,8 @@ def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int) -> None:
     """Write the store, a faiss flat file, a twostage index file and a legacy file."""
     import faiss
 
-    from sciceapp.engine.index import MAGIC, IndexParams, VectorIndex
+    from sciceapp.engine.index import IndexParams, VectorIndex
+    from sciceapp.engine.migration import MAGIC_1 as MAGIC
     from sciceapp.engine.store import StoreWriter
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -181,7 +182,7 @@ def op_legacy(folder, dim, q, save=False):
 
     import faiss
 
-    from sciceapp.engine.index import MAGIC
+    from sciceapp.engine.migration import MAGIC_1 as MAGIC
 
     data = (folder / "legacy.faiss").read_bytes()
     end = data.find(b"\n", len(MAGIC))

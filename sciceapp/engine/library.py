@@ -17,7 +17,7 @@ from contextlib import closing
 from dataclasses import asdict
 
 from sciceapp import paths as app_paths
-from sciceapp.engine import catalogue, open_index, store
+from sciceapp.engine import catalogue, model_kinds, open_index, store
 from sciceapp.engine.catalogue import PhotoRecord
 from sciceapp.engine.collection import (
     CHECKPOINT_S,
@@ -26,10 +26,8 @@ from sciceapp.engine.collection import (
     CollectionOptions,
     CollectionSummary,
 )
-from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
+from sciceapp.engine.index import KINDS, IndexParams, check_params
 from sciceapp.engine.indexing_run import IndexReport
-from sciceapp.engine.locking import collection_lock
-from sciceapp.engine.onnx_model import read_model_info
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)
@@ -97,10 +95,10 @@ class Library:
                 f"Index kind {index_kind!r} is not available for collections; choose one of "
                 f"{', '.join(KINDS)}."
             )
-        info = read_model_info(model_path)
+        info = model_kinds.read_info(model_path)
         params = index_params or IndexParams()
         try:
-            VectorIndex(info.descriptor_dim, index_kind, params)  # refuse what cannot be built
+            check_params(index_kind, info.descriptor_dim, params)  # refuse what cannot be built
         except ValueError as exc:
             raise CollectionError(
                 f"A {index_kind} index cannot be built for {info.display_name} "
@@ -124,6 +122,7 @@ class Library:
             local_features=local_features,
         )
         with closing(self.connect()) as conn:
+            catalogue.check_integrity(conn, self.data_dir)
             try:
                 catalogue.insert_collection(conn, new)
             except sqlite3.IntegrityError as exc:
@@ -133,7 +132,7 @@ class Library:
                 ) from exc
         log.info("created collection %r with %s", name, info.display_name)
         collection = self.open_collection(name, options)
-        store.create(collection.folder, collection.descriptor_dim, store_dtype)
+        store.create(collection.folder, collection.descriptor_dim, store_dtype, collection.uid)
         return collection
 
     def open_collection(self, name: str, options: CollectionOptions | None = None) -> Collection:
@@ -156,10 +155,11 @@ class Library:
     def remove_collection(self, name: str) -> None:
         """Delete a collection's catalogue rows and files (the photos themselves stay)."""
         collection = self.open_collection(name)
-        with collection_lock(collection.folder, name), closing(self.connect()) as conn:
-            catalogue.delete_collection(conn, collection.id)
+        with collection.locked() as conn:
+            with catalogue.transaction(conn):
+                catalogue.remove_collection(conn, collection.id)
             for path in collection.folder.glob("index-*"):
                 path.unlink(missing_ok=True)
-        open_index.forget(collection.folder)
-        shutil.rmtree(collection.folder, ignore_errors=True)
+            open_index.forget(collection.folder)
+            shutil.rmtree(collection.folder, ignore_errors=True)  # under the lock: see locked
         log.info("removed collection %r", name)

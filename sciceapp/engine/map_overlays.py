@@ -94,9 +94,9 @@ def _place(value: Any) -> str | None:
 
 def query_item(result: LocateResult, radius_m: float = DEFAULT_RADIUS_M) -> dict[str, Any]:
     """One query for the ``queries`` overlay: its prediction, circle, own GPS and geotagged
-    matches as ``[photo_id, path, score, lat, lon, rank, place, verified]``."""
+    matches as ``[photo_id, path, score, lat, lon, rank, place, verified, inliers]``."""
     matches = [
-        [m.photo_id, m.path, m.score, m.lat, m.lon, rank, _place(m), bool(m.verified)]
+        [m.photo_id, m.path, m.score, m.lat, m.lon, rank, _place(m), bool(m.verified), m.inliers]
         for rank, m in enumerate(result.matches)
         if m.has_gps
     ]

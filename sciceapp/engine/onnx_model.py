@@ -14,16 +14,20 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
-from sciceapp.engine import providers
+from sciceapp.engine import calibration, providers, runtimes, tuning
 from sciceapp.engine.download import sha256_file
+from sciceapp.engine.images import model_input
 from sciceapp.engine.labels import model_text
 from sciceapp.engine.onnx_proto import NotOnnxError, read_metadata_props
 from sciceapp.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,11 @@ REQUIRED_KEYS = (
     "exporter",
 )
 PRECISIONS = ("fp32", "fp16", "int8")
+NORMALISATION_RANGES = {"mean": (-1.0, 2.0), "std": (1e-3, 10.0)}
+"""Pixels are scaled to [0, 1] before ``(x - mean) / std``: values outside these ranges (or
+NaN, or infinite) give the network inputs it never saw, and descriptors that match nothing."""
+MAX_DESCRIPTOR_DIM = 1 << 20
+MAX_IMAGE_SIZE = 4096
 SPIN_DEFAULT = False
 """Whether ONNX Runtime's CPU threads busy-wait between operators (ONNX Runtime's own
 default is yes). Off: busy-waiting burned a third more CPU per image for the same wall time
@@ -69,6 +78,8 @@ class ModelInfo:
     precision: str
     weights_sha256: dict[str, str] = field(default_factory=dict)
     exporter: str = ""
+    kind: str = "onnx"  # the model kind (``model_kinds.py``): "onnx" or "classical"
+    trained: bool = True  # False: a classical model whose vocabulary is not learned yet
 
     @property
     def display_name(self) -> str:
@@ -102,6 +113,9 @@ def _triple(path: Path, key: str, text: str) -> tuple[float, float, float]:
         raise _refuse(path, f"metadata sciceapp.{key} is not a JSON list of numbers") from exc
     if len(values) != 3:
         raise _refuse(path, f"metadata sciceapp.{key} has {len(values)} values instead of 3")
+    low, high = NORMALISATION_RANGES[key]
+    if not all(low <= v <= high for v in values):  # also false for NaN
+        raise _refuse(path, f"sciceapp.{key} must be 3 numbers from {low} to {high}, got {text}")
     return values  # type: ignore[return-value]
 
 
@@ -132,11 +146,13 @@ def info_from_props(path: Path, props: dict[str, str], sha256: str) -> ModelInfo
         raise _refuse(path, f"a metadata value does not parse ({exc})") from exc
     if not isinstance(config, dict) or not isinstance(weights, dict):
         raise _refuse(path, "sciceapp.config and sciceapp.weights_sha256 must be JSON objects")
-    if descriptor_dim <= 0 or image_size <= 0:
-        raise _refuse(path, "descriptor_dim and image_size must be positive")
     std = _triple(path, "std", meta["std"])
-    if min(std) <= 0:
-        raise _refuse(path, "sciceapp.std must be positive")
+    if not 0 < descriptor_dim <= MAX_DESCRIPTOR_DIM or not 0 < image_size <= MAX_IMAGE_SIZE:
+        raise _refuse(
+            path,
+            f"descriptor_dim must be 1 to {MAX_DESCRIPTOR_DIM} and image_size 1 to "
+            f"{MAX_IMAGE_SIZE}, got {descriptor_dim} and {image_size}",
+        )
     if meta["random_init"] not in ("true", "false"):
         raise _refuse(path, "sciceapp.random_init must be 'true' or 'false'")
     if meta["precision"] not in PRECISIONS:
@@ -186,32 +202,92 @@ class Embedder:
         batch_size: int | None = None,
         threads: int | None = None,
         spin: bool = SPIN_DEFAULT,
+        tuning_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``tuning_dir`` (the data folder): on a machine without a usable GPU, run the model
+        the way calibration found fastest and faithful here (``tuning.py``), calibrating on
+        the first batch embedded when it has not been yet. Without it: ONNX Runtime as is."""
         self.info = read_model_info(model_path)
-        self.spin = spin
+        self.spin, self.threads = spin, threads
+        self.tuning_dir = Path(tuning_dir) if tuning_dir is not None else None
+        self.tuning: tuning.Tuning | None = None
+        self.tuning_note = ""
+        self._fixed_batch_size = batch_size
+        self._tune_lock = threading.Lock()
+        self._tune_pending = False
         candidates, reasons = providers.plan(provider)
+        self._reasons = reasons
         preload_note = None
         if any(p != providers.CPU for p in candidates):
             preload_note = providers.preload_gpu_libraries()
-        self._session, self.provider = self._start(candidates, reasons, threads)
-        self._reasons = reasons
-        self.batch_size = batch_size or providers.batch_size_for(
-            self.provider, self.info.image_size
+        self._session: ort.InferenceSession | None = None
+        self.runtime = ""  # the tuned candidate in use, when one is
+        if self.tuning_dir is not None and candidates == [providers.CPU] and tuning.enabled():
+            self._run = self._start_tuned()
+        if not self.runtime:
+            self._session, self.provider = self._start(candidates, reasons, threads)
+            self._run = runtimes.ort_runner(self._session)
+            self._check_interface()
+        self.batch_size = batch_size or (
+            self.tuning.batch_size
+            if self.tuning and self.runtime
+            else providers.batch_size_for(self.provider, self.info.image_size)
         )
-        self.provider_report = self._report(preload_note)
-        self._check_interface()
+        self._preload_note = preload_note
         log.info("%s", self.provider_report)
+
+    def _start_tuned(self) -> runtimes.Runner | None:
+        """The recorded choice's runner, or None (and calibration pending) without one."""
+        assert self.tuning_dir is not None
+        record, why = tuning.load(self.tuning_dir, self.info.sha256)
+        if record is None:
+            self.tuning_note = f"{why}: calibrating on the first photos embedded"
+            self._tune_pending = True
+            return None
+        candidate = next(
+            (c for c in runtimes.candidates_for(self.info.precision) if c.name == record.active),
+            None,
+        )
+        try:
+            if candidate is None:
+                raise RuntimeError(f"{record.active} is not a candidate for this model")
+            runner = calibration.open_candidate(
+                candidate, self.info, self.tuning_dir, threads=self.threads, spin=self.spin
+            )
+        except Exception as exc:  # a runtime that worked at calibration and fails now
+            log.warning("tuned path %s failed to start", record.active, exc_info=True)
+            self.tuning_note = f"{record.active} failed to start ({exc}); using ONNX Runtime"
+            return None
+        self.tuning, self.runtime, self.provider = record, record.active, providers.CPU
+        return runner
+
+    def _tune(self, images: np.ndarray) -> None:
+        """Calibrate on ``images`` (the first batch: real photos) and switch to the choice."""
+        assert self.tuning_dir is not None
+        try:
+            record, runners = calibration.calibrate(
+                self.info,
+                images,
+                self.tuning_dir,
+                reference=self._run,
+                threads=self.threads,
+                spin=self.spin,
+            )
+        except Exception as exc:  # calibration must never stop the job it serves
+            log.warning("calibration failed; running ONNX Runtime as is", exc_info=True)
+            self.tuning_note = f"calibration failed ({exc}); using ONNX Runtime as is"
+            return
+        self.tuning, self.runtime, self.tuning_note = record, record.active, ""
+        self._run = runners[record.active]
+        if self._fixed_batch_size is None:
+            self.batch_size = record.batch_size
+        if record.active != runtimes.candidates_for(self.info.precision)[0].name:
+            self._session = None  # the reference session is no longer needed
 
     def _start(
         self, candidates: list[str], reasons: dict[str, str], threads: int | None
     ) -> tuple[ort.InferenceSession, str]:
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if not self.spin:
-            # ONNX Runtime's CPU threads busy-wait between operators by default, taking the
-            # cores that decoding threads need while a batch runs.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = runtimes.cpu_session_options(threads, self.spin)
         attempts = [candidates] if candidates == [providers.CPU] else [candidates, [providers.CPU]]
         last_error: Exception | None = None
         for attempt in attempts:
@@ -259,15 +335,21 @@ class Embedder:
                 chosen.append(name)
         return chosen
 
-    def _report(self, preload_note: str | None) -> str:
-        lines = [f"Using {self.provider} (batch size {self.batch_size})."]
+    @property
+    def provider_report(self) -> str:
+        """Which provider (and, on the CPU, which tuned path) runs the model, and why."""
+        using = self.runtime or self.provider
+        lines = [f"Using {using} (batch size {self.batch_size})."]
+        if self.tuning_note:
+            lines.append(f"Tuning: {self.tuning_note}")
         lines += [f"{name}: {why}" for name, why in self._reasons.items() if name != self.provider]
-        if preload_note:
-            lines.append(preload_note)
+        if self._preload_note:
+            lines.append(self._preload_note)
         return "\n".join(lines)
 
     def _check_interface(self) -> None:
         """The graph must match its metadata; a mismatch means the file was altered."""
+        assert self._session is not None
         size, dim = self.info.image_size, self.info.descriptor_dim
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         in_shape = inputs[0].shape if inputs else []
@@ -295,13 +377,31 @@ class Embedder:
                 "it was altered after export. Export it again."
             )
 
+    @property
+    def decode_side(self) -> int:
+        return self.info.image_size
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> np.ndarray:
+        """A decoded upright photo -> the network's input float32 ``[3, S, S]`` (decode threads)."""
+        info = self.info
+        return model_input(image, info.image_size, info.mean, info.std)
+
+    def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """What :meth:`prepare_input` made for a batch -> float32 ``[B, D]``."""
+        return self.embed(np.stack(inputs))
+
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Descriptors of a batch: float32 ``[B, 3, S, S]`` -> float32 ``[B, D]`` (L2-normalised)."""
         size = self.info.image_size
         if images.ndim != 4 or images.shape[1:] != (3, size, size):
             raise ValueError(f"expected [B, 3, {size}, {size}], got {list(images.shape)}")
         batch = np.ascontiguousarray(images, dtype=np.float32)
-        (descriptors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        if self._tune_pending:
+            with self._tune_lock:
+                if self._tune_pending:
+                    self._tune_pending = False
+                    self._tune(batch)
+        descriptors = self._run(batch)
         if descriptors.shape != (len(batch), self.info.descriptor_dim):
             raise ModelError(
                 f"{self.info.path} returned descriptors of shape {list(descriptors.shape)} instead "

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # MatMul-Softmax-MatMul spelling, and the CPU 7-10% faster (benchmarks/RESULTS.md). It needs
 # onnxruntime >= 1.23 for the CPU kernel and a newer one for the CUDA kernel (pyproject.toml).
 OPSET = 23
+DEFAULT_SEED = 0
+"""Seed of random weights when none is given: a demo export is the same every time."""
 TRACE_BATCH = 2  # torch.export treats a size-1 axis as fixed; trace with 2 so B stays dynamic
 VERIFY_IMAGES = 3
 CUSTOM_LABEL = "custom SciceVPR"
@@ -90,7 +92,7 @@ def export_onnx(
     checkpoint: str | os.PathLike[str] | None = None,
     backbone_weights: str | os.PathLike[str] | None = None,
     random_init: bool = False,
-    seed: int | None = None,
+    seed: int = DEFAULT_SEED,
     precision: str = "fp32",
     opset: int = OPSET,
     progress: ProgressFn | None = None,
@@ -151,6 +153,7 @@ def export_onnx(
                 random_init=source.random_init,
                 precision=precision,
                 weights_sha256=source.weights_sha256,
+                seed=seed,
             )
             meta.write_metadata(final_path, metadata)
             replace_atomic(final_path, output)

@@ -165,7 +165,7 @@ class GpxDialog(QDialog):
         self._set_matched(placed > 0)
         out = Path(self._map_dir.name) / f"gpx-{next(self._maps)}.html"
         worker = Worker(
-            geotag_jobs.render_gpx_map, result, out, self.window_.settings.tile_url,
+            geotag_jobs.render_gpx_map, result, out, self.window_.tile_url(),
             name="gpx map",
         )  # fmt: skip
         worker.signals.result.connect(catch_all(self.map_view.show_map))

@@ -83,9 +83,15 @@ class IndexingController(QObject):
 
     # -- indexing ---------------------------------------------------------------------------
     def create(
-        self, name: str, folders: list[str], model_path: str, index_kind: str = "flat"
+        self,
+        name: str,
+        folders: list[str],
+        model_path: str,
+        index_kind: str = "flat",
+        local_features: bool = True,
     ) -> Worker | None:
-        """Create ``name`` bound to ``model_path`` with ``index_kind`` and index ``folders``."""
+        """Create ``name`` bound to ``model_path`` with ``index_kind`` (and local features or
+        not) and index ``folders``."""
         return self._index(
             name,
             jobs.index_folders,
@@ -94,6 +100,7 @@ class IndexingController(QObject):
             model_path,
             self.provider(),
             index_kind,
+            local_features,
             verb="Creating",
         )
 

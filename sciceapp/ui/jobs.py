@@ -52,10 +52,15 @@ def find_photos(
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
-    from sciceapp.engine.manifests import list_local_models
-
     summaries = _library(data_dir).list_collections()
-    return CollectionsState(summaries=summaries, models=list_local_models(data_dir))
+    return CollectionsState(summaries=summaries, models=_models(data_dir))
+
+
+def _models(data_dir: Path) -> list[Any]:
+    """The model files in the data folder, then the built-in models."""
+    from sciceapp.engine.manifests import builtin_models, list_local_models
+
+    return list_local_models(data_dir) + builtin_models()
 
 
 def index_folders(
@@ -65,16 +70,21 @@ def index_folders(
     model_path: str | None,
     provider: str = "auto",
     index_kind: str = "flat",
+    local_features: bool = True,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Any:
-    """Create the collection ``name`` with ``index_kind`` (when ``model_path`` is given) or open
-    it, then add ``folders``; returns the engine's ``IndexReport``."""
+    """Create the collection ``name`` with ``index_kind`` and ``local_features`` (when
+    ``model_path`` is given) or open it, then add ``folders``; returns the ``IndexReport``."""
     library = _library(data_dir)
     if model_path:
         collection = library.create_collection(
-            name, model_path, index_kind=index_kind, options=_options(provider)
+            name,
+            model_path,
+            index_kind=index_kind,
+            local_features=local_features,
+            options=_options(provider),
         )
     else:
         collection = library.open_collection(name, _options(provider))
@@ -111,14 +121,16 @@ def locate_photos(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> list[Any]:
-    """Locate every photo against the collection; one ``LocateResult`` per photo."""
+    """Locate every photo against the collection; one ``LocateResult`` per photo. A photo
+    that is itself in the collection is not its own match (``in_collection``)."""
     from sciceapp.engine.locate import locate
 
     collection = _open(data_dir, name, provider)
     photos = [Path(p) for p in paths]
     return locate(
-        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
-    )
+        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel,
+        exclude_self=True,
+    )  # fmt: skip
 
 
 def review_folder(
@@ -147,6 +159,13 @@ def review_folder(
     )
 
 
+def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
+    """Both photos and their verified correspondences ("Why this match?")."""
+    from sciceapp.engine.match_explanation import explain_match
+
+    return explain_match(query, reference, progress=progress, cancel=cancel)
+
+
 def import_model_file(
     data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
@@ -171,6 +190,60 @@ def list_models(
     data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
 ) -> tuple[list[Any], list[Any]]:
     """``(manifests, local models)`` for the model dialog."""
-    from sciceapp.engine.manifests import list_local_models, list_manifests
+    from sciceapp.engine.manifests import list_manifests
 
-    return list_manifests(), list_local_models(data_dir)
+    return list_manifests(), _models(data_dir)
+
+
+@dataclass
+class CpuPaths:
+    """How a model runs on this CPU, for the Models dialog."""
+
+    lines: list[str]  # the record's lines, or why there is none
+    usable: list[str]  # candidates that can be chosen by hand
+    override: str | None
+
+
+def cpu_paths(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+
+    if not str(model_path).endswith(".onnx"):
+        return CpuPaths(
+            ["Not an ONNX network: it runs as it is, there is nothing to measure."], [], None
+        )
+    record, why = tuning.load(data_dir, read_model_info(model_path).sha256)
+    if record is None:
+        return CpuPaths([f"Not measured: {why}. Measured at its first use on this CPU."], [], None)
+    usable = [m.name for m in record.candidates if m.status == tuning.OK]
+    return CpuPaths(record.lines(), usable, record.override)
+
+
+def tune_model(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import calibration
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        calibration.tune(read_model_info(model_path), data_dir, progress=progress, cancel=cancel)
+    except ValueError as exc:
+        raise ModelError(f"Cannot measure: {exc}.") from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)
+
+
+def set_cpu_path(
+    data_dir: Path, model_path: str, name: str | None, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        tuning.set_override(data_dir, read_model_info(model_path).sha256, name)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)

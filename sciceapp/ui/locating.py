@@ -77,20 +77,22 @@ class QueryController(QObject):
         return self.pool.start(worker)
 
     @catch_all
-    def _located(self, rows: list[int], results: list[Any]) -> None:
+    def _located(self, rows: list[Any], results: list[Any]) -> None:
         self.model.set_results(rows, results)
         located = sum(1 for r in results if r.predicted is not None)
         self.message.emit(f"Located {located} of {len(results)} photo(s).")
-        self.table.selectionModel().setCurrentIndex(
-            self.model.index(rows[0], 0),
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows,
-        )
-        self.show_row(rows[0])
+        first = self.model.row_of(rows[0])
+        if first >= 0:  # still listed (the user may have removed it meanwhile)
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(first, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.show_row(first)
         self.queries_finished.emit(results)
 
     @catch_all
-    def _not_located(self, rows: list[int], text: str, failed: bool = False) -> None:
+    def _not_located(self, rows: list[Any], text: str, failed: bool = False) -> None:
         self.model.set_status(rows, "failed" if failed else "cancelled")
         if failed:
             self.failed.emit(f"Locating failed: {text}")
@@ -117,6 +119,7 @@ class QueryController(QObject):
     def show_row(self, row: int) -> None:
         result = self.model.rows[row].result
         self.strip.show_matches(result)
+        self.window.name_strip()
         self.render_map(result)
 
     @catch_all

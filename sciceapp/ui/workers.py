@@ -23,6 +23,14 @@ log = logging.getLogger("sciceapp.ui")
 UNKNOWN_TOTAL = -1
 
 
+def show_progress(bar: Any, done: int, total: int, message: str) -> None:
+    """A worker's ``progress`` signal on a QProgressBar (busy while the total is unknown)."""
+    if total > 0:
+        bar.setRange(0, total)
+        bar.setValue(done)
+    bar.setFormat(f"{message}  %p%" if message else "%p%")
+
+
 class WorkerSignals(QObject):
     """Emitted from the pool thread; receivers in the GUI thread get them queued."""
 

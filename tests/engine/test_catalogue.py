@@ -52,7 +52,7 @@ def test_newer_catalogue_is_refused(data_dir: Path):
 
 def test_damaged_catalogue_says_what_to_do(data_dir: Path):
     (data_dir / catalogue.FILE_NAME).write_bytes(b"this is not a database" * 100)
-    with pytest.raises(CollectionError, match="restore a backup"):
+    with pytest.raises(CollectionError, match="is damaged.*restore"):
         catalogue.connect(data_dir)
 
 

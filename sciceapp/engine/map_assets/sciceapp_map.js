@@ -154,7 +154,8 @@ function sciceappMap(map, data, options) {
 
   function drawQuery(overlay, q) {
     // q = {query, predicted: [lat, lon] | null, place, confidence, circle_m, query_gps, error_m,
-    //      matches: [[id, path, score, lat, lon, rank, place, verified], ...] (geotagged only)}
+    //      matches: [[id, path, score, lat, lon, rank, place, verified, inliers], ...]
+    //      (geotagged only; inliers null when not verified)}
     var name = basename(q.query);
     q.matches.forEach(function (m) {
       var ll = [m[3], m[4]];
@@ -163,9 +164,12 @@ function sciceappMap(map, data, options) {
           color: "#d9480f", weight: 2, opacity: Math.max(0.25, 0.9 - 0.07 * m[5]), dashArray: "4 4"
         }).addTo(overlay.group);
       }
-      point(overlay, ll, "match", 14,
+      // A verified match is a larger green dot with a ring; its popup says so.
+      var checked = m[8] === null || m[8] === undefined ? [] :
+        [["verification", (m[7] ? "verified, " : "not verified, ") + m[8] + " inliers"]];
+      point(overlay, ll, m[7] ? "verified" : "match", m[7] ? 18 : 14,
         photoPopup("match " + (m[5] + 1) + " for " + name, m[1], m[3], m[4],
-          [["similarity", fmt(m[2], 3)]], m[6]), m[0]);
+          [["similarity", fmt(m[2], 3)]].concat(checked), m[6]), m[0]);
     });
     if (q.predicted) {
       L.circle(q.predicted, {
