@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from sciceapp.commands.arguments import integer
-from sciceapp.engine.defaults import INDEX_PARAM_RANGES
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM, INDEX_PARAM_RANGES
 
 SKIPPED_SHOWN = 20
 MAX_BATCH_SIZE = 4096
@@ -35,12 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     create.add_argument(
         "--index-kind",
-        choices=("flat", "pca", "ivfpq", "twostage"),
-        default="flat",
-        help="flat: exact search (default). twostage: for large collections (100k photos and "
-        "more), a compressed shortlist re-ranked exactly from the stored descriptors. pca / "
-        "ivfpq: compressed only, smaller and less exact. The collection stays exact until it "
-        "has enough photos to train them, and `show` reports their recall against exact search",
+        choices=("auto", "flat", "pca", "ivfpq", "twostage"),
+        default="auto",
+        help="auto (default): exact search while it is the faster, the two-stage kind from "
+        f"{AUTO_TWOSTAGE_FROM} photos. flat: always exact. twostage: a compressed shortlist "
+        "re-ranked exactly from the stored descriptors, for large collections. pca / ivfpq: "
+        "compressed only, smaller and less exact. The collection stays exact until it has "
+        "enough photos to train them, and `show` says which kind is in use, why, and its "
+        "recall against exact search",
     )
     create.add_argument(
         "--store-dtype",
@@ -166,7 +168,7 @@ def _create(args: argparse.Namespace) -> int:
         for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist")
         if getattr(args, key) is not None
     }
-    params = IndexParams(**chosen)
+    params = IndexParams(**chosen) if chosen else None
     collection = _library(args).create_collection(
         args.name,
         args.model,
@@ -343,10 +345,11 @@ def _features_text(summary: Any) -> str:
 
 
 def _index_text(summary: Any) -> str:
+    exact = "flat (exact inner-product search over the stored descriptors)"
     if summary.index_kind == "flat":
-        return "flat (exact inner-product search over the stored descriptors), as chosen"
+        return f"{exact}, as chosen"
     if summary.index_kind_used == "flat":
-        return f"{summary.index_kind} requested, flat (exact) in use: {summary.index_flat_reason}"
+        return f"{summary.index_kind} requested, {exact} in use: {summary.index_flat_reason}"
     recall = summary.index_recall_at_10
     measured = f"{recall:.3f}" if recall is not None else "not measured"
     what = (
@@ -355,8 +358,8 @@ def _index_text(summary: Any) -> str:
         else "compressed"
     )
     return (
-        f"{summary.index_kind_used} ({what}), as chosen; recall@10 against exact search "
-        f"{measured}, measured on this collection's own photos when it converted"
+        f"{summary.index_kind_used} ({what}), {summary.index_reason}; recall@10 against exact "
+        f"search {measured}, measured on this collection's own photos when it converted"
     )
 
 

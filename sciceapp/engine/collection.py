@@ -78,11 +78,12 @@ class CollectionSummary:
     total: int
     model_path: str = ""
     model_sha256: str = ""
-    index_kind: str = "flat"  # the kind asked for
+    index_kind: str = "flat"  # the kind asked for (auto: chosen by size)
     created: str = ""
     index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
     index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
     index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
+    index_reason: str = "as chosen"  # why the kind in use is in use (auto: the size rule)
     missing_folders: list[str] = field(default_factory=list)  # not found by the last update
     local_features: bool = False  # the collection's setting
     features_photos: int = 0  # indexed photos that have local features stored
@@ -121,7 +122,9 @@ class Collection:
         """The index settings as the catalogue has them, checked like those given to create."""
         try:
             params = params_from_dict(json.loads(stored)) if stored else IndexParams()
-            return check_params(self.index_kind, self.descriptor_dim, params)
+            return check_params(
+                conversion.checked_kind(self.index_kind), self.descriptor_dim, params
+            )
         except (ValueError, TypeError) as exc:
             raise catalogue.damaged(
                 self.library.data_dir,
@@ -217,15 +220,17 @@ class Collection:
             state = catalogue.index_note(conn, self.id)
         kind_used = state["index_kind_used"] if state else "flat"
         flat_reason = None
-        if kind_used != self.index_kind:
+        reason = conversion.kind_reason(self.index_kind, kind_used, indexed)
+        if kind_used == "flat" and self.index_kind != "flat":
             flat_reason = (
                 conversion.flat_reason(
                     self.index_kind, self.descriptor_dim, self.index_params, indexed
                 )
                 or (state["index_note"] if state else None)
-                or f"it has enough photos and converts to {self.index_kind} at the next add or "
-                "update"
+                or f"it has enough photos and converts to "
+                f"{conversion.trained_kind(self.index_kind)} at the next add or update"
             )
+            reason = flat_reason
         return CollectionSummary(
             name=self.name,
             model_label=self.model_label,
@@ -241,6 +246,7 @@ class Collection:
             index_kind_used=kind_used,
             index_recall_at_10=state["index_recall_at_10"] if state else None,
             index_flat_reason=flat_reason,
+            index_reason=reason,
             missing_folders=missing,
             local_features=self.local_features,
             **self._features_summary(),

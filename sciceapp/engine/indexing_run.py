@@ -479,7 +479,8 @@ class IndexingRun:
         the next save; a cancelled one (also while faiss trains) keeps exact search quietly.
         """
         c = self.c
-        if c.index_kind == "flat" or self.kind_used == c.index_kind:
+        target = conversion.trained_kind(c.index_kind)
+        if target == "flat" or self.kind_used == target:
             return None
         reader = self.writer.reader(pending)
         if conversion.flat_reason(
@@ -490,27 +491,25 @@ class IndexingRun:
             return None
         self._report(
             *self.position,
-            f"converting the index to {c.index_kind} ({reader.live_count} photos, may take "
+            f"converting the index to {target} ({reader.live_count} photos, may take "
             "minutes; cancel keeps exact search)",
         )
         try:
-            index, recall = conversion.convert(
-                reader, c.index_kind, c.index_params, cancel=self.cancel
-            )
+            index, recall = conversion.convert(reader, target, c.index_params, cancel=self.cancel)
         except CancelledError as exc:
-            log.info("collection %r: conversion to %s cancelled", c.name, c.index_kind)
+            log.info("collection %r: conversion to %s cancelled", c.name, target)
             self.cancelled_conversion = exc  # raised once this save is committed
             return None
         except Exception as exc:  # noqa: BLE001 - any failure: stay exact, lose nothing
             note = (
-                f"converting to {c.index_kind} failed ({exc}); exact search is kept and the "
+                f"converting to {target} failed ({exc}); exact search is kept and the "
                 "conversion is retried at the next add or update"
             )
             log.warning("collection %r: %s", c.name, note)
             self.dirty = True
             return IndexState("flat", None, note)
-        self.index, self.kind_used, self.dirty = index, c.index_kind, True
-        return IndexState(c.index_kind, recall, None)
+        self.index, self.kind_used, self.dirty = index, target, True
+        return IndexState(target, recall, None)
 
     def _write_error(self, exc: OSError) -> CollectionError:
         if is_disk_full(exc):

@@ -69,7 +69,7 @@ def index_folders(
     folders: list[str],
     model_path: str | None,
     provider: str = "auto",
-    index_kind: str = "flat",
+    index_kind: str = "auto",
     local_features: bool = True,
     *,
     progress: ProgressFn,
