@@ -65,7 +65,7 @@ def _shard_item(row: dict, has_vector: bool) -> Prepared:
     if row["state"] != "indexed":
         error = row["reason"] or "skipped where the shard was made"
     elif not has_vector:
-        error = "the shard has no descriptor for this photo"
+        error = "the shard has no usable descriptor for this photo (none, NaN or infinite)"
     meta = PhotoMeta(gps, row["gps_reason"], row["taken_at"])
     return Prepared(
         Path(row["path"]), row["size"], row["mtime_ns"], row["sha256"], meta, error=error
