@@ -28,7 +28,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from sciceapp.engine import catalogue, collection_shards, conversion, model_kinds, open_index, store
 from sciceapp.engine.catalogue import PhotoRecord
+from sciceapp.engine.collection_summary import CollectionSummary, summarize
 from sciceapp.engine.embedder_cache import shared_embedder
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.index import IndexParams, check_params, params_from_dict
@@ -65,30 +66,6 @@ class CollectionOptions:
     provider: str = "auto"  # ONNX Runtime execution provider
     batch_size: int | None = None  # images per model call (None: the provider's choice)
     checkpoint_s: float = CHECKPOINT_S
-
-
-@dataclass
-class CollectionSummary:
-    name: str
-    model_label: str
-    model_random_init: bool
-    indexed: int
-    without_gps: int  # indexed photos that match but cannot vote for a location
-    skipped: int
-    total: int
-    model_path: str = ""
-    model_sha256: str = ""
-    index_kind: str = "flat"  # the kind asked for (auto: chosen by size)
-    created: str = ""
-    index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
-    index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
-    index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
-    index_reason: str = "as chosen"  # why the kind in use is in use (auto: the size rule)
-    missing_folders: list[str] = field(default_factory=list)  # not found by the last update
-    local_features: bool = False  # the collection's setting
-    features_photos: int = 0  # indexed photos that have local features stored
-    features_bytes_per_photo: float = 0.0
-    features_ms_per_photo: float = 0.0  # extra indexing time per photo (extraction)
 
 
 class Collection:
@@ -214,53 +191,8 @@ class Collection:
             return catalogue.photos(conn, self.id, state)
 
     def summary(self) -> CollectionSummary:
-        with closing(self.library.connect()) as conn:
-            indexed, without_gps, skipped, total = catalogue.counts(conn, self.id)
-            missing = catalogue.missing_roots(conn, self.id)
-            state = catalogue.index_note(conn, self.id)
-        kind_used = state["index_kind_used"] if state else "flat"
-        flat_reason = None
-        reason = conversion.kind_reason(self.index_kind, kind_used, indexed)
-        if kind_used == "flat" and self.index_kind != "flat":
-            flat_reason = (
-                conversion.flat_reason(
-                    self.index_kind, self.descriptor_dim, self.index_params, indexed
-                )
-                or (state["index_note"] if state else None)
-                or f"it has enough photos and converts to "
-                f"{conversion.trained_kind(self.index_kind)} at the next add or update"
-            )
-            reason = flat_reason
-        return CollectionSummary(
-            name=self.name,
-            model_label=self.model_label,
-            model_random_init=self.model_random_init,
-            indexed=indexed,
-            without_gps=without_gps,
-            skipped=skipped,
-            total=total,
-            model_path=str(self.model_path),
-            model_sha256=self.model_sha256,
-            index_kind=self.index_kind,
-            created=self.created,
-            index_kind_used=kind_used,
-            index_recall_at_10=state["index_recall_at_10"] if state else None,
-            index_flat_reason=flat_reason,
-            index_reason=reason,
-            missing_folders=missing,
-            local_features=self.local_features,
-            **self._features_summary(),
-        )
-
-    def _features_summary(self) -> dict[str, float]:
-        with closing(self.library.connect()) as conn:
-            live = catalogue.live_indexed(conn, self.id)
-        stats = self.features().stats(live)
-        return {
-            "features_photos": stats.photos,
-            "features_bytes_per_photo": stats.bytes_per_photo,
-            "features_ms_per_photo": stats.extract_ms_per_photo,
-        }
+        """Counts, model, index kind in use and why, local features (``collection_summary``)."""
+        return summarize(self)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Move a collection written before the descriptor store into one (no re-embedding)."""

@@ -1,5 +1,6 @@
 """A collection's side of Parquet shards (``shards.py``, ``docs/shards.md``): checking shards
-before an import stores anything, and exporting the collection as last saved.
+before an import stores anything, the import's batches, and exporting the collection as last
+saved.
 
 The import itself is an indexing run (``IndexingRun.import_shards``), so it checkpoints, rolls
 back and is cancelled like any other. pyarrow is imported only here and in ``shards.py``.
@@ -17,12 +18,17 @@ import numpy as np
 
 from sciceapp.engine import catalogue
 from sciceapp.engine.catalogue import PhotoRecord
+from sciceapp.engine.exif import GeoPoint, PhotoMeta
 from sciceapp.engine.open_index import OpenIndex
+from sciceapp.engine.pipeline import Prepared
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sciceapp.engine.collection import Collection
+    from sciceapp.engine.indexing_run import IndexingRun
 
 
 def checked_shards(collection: Collection, paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -50,6 +56,57 @@ def checked_shards(collection: Collection, paths: Iterable[str | os.PathLike[str
                 f"collection {c.name!r} has {c.descriptor_dim}."
             )
     return files
+
+
+def _shard_item(row: dict, has_vector: bool) -> Prepared:
+    """A shard row as the pipeline's item (what ``_write_batch`` stores)."""
+    gps = None
+    if row["lat"] is not None and row["lon"] is not None:
+        gps = GeoPoint(row["lat"], row["lon"], row["alt"])
+    error = None
+    if row["state"] != "indexed":
+        error = row["reason"] or "skipped where the shard was made"
+    elif not has_vector:
+        error = "the shard has no usable descriptor for this photo (none, NaN or infinite)"
+    meta = PhotoMeta(gps, row["gps_reason"], row["taken_at"])
+    return Prepared(
+        Path(row["path"]), row["size"], row["mtime_ns"], row["sha256"], meta, error=error
+    )
+
+
+def import_batches(run: IndexingRun, files: list[Path]) -> Iterator[tuple]:
+    """The run's ``(items, ok, vectors, replaced)`` batches from ``files``, a row group at a
+    time: a photo already there with the same content is left alone (a second import of a
+    shard adds nothing), one whose content changed is replaced."""
+    from sciceapp.engine import shards
+
+    handles = [shards.read_meta(path)[1] for path in files]
+    total = sum(h.metadata.num_rows for h in handles)
+    seen: set[str] = set()
+    done = 0
+    for handle in handles:
+        for rows, vectors, valid in shards.read_shard(handle, run.c.descriptor_dim):
+            if run.cancel is not None:
+                run.cancel.raise_if_cancelled()
+            items, keep, replaced = [], [], {}
+            for row, has_vector in zip(rows, valid, strict=True):
+                old = run.existing.get(row["path"])
+                if row["path"] in seen or (
+                    old is not None and old.sha256 == row["sha256"] and old.size == row["size"]
+                ):
+                    run.report.unchanged += 1
+                    keep.append(False)
+                    continue
+                seen.add(row["path"])
+                item = _shard_item(row, bool(has_vector))
+                if old is not None:
+                    replaced[row["path"]] = old
+                items.append(item)
+                keep.append(item.error is None)
+            done += len(rows)
+            run._report(done, total)
+            ok = [item for item in items if item.error is None]
+            yield items, ok, vectors[np.asarray(keep, bool)], replaced
 
 
 def export(

@@ -4,7 +4,7 @@ A run holds the collection's write lock and works in generation ``G = saved_gen 
 write order that keeps the catalogue, the store and the index file in agreement is in
 ``collection.py``). It comes in two flavours that share everything after the input:
 :meth:`IndexingRun.execute` embeds files found under the roots, :meth:`IndexingRun.import_shards`
-takes rows described elsewhere.
+takes rows described elsewhere (``collection_shards.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from sciceapp.engine import catalogue, conversion, model_kinds, store
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures
-from sciceapp.engine.exif import GeoPoint, PhotoMeta
 from sciceapp.engine.images import MAX_FILE_BYTES
 from sciceapp.engine.index import VectorIndex
 from sciceapp.engine.pipeline import GlobalModel, Prepared, embed_files, scan
@@ -54,22 +53,6 @@ class IndexReport:
     cancelled: bool = False
     missing_roots: list[str] = field(default_factory=list)  # not found: photos kept
     missing_photos: int = 0  # photos kept under missing_roots
-
-
-def _shard_item(row: dict, has_vector: bool) -> Prepared:
-    """A shard row as the pipeline's item (what ``_write_batch`` stores)."""
-    gps = None
-    if row["lat"] is not None and row["lon"] is not None:
-        gps = GeoPoint(row["lat"], row["lon"], row["alt"])
-    error = None
-    if row["state"] != "indexed":
-        error = row["reason"] or "skipped where the shard was made"
-    elif not has_vector:
-        error = "the shard has no usable descriptor for this photo (none, NaN or infinite)"
-    meta = PhotoMeta(gps, row["gps_reason"], row["taken_at"])
-    return Prepared(
-        Path(row["path"]), row["size"], row["mtime_ns"], row["sha256"], meta, error=error
-    )
 
 
 def _sha256_or_none(path: Path) -> str | None:
@@ -290,45 +273,12 @@ class IndexingRun:
         return c.embedder()
 
     def import_shards(self, files: list[Path]) -> IndexReport:
-        """Rows of shards (checked by the caller) into the collection, a row group at a time:
-        a photo already there with the same content is left alone (a second import of a
-        shard adds nothing), one whose content changed is replaced."""
-        existing, cancel = self.existing, self.cancel
-        from sciceapp.engine import shards  # pyarrow: only for imports and exports
+        """Rows of shards (checked by the caller) into the collection, a row group at a time
+        (``collection_shards.import_batches``)."""
+        from sciceapp.engine.collection_shards import import_batches  # pyarrow: only here
 
-        handles = [shards.read_meta(path)[1] for path in files]
-        total = sum(h.metadata.num_rows for h in handles)
-        seen: set[str] = set()
-
-        def batches():
-            done = 0
-            for handle in handles:
-                for rows, vectors, valid in shards.read_shard(handle, self.c.descriptor_dim):
-                    if cancel is not None:
-                        cancel.raise_if_cancelled()
-                    items, keep, replaced = [], [], {}
-                    for row, has_vector in zip(rows, valid, strict=True):
-                        old = existing.get(row["path"])
-                        if row["path"] in seen or (
-                            old is not None
-                            and old.sha256 == row["sha256"]
-                            and old.size == row["size"]
-                        ):
-                            self.report.unchanged += 1
-                            keep.append(False)
-                            continue
-                        seen.add(row["path"])
-                        item = _shard_item(row, bool(has_vector))
-                        if old is not None:
-                            replaced[row["path"]] = old
-                        items.append(item)
-                        keep.append(item.error is None)
-                    done += len(rows)
-                    self._report(done, total)
-                    ok = [item for item in items if item.error is None]
-                    yield items, ok, vectors[np.asarray(keep, bool)], replaced
-
-        return self._consume(batches(), "Import", "run the same import again to finish")
+        batches = import_batches(self, files)
+        return self._consume(batches, "Import", "run the same import again to finish")
 
     def _consume(self, batches, job: str, resume: str, begin=None, finish=None) -> IndexReport:
         """Write ``(items, ok, vectors, replaced)`` batches with checkpoints (module docstring),
@@ -481,6 +431,11 @@ class IndexingRun:
         c = self.c
         target = conversion.trained_kind(c.index_kind)
         if target == "flat" or self.kind_used == target:
+            return None
+        # Every row ever stored is more than the live ones: when even that is too few, the
+        # store need not be opened to know (every save of an auto collection below its size).
+        at_most = pending.end_row
+        if conversion.flat_reason(c.index_kind, c.descriptor_dim, c.index_params, at_most):
             return None
         reader = self.writer.reader(pending)
         if conversion.flat_reason(
