@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import time
@@ -255,7 +256,7 @@ class IndexingRun:
                 self.features.complete(model[0], self._report, cancel)
                 self.features.start()  # drop the records of photos this run removed
 
-        resume = "run `sciceapp collection update` to finish"
+        resume = f"run `sciceapp collection update {shlex.quote(self.c.name)}` to finish"
         return self._consume(batches(), "Indexing", resume, begin, finish)
 
     def _learn_model(self, todo: list[Path]) -> GlobalModel:
