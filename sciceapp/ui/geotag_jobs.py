@@ -34,6 +34,13 @@ def undo_changes(
     return _journal(data_dir).undo(count, progress=progress)
 
 
+def reread_positions(results: list[Any], *, progress: ProgressFn, cancel: CancelToken) -> list[Any]:
+    """The ``LocateResult``s with their photos' positions read again (after a write or undo)."""
+    from sciceapp.engine.review import reread_position
+
+    return [reread_position(r) for r in results]
+
+
 def load_history(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> list[Any]:
     return _journal(data_dir).history()
 
