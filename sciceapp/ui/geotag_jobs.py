@@ -49,6 +49,7 @@ def load_history(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -
 class GpxResult:
     track: Any  # engine.geotag.gpx.Track
     matches: list[Any]  # GpxMatch per photo
+    lines: list[Any]  # the track's lines for the map (``map_overlays.track_overlay``)
 
 
 def match_gpx(
@@ -64,14 +65,14 @@ def match_gpx(
     """Read the tracks and place every photo (folders searched) on them."""
     from sciceapp.engine.geotag import gpx
     from sciceapp.engine.locate import query_photos
+    from sciceapp.engine.map_overlays import track_overlay
 
     track = gpx.read_tracks(tracks)
     files = query_photos(photos)
     zone = gpx.parse_timezone(camera_tz) if camera_tz.strip() else None
-    matches = gpx.correlate(
-        track, files, zone, gpx.parse_offset(offset or "0:00"), gpx.parse_duration(max_gap)
-    )
-    return GpxResult(track, matches)
+    gap = gpx.parse_duration(max_gap)
+    matches = gpx.correlate(track, files, zone, gpx.parse_offset(offset or "0:00"), gap)
+    return GpxResult(track, matches, track_overlay(track, gap))
 
 
 def find_gpx_offset(
@@ -98,7 +99,8 @@ def render_gpx_map(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Path:
-    """A map of the photos the track placed (the bridge on, so clicks come back)."""
+    """A map of the photos the track placed (the bridge on, so clicks come back); the track's
+    line is pushed over it as the ``track`` overlay."""
     from sciceapp.engine.mapview import MapData, MapPoint, render_map
 
     points = [

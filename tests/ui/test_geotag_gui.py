@@ -175,6 +175,11 @@ def test_gpx_dialog_shows_matches_finds_the_offset_and_applies(
     with qtbot.waitSignal(dialog.map_view.rendered, timeout=WAIT_MS):
         dialog.match()
     assert dialog.table.rowCount() == 2 and "2 of 2" in dialog.status.text()
+    # The track itself is drawn, as one line (no gap longer than the max gap), over the map.
+    qtbot.waitUntil(lambda: not dialog.map_view.busy, timeout=WAIT_MS)
+    lines = "window.sciceapp.overlayCount('track', 'lines')"
+    assert run_js(qtbot, dialog.map_view, lines) == 1
+    assert len(dialog.result.lines[0]["points"]) == 60
     assert sha(photos / "DSCN0010.jpg") == sha(exif_samples / "gps" / "DSCN0010.jpg")  # not yet
 
     # DSCN0010 (14:28:39 UTC) was really taken where the track was at 14:20:00
