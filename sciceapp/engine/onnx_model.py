@@ -55,7 +55,25 @@ default is yes). Off: busy-waiting burned a third more CPU per image for the sam
 in benchmarks/bench_indexing.py, CPU that the decoding threads need."""
 
 
-class Embedder:
+class ModelInput:
+    """How a decoded photo becomes this model's input, without a session: what the cluster's
+    decode tasks use (``sciceapp/cluster/``), and what :class:`Embedder` does in its decode
+    threads (so both make the same pixels)."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+
+    @property
+    def decode_side(self) -> int:
+        return self.info.image_size
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> np.ndarray:
+        """A decoded upright photo -> the network's input float32 ``[3, S, S]`` (decode threads)."""
+        info = self.info
+        return model_input(image, info.image_size, info.mean, info.std)
+
+
+class Embedder(ModelInput):
     """An ONNX Runtime session for one model: ``embed(float32 [B,3,S,S]) -> float32 [B,D]``."""
 
     def __init__(
@@ -239,15 +257,6 @@ class Embedder:
                 f"{self.info.path} does not match its own metadata ({'; '.join(problems)}); "
                 "it was altered after export. Export it again."
             )
-
-    @property
-    def decode_side(self) -> int:
-        return self.info.image_size
-
-    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> np.ndarray:
-        """A decoded upright photo -> the network's input float32 ``[3, S, S]`` (decode threads)."""
-        info = self.info
-        return model_input(image, info.image_size, info.mean, info.std)
 
     def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         """What :meth:`prepare_input` made for a batch -> float32 ``[B, D]``."""
