@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from bench_indexing import make_photos
 
+from sciceapp.engine.images import model_input
 from sciceapp.engine.pipeline import embed_files
 
 IMAGE_SIZE = 224
@@ -31,9 +32,13 @@ class NoModel:
     """Stands in for the model: the pipeline's own work is all that is timed."""
 
     batch_size = 64
+    decode_side = IMAGE_SIZE
 
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        return np.zeros((len(images), 8), np.float32)
+    def prepare_input(self, image, original_size) -> np.ndarray:
+        return model_input(image, IMAGE_SIZE, MEAN, STD)
+
+    def embed_inputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return np.zeros((len(inputs), 8), np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             best = float("inf")
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                for _batch in embed_files(
-                    photos, NoModel(), IMAGE_SIZE, MEAN, STD, workers=workers
-                ):
+                for _batch in embed_files(photos, NoModel(), workers=workers):
                     pass
                 best = min(best, time.perf_counter() - start)
             rates[workers] = len(photos) / best

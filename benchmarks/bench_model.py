@@ -1,10 +1,17 @@
-"""Images per second of the SciceVPR student: PyTorch eager vs ONNX Runtime fp32 / fp16 / int8.
+"""Images per second of the SciceVPR student: PyTorch eager vs ONNX Runtime and OpenVINO paths.
 
 Builds the network with random weights (speed does not depend on their values), exports it
 once with ``sciceapp.export``, converts the export to fp16 and int8, then times every engine
 on the same random images in this one run and prints a Markdown table: images/s, the ratio
 to PyTorch eager at the same batch size, and the minimum cosine similarity of each engine's
 descriptors to the ONNX Runtime fp32 ones.
+
+On the CPU it also times PyTorch in bf16 (autocast, and weights converted to bf16), the
+OpenVINO paths the app can choose (fp32, int8 on the int8 file, bf16 where the CPU has native
+bf16; needs ``sciceapp[openvino]``) and the path the app itself chooses: the engine's
+calibration (``sciceapp.engine.calibration``) runs first on real photos and its choice is
+timed beside the others. With ``--photos`` (default: ``../shared/data/places/sacre_coeur``)
+the timed batches are those real photos, so every cosine is on real photos.
 
     python benchmarks/bench_model.py                         # CPU, batch 1 and 8
     python benchmarks/bench_model.py --provider cuda --batch-sizes 64
@@ -86,6 +93,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "no kernels for the dynamically quantised operators and would run them on the CPU",
     )
     parser.add_argument(
+        "--photos",
+        default=str(Path(__file__).resolve().parents[2] / "shared/data/places/sacre_coeur"),
+        help="folder of real photos for the timed batches ('' for random images)",
+    )
+    parser.add_argument(
+        "--no-app", action="store_true", help="skip the app's own calibration and its choice"
+    )
+    parser.add_argument(
         "--ort-variants",
         action="store_true",
         help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
@@ -153,8 +168,9 @@ def ort_runner(
 
 
 def torch_runner(
-    args, half: bool = False, tf32: bool = False
+    args, half: bool = False, tf32: bool = False, bf16: str = ""
 ) -> Callable[[np.ndarray], np.ndarray]:
+    """``bf16``: "" (no), "autocast" (fp32 weights, bf16 matrix products) or "weights"."""
     import torch
 
     from sciceapp import model
@@ -164,6 +180,18 @@ def torch_runner(
     network = network.to(device)
     if half:
         network = network.half()
+    if bf16 == "weights":
+        network = network.to(torch.bfloat16)
+    if bf16:
+        autocast = bf16 == "autocast"
+
+        def run_bf16(images: np.ndarray) -> np.ndarray:
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+                batch = torch.from_numpy(images)
+                out = network(batch if autocast else batch.to(torch.bfloat16))
+                return out.float().numpy()
+
+        return run_bf16
 
     def run(images: np.ndarray) -> np.ndarray:
         # TF32 for the matrix products and the convolutions alike, or for neither.
@@ -195,7 +223,12 @@ def work_folder(args) -> Iterator[Path]:
         yield work
 
 
+LOAD_BEFORE = ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    global LOAD_BEFORE
+    LOAD_BEFORE = f"{os.getloadavg()[0]:.2f}"
     args = parse_args(argv)
     import onnxruntime as ort
     import torch
@@ -238,6 +271,8 @@ def engines_for(args, paths: dict[str, Path]) -> list[Engine]:
     for precision, path in paths.items():
         size_mb = path.stat().st_size / 1e6
         engines.append(Engine(ort_name, precision, ort_runner(path, args), size_mb))
+    if args.provider == "cpu":
+        engines += cpu_paths(args, paths)
     if args.ort_variants and args.provider == "cpu":
         fp32 = paths["fp32"]
         engines += [
@@ -251,13 +286,64 @@ def engines_for(args, paths: dict[str, Path]) -> list[Engine]:
     return engines
 
 
+def cpu_paths(args, paths: dict[str, Path]) -> list[Engine]:
+    """PyTorch bf16, OpenVINO's paths, and the app's own calibrated choice."""
+    from sciceapp.engine import runtimes
+
+    engines = [
+        Engine("PyTorch, bf16 autocast", "bf16", torch_runner(args, bf16="autocast")),
+        Engine("PyTorch, bf16 weights", "bf16", torch_runner(args, bf16="weights")),
+    ]
+    for candidate in runtimes.candidates_for("fp32"):
+        if candidate.runtime != runtimes.OPENVINO:
+            continue
+        why = runtimes.problem(candidate, None if "int8" in paths else "no int8 file")
+        if why:
+            print(f"{candidate.name}: not timed, {why}", file=sys.stderr)
+            continue
+        path = paths["int8"] if candidate.int8_copy else paths["fp32"]
+        run = runtimes.open_runner(candidate, path, threads=args.threads, spin=False)
+        engines.append(Engine("OpenVINO CPU", candidate.precision, run))
+    if not args.no_app:
+        engines.append(app_choice(args, paths["fp32"]))
+    return engines
+
+
+def app_choice(args, model: Path) -> Engine:
+    """What the app runs on this machine: calibrate on real photos, then time its choice."""
+    from sciceapp.engine import calibration
+    from sciceapp.engine.onnx_model import read_model_info
+
+    info = read_model_info(model)
+    images, _ = calibration.calibration_images(info, sorted(Path(args.photos).glob("*.jpg")))
+    started = time.perf_counter()
+    record, runners = calibration.calibrate(info, images, model.parent, threads=args.threads)
+    print(
+        f"app calibration: {time.perf_counter() - started:.0f} s\n" + "\n".join(record.lines()),
+        file=sys.stderr,
+    )
+    return Engine(f"sciceapp's choice: {record.chosen}", "", runners[record.chosen])
+
+
+def batch_of(args, batch_size: int, image_size: int) -> np.ndarray:
+    """``batch_size`` real photos (repeated when there are fewer), or random images."""
+    if not args.photos:
+        return parity.random_images(
+            batch_size, image_size, parity.IMAGENET_MEAN, parity.IMAGENET_STD
+        )
+    from sciceapp.engine.images import load_for_model
+
+    files = sorted(Path(args.photos).glob("*.jpg"))
+    files = (files * (batch_size // len(files) + 1))[:batch_size]
+    mean, std = parity.IMAGENET_MEAN, parity.IMAGENET_STD
+    return np.stack([load_for_model(f, image_size, mean, std) for f in files])
+
+
 def measure(args, engines: list[Engine], image_size: int) -> list[Row]:
     reference = next(e for e in engines if e.name.startswith("ONNX") and e.precision == "fp32")
     rows = []
     for batch_size in args.batch_sizes:
-        images = parity.random_images(
-            batch_size, image_size, parity.IMAGENET_MEAN, parity.IMAGENET_STD
-        )
+        images = batch_of(args, batch_size, image_size)
         expected = reference.run(images)
         cosines = [parity.compare(expected, e.run(images)).min_cosine for e in engines]
         print(f"timing batch {batch_size}", file=sys.stderr, flush=True)
@@ -280,8 +366,17 @@ def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> 
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} threads; provider {args.provider}; "
         f"onnxruntime {ort_version}, torch {torch_version}; median of {args.repeats} runs "
-        f"after {args.warmup} warm-up, {args.pause:g} s idle before each"
+        f"after {args.warmup} warm-up, {args.pause:g} s idle before each; "
+        f"images: {args.photos or 'random'}; load average before/after: {LOAD_BEFORE} / "
+        f"{os.getloadavg()[0]:.2f}"
     )
+    if args.provider == "cpu":
+        from sciceapp.engine import runtimes
+
+        cpu = runtimes.cpu_description()
+        print(
+            f"\nCPU: {cpu['name']}; features: {' '.join(cpu['flags'])}; {runtimes.runtime_versions()}"
+        )
     print()
     print("| engine | precision | batch | images/s | x eager | min cosine to ORT fp32 | file MB |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -297,6 +392,16 @@ def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> 
             f"| {r.engine} | {r.precision} | {r.batch_size} | {r.images_per_s:.2f} | "
             f"{ratio:.2f} | {r.min_cosine:.5f} | {size} |"
         )
+    print()
+    for batch_size in sorted(eager):
+        app = [r for r in rows if r.batch_size == batch_size and r.engine.startswith("sciceapp")]
+        torch_rows = [r for r in rows if r.batch_size == batch_size and "PyTorch" in r.engine]
+        if app and torch_rows:
+            best = max(torch_rows, key=lambda r: r.images_per_s)
+            print(
+                f"batch {batch_size}: {app[0].engine} / fastest PyTorch ({best.engine}, "
+                f"{best.precision}) = {app[0].images_per_s / best.images_per_s:.2f}"
+            )
 
 
 if __name__ == "__main__":

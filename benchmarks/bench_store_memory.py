@@ -102,7 +102,8 @@ def op_setup(folder: Path, rows: int, dim: int, legacy_rows: int, twostage_from:
     import faiss
 
     from sciceapp.engine.download import sha256_file
-    from sciceapp.engine.index import MAGIC, IndexParams, VectorIndex
+    from sciceapp.engine.index import IndexParams, VectorIndex
+    from sciceapp.engine.migration import MAGIC_1 as MAGIC
     from sciceapp.engine.store import DescriptorStore, StoreWriter
 
     faiss.omp_set_num_threads(1)  # OpenMP threads spinning under other load: several x slower
@@ -219,7 +220,7 @@ def op_legacy(folder, dim, q, save=False):
 
     import faiss
 
-    from sciceapp.engine.index import MAGIC
+    from sciceapp.engine.migration import MAGIC_1 as MAGIC
 
     data = (folder / "legacy.faiss").read_bytes()
     end = data.find(b"\n", len(MAGIC))

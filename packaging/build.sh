@@ -31,6 +31,10 @@ if [ -z "${BUILD_VENV:-}" ]; then
   echo "== installing sciceapp (without torch) and PyInstaller"
   "$BUILD_VENV/bin/python" -m pip install --quiet --upgrade pip
   "$BUILD_VENV/bin/python" -m pip install --quiet "$ROOT" "pyinstaller>=6.10"
+  # The bundle carries ONNX Runtime's CUDA build (it runs on the CPU too, and uses an NVIDIA
+  # GPU where the user has CUDA and cuDNN); it replaces the CPU package, never beside it.
+  "$BUILD_VENV/bin/python" -m pip uninstall --quiet -y onnxruntime
+  "$BUILD_VENV/bin/python" -m pip install --quiet "$(grep -o 'onnxruntime-gpu[^;]*>=[0-9.]*' "$ROOT/pyproject.toml" | sed 's/\[[a-z,]*\]//')"
 fi
 
 echo "== building with PyInstaller"

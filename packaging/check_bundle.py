@@ -4,7 +4,9 @@ offscreen, carries its resources, and holds no torch.
     python packaging/check_bundle.py dist/sciceapp [--model DEMO.onnx --photos FOLDER]
 
 With a model and a folder of geotagged photos it also builds a collection inside the bundle
-and looks a photo up in the window (ONNX Runtime, faiss and the map, all frozen).
+and looks a photo up in the window (ONNX Runtime, faiss and the map, all frozen); with the
+photos alone, a collection of the classical, training-free model kind, located and verified
+(OpenCV frozen).
 
 Prints one line per check and exits 1 if any failed. packaging/build.sh runs it after every
 build, and tests/test_packaging_frozen.py runs it on a fresh build.
@@ -149,9 +151,26 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
     (located,) = json.loads(result.stdout)
     assert located["in_collection"] is True, f"not seen as in the collection: {located}"
+    assert located["place"], f"no place name (GeoNames data missing?): {located}"
     best = located["matches"][0]
     assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
     assert best["score"] > 0.99, f"self-similarity {best['score']}"
+    # local features and the two-view fit run on OpenCV's compiled library: in the bundle too
+    assert best["verified"] and best["inliers"] >= 100, f"not verified frozen: {best}"
+    # Parquet shards go through pyarrow's compiled library: export the collection and import
+    # it into another, all frozen, and the copy holds every photo
+    shards = data_dir / "shards"
+    copy = [cli, "collection", "create", "copy", "--model", str(data_dir / "models" / model.name)]
+    for step in (
+        [cli, "collection", "export-shards", "demo", str(shards), "-q"],
+        copy,
+        [cli, "collection", "import", "copy", str(shards), "-q"],
+    ):
+        result = _run(step, data_dir)
+        assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
+    result = _run([cli, "collection", "show", "copy", "--json"], data_dir)
+    copied = json.loads(result.stdout)
+    assert (copied["indexed"], copied["total"]) == (shown["indexed"], shown["total"]), copied
     shot = data_dir / "lookup.png"
     gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
     result = _run([*gui, "--screenshot", str(shot)], data_dir)
@@ -159,7 +178,103 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert shot.is_file(), "no screenshot written"
     return (
         f"{shown['indexed']} photos indexed ({len(heic)} HEIC), {len(shown['skipped_files'])} "
-        f"skipped, {query.name} found itself with locate and in the window"
+        f"skipped, {query.name} found itself with locate and in the window, and the "
+        "collection went through Parquet shards into another"
+    )
+
+
+def _random_backbone(folder: Path) -> Path:
+    """A random-weight dinov2_vits14 in the official names and shapes, as safetensors (this
+    script runs where torch is not installed); the bundle recognises it by its content."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from sciceapp.model.layout import backbone_shapes, official_backbone
+
+    rng = np.random.default_rng(0)
+    shapes = backbone_shapes(official_backbone("dinov2_vits14"))
+    state = {
+        name: (0.05 * rng.standard_normal(shape)).astype(np.float32)
+        for name, shape in shapes.items()
+    }
+    path = folder / "dinov2_vits14_pretrain.pth"
+    save_file(state, str(path))
+    return path
+
+
+def check_model_get(bundle: Path, data_dir: Path, backbone: Path | None = None) -> str:
+    """`model get` inside the bundle (no torch): download from a server on 127.0.0.1, build,
+    convert to int8, check, register."""
+    import functools
+    import http.server
+    import threading
+
+    served = data_dir / "served"
+    served.mkdir()
+    source = backbone or _random_backbone(served)
+    if backbone is not None:
+        (served / "dinov2_vits14_pretrain.pth").write_bytes(backbone.read_bytes())
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/dinov2_vits14_pretrain.pth"
+        command = [str(bundle / "sciceapp"), "model", "get", "dinov2-gem-s", "--url", url]
+        result = _run([*command, "--precision", "int8", "--json"], data_dir)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert result.returncode == 0, f"model get failed: {result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    done = json.loads(result.stdout.splitlines()[-1])
+    model = Path(done["output"])
+    assert model.parent == data_dir / "models" and model.is_file(), done
+    info = _run([str(bundle / "sciceapp"), "model", "info", str(model), "--json"], data_dir)
+    assert info.returncode == 0, info.stderr[-2000:]
+    fields = json.loads(info.stdout)
+    assert (fields["variant"], fields["precision"], fields["random_init"]) == (
+        "dinov2-gem-s",
+        "int8",
+        False,
+    ), fields
+    return f"model get built {model.name} ({done['size_bytes'] / 1e6:.0f} MB) from {source.name}"
+
+
+def check_classical_lookup(bundle: Path, data_dir: Path, photos: Path) -> str:
+    """The classical, training-free model kind frozen: create a collection with it (the first
+    add learns its vocabulary), locate a photo and verify it, all on OpenCV in the bundle."""
+    cli = str(bundle / "sciceapp")
+    for step in (
+        [cli, "collection", "create", "classic", "--model", "classical"],
+        [cli, "collection", "add", "classic", str(photos), "-q"],
+    ):
+        result = _run(step, data_dir)
+        assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
+    result = _run([cli, "collection", "show", "classic", "--json"], data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = json.loads(result.stdout)
+    assert "classical, training-free" in shown["model_label"], f"model named {shown}"
+    assert shown["indexed"] > 0 and shown["local_features"], f"nothing indexed: {shown}"
+    query = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[0]
+    locate = [cli, "locate", str(query), "--collection", "classic", "--json", "--include-self"]
+    result = _run(locate, data_dir)
+    assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
+    (located,) = json.loads(result.stdout)
+    best = located["matches"][0]
+    assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
+    assert best["verified"] and best["inliers"] >= 100, f"not verified frozen: {best}"
+    assert located["verified"], f"prediction not from a verified match: {located}"
+    return (
+        f"{shown['indexed']} photos indexed with {shown['model_label']}; {query.name} found "
+        f"itself first, verified with {best['inliers']} inliers"
     )
 
 
@@ -201,6 +316,7 @@ CHECKS: list[Callable[[Path, Path], str]] = [
     check_resources,
     check_doctor,
     check_window,
+    check_model_get,
     check_geotag,
 ]
 
@@ -210,12 +326,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path, help="the built folder (dist/sciceapp)")
     parser.add_argument("--model", type=Path, help="an ONNX model for the lookup check")
     parser.add_argument("--photos", type=Path, help="geotagged photos for the lookup check")
+    parser.add_argument(
+        "--backbone", type=Path, help="a dinov2_vits14-layout .pth for the model get check"
+    )
     args = parser.parse_args(argv)
     checks = list(CHECKS)
+    if args.backbone:
+        backbone = args.backbone.resolve()
+
+        def check_model_get_from_file(bundle: Path, data_dir: Path) -> str:
+            return check_model_get(bundle, data_dir, backbone)
+
+        check_model_get_from_file.__name__ = "check_model_get"
+        checks[checks.index(check_model_get)] = check_model_get_from_file
     if args.model and args.photos:
         model, photos = args.model.resolve(), args.photos.resolve()
         checks.append(lambda b, d: check_demo_lookup(b, d, model, photos))
         checks[-1].__name__ = "check_demo_lookup"
+    if args.photos:
+        photos = args.photos.resolve()
+        checks.append(lambda b, d: check_classical_lookup(b, d, photos))
+        checks[-1].__name__ = "check_classical_lookup"
     failed = 0
     for check in checks:
         with tempfile.TemporaryDirectory(prefix="sciceapp-check-") as data_dir:

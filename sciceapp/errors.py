@@ -31,6 +31,10 @@ class CollectionError(SciceappError):
     """A collection does not exist, already exists, or its files disagree."""
 
 
+class DataFolderError(SciceappError):
+    """The data folder cannot be used: not a folder, not writable, on a failing or full disk."""
+
+
 class CollectionLockedError(CollectionError):
     """Another process is writing to the same collection."""
 

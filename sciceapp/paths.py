@@ -7,26 +7,59 @@ platform's user data folder (platformdirs).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from sciceapp.errors import DataFolderError
 
 APP_NAME = "sciceapp"
 DATA_DIR_ENV = "SCICEAPP_DATA_DIR"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
-    """The user's data folder (catalogue, collections, models)."""
+    """The user's data folder (catalogue, collections, models).
+
+    With ``create``, the folder is made if needed and checked to be a writable folder:
+    ``DataFolderError`` says what is wrong with it (a file, under a file, read-only, on a
+    virtual file system, a ``~user`` that does not exist) instead of a traceback later.
+    """
     if override:
-        path = Path(override)
+        given = os.fspath(override)
     elif os.environ.get(DATA_DIR_ENV):
-        path = Path(os.environ[DATA_DIR_ENV])
+        given = os.environ[DATA_DIR_ENV]
     else:
         import platformdirs
 
-        path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path = path.expanduser().resolve()
+        given = platformdirs.user_data_dir(APP_NAME, appauthor=False)
+    expanded = os.path.expanduser(given)
+    if expanded.startswith("~"):
+        raise _folder_error(given, "it starts with ~ but names no user of this machine")
+    path = Path(expanded).resolve()
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        _check_folder(given, path)
     return path
+
+
+def _folder_error(given: str, why: str) -> DataFolderError:
+    return DataFolderError(
+        f"The data folder {given} cannot be used: {why}. Choose another with --data-dir or "
+        f"{DATA_DIR_ENV}."
+    )
+
+
+def _check_folder(given: str, path: Path) -> None:
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "it is a file" if parent == path else f"{parent} is a file, not a folder"
+            raise _folder_error(given, where)
+    if path.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise _folder_error(given, f"/{path.parts[1]} is a system folder, not storage")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass  # the one sure test of writability (permissions, read-only mounts, quotas)
+    except OSError as exc:
+        raise _folder_error(given, f"it cannot be written ({exc.strerror or exc})") from exc
 
 
 def models_dir(data: Path) -> Path:

@@ -43,16 +43,30 @@ class TqdmProgress:
     """Adapts the progress callback to a tqdm bar (CLI only). Use as a context manager."""
 
     def __init__(self, desc: str, unit: str = "it", disable: bool | None = None) -> None:
+        import sys
+
         from tqdm import tqdm
 
-        self._bar = tqdm(desc=desc, unit=unit, total=None, disable=disable, dynamic_ncols=True)
+        from sciceapp.terminal import escape, raw
+
+        # The bar's own carriage returns go out as they are; its text is escaped here.
+        self._bar = tqdm(
+            desc=escape(desc),
+            unit=unit,
+            total=None,
+            disable=disable,
+            dynamic_ncols=True,
+            file=raw(sys.stderr),
+        )
 
     def __call__(self, done: int, total: int | None, message: str = "") -> None:
         if total is not None and self._bar.total != total:
             self._bar.total = total
         self._bar.n = done
         if message:
-            self._bar.set_postfix_str(message, refresh=False)
+            from sciceapp.terminal import escape
+
+            self._bar.set_postfix_str(escape(message), refresh=False)
         self._bar.refresh()
 
     def __enter__(self) -> TqdmProgress:

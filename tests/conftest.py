@@ -31,6 +31,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     monkeypatch.setenv("SCICEAPP_DATA_DIR", str(path))
+    # The CPU calibration of a model at its first use (engine/tuning.py) takes seconds; tests
+    # of other things run ONNX Runtime as is. tests/engine/test_tuning.py turns it back on.
+    monkeypatch.setenv("SCICEAPP_NO_TUNING", "1")
     return path
 
 

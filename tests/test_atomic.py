@@ -129,3 +129,23 @@ def test_disk_full_covers_quota_and_nothing_else():
     assert atomic.is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     assert not atomic.is_disk_full(OSError(errno.EIO, "I/O error"))
     assert not atomic.is_disk_full(ValueError("no errno"))
+
+
+def test_new_files_respect_the_umask_and_replaced_files_keep_their_mode(tmp_path):
+    import os
+    import stat
+
+    from sciceapp.atomic import write_bytes_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "map.html", b"<html>")
+        assert stat.S_IMODE((tmp_path / "map.html").stat().st_mode) == 0o644  # not mkstemp's 0600
+        os.umask(0o077)
+        write_bytes_atomic(tmp_path / "private.csv", b"a,b")
+        assert stat.S_IMODE((tmp_path / "private.csv").stat().st_mode) == 0o600
+        (tmp_path / "map.html").chmod(0o640)
+        write_bytes_atomic(tmp_path / "map.html", b"<html>again")
+        assert stat.S_IMODE((tmp_path / "map.html").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -94,12 +94,13 @@ def test_worst_status_and_text_report():
 def test_versions_match_installed_packages():
     check = doctor_checks.check_versions()
     assert check.status == OK
-    assert check.details["onnxruntime-gpu"] == importlib.metadata.version("onnxruntime-gpu")
+    (runtime,) = doctor_checks.runtime_distributions()  # the CPU or the GPU build, not both
+    assert check.details["onnxruntime"] == importlib.metadata.version(runtime)
     assert check.details["faiss-cpu"] == importlib.metadata.version("faiss-cpu")
     assert check.details["PySide6"] == importlib.metadata.version("PySide6")
     assert check.details["torch"] == importlib.metadata.version("torch")
     assert check.details["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert f"onnxruntime-gpu {check.details['onnxruntime-gpu']}" in check.summary
+    assert f"onnxruntime {check.details['onnxruntime']}" in check.summary
 
 
 def test_versions_report_a_missing_package(monkeypatch: pytest.MonkeyPatch):
@@ -155,11 +156,30 @@ def test_providers_warn_when_a_gpu_cannot_be_used(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(providers, "cuda_device_problem", lambda: None)
     monkeypatch.setattr(providers, "tensorrt_problem", lambda: "no TensorRT here")
     monkeypatch.setattr(providers, "preload_gpu_libraries", lambda: "not preloaded")
+    # the GPU build is what is installed (CI installs the CPU one, which has its own warning)
+    monkeypatch.setattr(doctor_checks, "runtime_distributions", lambda: ["onnxruntime-gpu"])
+    monkeypatch.setattr(providers, "available_providers", lambda: [providers.CUDA, providers.CPU])
     check = doctor_checks.check_providers()
     assert check.status == WARNING
     assert "CUDA libraries are missing" in check.summary
     assert "libonnxruntime_providers_cuda.so" in check.summary
     assert "cuDNN" in check.advice
+
+
+def test_providers_say_which_runtime_package_is_installed_and_refuse_both(monkeypatch):
+    check = doctor_checks.check_providers()
+    assert check.details["package"] in ("onnxruntime", "onnxruntime-gpu")
+    real_version = importlib.metadata.version
+
+    def both_installed(name: str) -> str:
+        if name in ("onnxruntime", "onnxruntime-gpu"):
+            return "1.31.1"
+        return real_version(name)
+
+    monkeypatch.setattr(doctor_checks.importlib.metadata, "version", both_installed)
+    check = doctor_checks.check_providers()
+    assert check.status == PROBLEM and "both onnxruntime and onnxruntime-gpu" in check.summary
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu" in check.advice
 
 
 def test_providers_report_a_broken_onnxruntime(monkeypatch: pytest.MonkeyPatch):
@@ -273,7 +293,7 @@ def test_collections_in_an_unreadable_catalogue(data_dir: Path):
     (data_dir / FILE_NAME).write_bytes(b"this is not a SQLite database" * 100)
     check = doctor_checks.check_collections(data_dir)
     assert check.status == PROBLEM
-    assert "cannot be opened" in check.summary
+    assert "is damaged" in check.summary and ".recover" in check.summary
 
 
 # --- map tiles --------------------------------------------------------------------------------

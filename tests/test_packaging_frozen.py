@@ -50,6 +50,7 @@ def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Pat
     inside the bundle."""
     check = [sys.executable, str(REPO_ROOT / "packaging" / "check_bundle.py"), str(bundle)]
     check += ["--model", str(tiny_onnx_model), "--photos", str(exif_samples)]
+    check += ["--backbone", str(_official_small_backbone(bundle.parent))]
     result = subprocess.run(check, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     for name in ("check_versions", "check_no_toolkit", "check_toolkit_commands_explain",
@@ -57,6 +58,18 @@ def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Pat
         assert f"ok    {name}" in result.stdout
     assert "ok    check_window" in result.stdout
     assert "ok    check_demo_lookup" in result.stdout
+    # the classical, training-free kind: OpenCV's SIFT, VLAD and the two-view fit, frozen
+    assert "ok    check_classical_lookup" in result.stdout
+    # a real model without torch: downloaded from 127.0.0.1 and built inside the bundle
+    assert "ok    check_model_get" in result.stdout
+
+
+def _official_small_backbone(folder: Path) -> Path:
+    """A random-weight dinov2_vits14 in the official layout, as torch.save writes it."""
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "export"))
+    from official_files import official_backbone_state, save_torch
+
+    return save_torch(official_backbone_state("dinov2_vits14"), folder / "vits14.pth")
 
 
 @pytest.mark.slow

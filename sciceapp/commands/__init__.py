@@ -13,9 +13,16 @@ from sciceapp.errors import SciceappError
 def writing(path: str | os.PathLike[str]) -> Iterator[None]:
     """Turn a failure to write ``path`` (no folder, no permission, a full disk) into a message
     for the user instead of a traceback."""
+    from sciceapp.atomic import is_disk_full
+
     try:
         yield
     except OSError as exc:
+        if is_disk_full(exc):
+            raise SciceappError(
+                f"Cannot write {path}: {exc.strerror or exc}. The disk is full: free some space "
+                "and try again (nothing was changed)."
+            ) from exc
         raise SciceappError(
             f"Cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable "
             "and has free space, or choose another path."

@@ -12,7 +12,11 @@ import json
 import sys
 from typing import Any
 
+from sciceapp.commands.arguments import integer
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM, INDEX_PARAM_RANGES
+
 SKIPPED_SHOWN = 20
+MAX_BATCH_SIZE = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,15 +26,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     create = sub.add_parser("create", help="a new, empty collection bound to one model")
     create.add_argument("name")
-    create.add_argument("--model", metavar="MODEL.onnx", required=True)
+    create.add_argument(
+        "--model",
+        metavar="MODEL.onnx|classical",
+        required=True,
+        help="an exported ONNX model, or `classical`: RootSIFT-VLAD (classical, training-free: "
+        "no download, learns its vocabulary from the collection's first photos)",
+    )
     create.add_argument(
         "--index-kind",
-        choices=("flat", "pca", "ivfpq", "twostage"),
-        default="flat",
-        help="flat: exact search (default). twostage: for large collections (100k photos and "
-        "more), a compressed shortlist re-ranked exactly from the stored descriptors. pca / "
-        "ivfpq: compressed only, smaller and less exact. The collection stays exact until it "
-        "has enough photos to train them, and `show` reports their recall against exact search",
+        choices=("auto", "flat", "pca", "ivfpq", "twostage"),
+        default="auto",
+        help="auto (default): exact search while it is the faster, the two-stage kind from "
+        f"{AUTO_TWOSTAGE_FROM} photos. flat: always exact. twostage: a compressed shortlist "
+        "re-ranked exactly from the stored descriptors, for large collections. pca / ivfpq: "
+        "compressed only, smaller and less exact. The collection stays exact until it has "
+        "enough photos to train them, and `show` says which kind is in use, why, and its "
+        "recall against exact search",
     )
     create.add_argument(
         "--store-dtype",
@@ -45,15 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="store SIFT features of every photo, so that matches can be verified "
         "geometrically (default on; about 264 KB and a few hundred ms of indexing per photo)",
     )
-    tuning = create.add_argument_group("compressed index settings (pca and ivfpq)")
-    tuning.add_argument("--pca-dim", type=int, help="reduced descriptor size (default 1024)")
-    tuning.add_argument("--nlist", type=int, help="ivfpq: inverted lists (default 256)")
-    tuning.add_argument("--pq-m", type=int, help="ivfpq: bytes per photo (default 128)")
-    tuning.add_argument("--pq-bits", type=int, help="ivfpq: bits per code (default 8)")
-    tuning.add_argument("--nprobe", type=int, help="ivfpq: lists searched (default 32)")
-    tuning.add_argument(
-        "--shortlist", type=int, help="twostage: photos re-ranked exactly per query (default 256)"
-    )
+    tuning = create.add_argument_group("compressed index settings (pca, ivfpq, twostage)")
+    for option, text in (
+        ("--pca-dim", "reduced descriptor size (default 1024)"),
+        ("--nlist", "ivfpq: inverted lists (default 256)"),
+        ("--pq-m", "ivfpq: bytes per photo (default 128)"),
+        ("--pq-bits", "ivfpq: bits per code (default 8)"),
+        ("--nprobe", "ivfpq: lists searched (default 32)"),
+        ("--shortlist", "twostage: photos re-ranked exactly per query (default 256)"),
+    ):
+        low, high = INDEX_PARAM_RANGES[option[2:].replace("-", "_")]
+        tuning.add_argument(option, type=integer(low, high), help=f"{text}; {low} to {high}")
     create.set_defaults(func=_create)
 
     add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
@@ -64,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     update = sub.add_parser("update", help="re-scan: embed new and changed photos, drop deleted")
     update.add_argument("name")
+    update.add_argument(
+        "--prune-missing",
+        action="store_true",
+        help="also drop the photos of folders that are not found (by default they are kept: "
+        "an unplugged drive or unmounted share comes back)",
+    )
     update.add_argument(
         "--local-features",
         choices=("on", "off"),
@@ -90,6 +110,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.set_defaults(func=_export)
 
+    drop = sub.add_parser("remove-folder", help="stop tracking a folder and drop its photos")
+    drop.add_argument("name")
+    drop.add_argument("path", metavar="PATH", help="a file or folder given to `add`")
+    _add_run_options(drop)
+    drop.set_defaults(func=_remove_folder)
+
+    rebuild = sub.add_parser(
+        "rebuild", help="embed every photo again into a new index (for a damaged index file)"
+    )
+    rebuild.add_argument("name")
+    _add_run_options(rebuild)
+    rebuild.set_defaults(func=_rebuild)
+
     listing = sub.add_parser("list", help="every collection with its counts")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
@@ -111,7 +144,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="ONNX Runtime execution provider (default: the best available)",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="images per model call")
+    parser.add_argument(
+        "--batch-size",
+        type=integer(1, MAX_BATCH_SIZE),
+        default=None,
+        help=f"images per model call (1 to {MAX_BATCH_SIZE})",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -130,7 +168,7 @@ def _create(args: argparse.Namespace) -> int:
         for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist")
         if getattr(args, key) is not None
     }
-    params = IndexParams(**chosen)
+    params = IndexParams(**chosen) if chosen else None
     collection = _library(args).create_collection(
         args.name,
         args.model,
@@ -151,28 +189,36 @@ def _index(args: argparse.Namespace, job: str) -> int:
 
     options = CollectionOptions(provider=args.provider, batch_size=args.batch_size)
     collection = _library(args).open_collection(args.name, options)
-    embedder = collection.embedder()
-    print(embedder.provider_report.splitlines()[0], file=sys.stderr)
     what = f"{job} {collection.name}"
     switch = getattr(args, "local_features", None)
     if job == "add":
-        return _reporting(args, what, "photo", collection.add, args.paths)
-    if switch is not None:
+        done = _reporting(args, what, "photo", collection.add, args.paths)
+    elif job == "update" and switch is not None:
         done = _reporting(args, what, "photo", collection.set_local_features, switch == "on")
         print(f"Local features {switch} for {collection.name!r}.")
-        return done
-    return _reporting(args, what, "photo", collection.update)
+    elif job == "update":
+        done = _reporting(args, what, "photo", collection.update, prune_missing=args.prune_missing)
+    elif job == "remove-folder":
+        done = _reporting(args, what, "photo", collection.remove_folder, args.path)
+    else:
+        done = _reporting(args, what, "photo", collection.rebuild)
+    # Said after the job: the model session starts while the first photos are decoded, and on
+    # a CPU its first use measures which way of running it is fastest here.
+    print(collection.embedder().provider_report.splitlines()[0], file=sys.stderr)
+    return done
 
 
-def _reporting(args: argparse.Namespace, what: str, unit: str, job: Any, *job_args: Any) -> int:
-    """Run ``job(*job_args, progress=, cancel=)`` under a tqdm bar and print its report (also
-    the part a cancel kept)."""
+def _reporting(
+    args: argparse.Namespace, what: str, unit: str, job: Any, *job_args: Any, **job_kw: Any
+) -> int:
+    """Run ``job(*job_args, **job_kw, progress=, cancel=)`` under a tqdm bar and print its
+    report (also the part a cancel kept)."""
     from sciceapp.errors import CancelledError
     from sciceapp.progress import CancelToken, TqdmProgress
 
     try:
         with TqdmProgress(what, unit=unit, disable=args.quiet) as bar:
-            report = job(*job_args, progress=bar, cancel=CancelToken())
+            report = job(*job_args, **job_kw, progress=bar, cancel=CancelToken())
     except CancelledError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
@@ -191,6 +237,14 @@ def _print_report(report: Any) -> None:
         print(f"  skipped {path}: {reason}")
     if len(report.skipped) > SKIPPED_SHOWN:
         print(f"  ... and {len(report.skipped) - SKIPPED_SHOWN} more (see `collection show`)")
+    for root in report.missing_roots:
+        print(f"folder not found: {root}")
+    if report.missing_roots:
+        print(
+            f"  {report.missing_photos} photos kept (an unplugged drive or unmounted share "
+            "comes back with them). To drop them: `sciceapp collection remove-folder NAME "
+            "FOLDER`, or `update --prune-missing`."
+        )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -218,6 +272,14 @@ def _add(args: argparse.Namespace) -> int:
 
 def _update(args: argparse.Namespace) -> int:
     return _index(args, "update")
+
+
+def _remove_folder(args: argparse.Namespace) -> int:
+    return _index(args, "remove-folder")
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    return _index(args, "rebuild")
 
 
 def _summary_dict(summary: Any) -> dict[str, Any]:
@@ -261,6 +323,8 @@ def _show(args: argparse.Namespace) -> int:
         f"Photos:     {summary.indexed} indexed, {summary.without_gps} of them without GPS "
         "(they match but cannot vote for a location)"
     )
+    for folder in summary.missing_folders:
+        print(f"Folder:     {folder} (folder not found at the last update; its photos are kept)")
     print(f"Skipped:    {summary.skipped}")
     for path, reason in skipped:
         print(f"  {path}: {reason}")
@@ -281,10 +345,11 @@ def _features_text(summary: Any) -> str:
 
 
 def _index_text(summary: Any) -> str:
+    exact = "flat (exact inner-product search over the stored descriptors)"
     if summary.index_kind == "flat":
-        return "flat (exact inner-product search over the stored descriptors), as chosen"
+        return f"{exact}, as chosen"
     if summary.index_kind_used == "flat":
-        return f"{summary.index_kind} requested, flat (exact) in use: {summary.index_flat_reason}"
+        return f"{summary.index_kind} requested, {exact} in use: {summary.index_flat_reason}"
     recall = summary.index_recall_at_10
     measured = f"{recall:.3f}" if recall is not None else "not measured"
     what = (
@@ -293,8 +358,8 @@ def _index_text(summary: Any) -> str:
         else "compressed"
     )
     return (
-        f"{summary.index_kind_used} ({what}), as chosen; recall@10 against exact search "
-        f"{measured}, measured on this collection's own photos when it converted"
+        f"{summary.index_kind_used} ({what}), {summary.index_reason}; recall@10 against exact "
+        f"search {measured}, measured on this collection's own photos when it converted"
     )
 
 

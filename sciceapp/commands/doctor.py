@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if folder.is_dir():
         checks += [doctor_checks.check_models(folder), doctor_checks.check_collections(folder)]
+        checks.append(doctor_checks.check_cpu_paths(folder))
     if not args.no_webengine:
         checks.append(
             doctor_probes.check_webengine(webengine_probe_command(), args.webengine_timeout + 15)

@@ -15,13 +15,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from sciceapp.commands.arguments import http_url, output_file, output_folder
 from sciceapp.errors import ModelError, SciceappError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``model export|fetch|list|info|import``."""
+    """Add ``model export|fetch|list|info|import|tune``."""
     group = subparsers.add_parser("model", help="build, download and inspect models")
     sub = group.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
@@ -37,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow random weights for what no file provides (demo model, not accurate)",
     )
-    export.add_argument("--seed", type=int, default=None, help="seed for random weights")
+    export.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for random weights (default 0; recorded in the model's metadata)",
+    )
     export.add_argument("--precision", choices=PRECISIONS, default="fp32")
     export.add_argument(
         "--opset",
@@ -47,14 +53,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ONNX opset (default 23: one fused Attention node per block, which needs "
         "onnxruntime >= 1.31 to run on CUDA; 18 for older runtimes)",
     )
-    export.add_argument("--output", "-o", metavar="OUT.onnx", required=True)
+    export.add_argument("--output", "-o", metavar="OUT.onnx", type=output_file, required=True)
     export.add_argument("--json", action="store_true", help="machine-readable progress")
     export.set_defaults(func=_export)
 
+    get = sub.add_parser(
+        "get",
+        help="download and build a real model in one step (no PyTorch needed)",
+        description="Download the official DINOv2 backbone of a training-free model (resumed, "
+        "checked), build its ONNX graph without PyTorch, convert it to the precision that runs "
+        "fastest here and put it into the data folder. With --checkpoint, build from a local "
+        "file instead: an official backbone (.pth or .safetensors) or, for scicevpr-b/-l, "
+        "the authors' trained checkpoint.",
+    )
+    get.add_argument("name", metavar="NAME", help="dinov2-gem-b, dinov2-gem-s, or a preset")
+    get.add_argument(
+        "--precision",
+        choices=("auto", *PRECISIONS),
+        default="auto",
+        help="auto: int8 on a CPU, fp16 on a GPU (the measured fastest)",
+    )
+    get.add_argument("--url", help="download the backbone from this address (a mirror)")
+    get.add_argument("--checkpoint", metavar="FILE", help="build from this local weight file")
+    get.add_argument("--output", "-o", metavar="OUT.onnx", help="default: the data folder")
+    get.add_argument("--json", action="store_true", help="machine-readable progress")
+    get.set_defaults(func=_get)
+
     fetch = sub.add_parser("fetch", help="download an official DINOv2 backbone file")
     fetch.add_argument("name", metavar="NAME", help="dinov2_vitb14, ..._reg4, or a model name")
-    fetch.add_argument("--url", help="download from this address instead (a mirror)")
-    fetch.add_argument("--dest", metavar="DIR", help="folder (default: the data folder's models)")
+    fetch.add_argument("--url", type=http_url, help="download from this address instead (a mirror)")
+    fetch.add_argument(
+        "--dest",
+        metavar="DIR",
+        type=output_folder,
+        help="folder (default: the data folder's models)",
+    )
     fetch.add_argument("--json", action="store_true", help="machine-readable progress")
     fetch.set_defaults(func=_fetch)
 
@@ -70,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="check a model file and copy it into the data folder")
     imp.add_argument("path", metavar="MODEL.onnx")
     imp.set_defaults(func=_import)
+
+    from sciceapp.commands import tune
+
+    tune.register(sub)
 
 
 def _emit(event: str, **fields: object) -> None:
@@ -154,6 +191,56 @@ def _export(args: argparse.Namespace) -> int:
     return _run_reporting_errors(args.json, job)
 
 
+def _get(args: argparse.Namespace) -> int:
+    from sciceapp.engine.labels import model_text
+    from sciceapp.export.get import get_model
+    from sciceapp.paths import data_dir
+
+    def job() -> int:
+        report = get_model(
+            args.name,
+            data_dir=data_dir(args.data_dir),
+            precision=args.precision,
+            url=args.url,
+            weights=args.checkpoint,
+            output=args.output,
+            progress=_json_progress if args.json else _StepsAndBytes(),
+        )
+        if args.json:
+            _emit("done", **report.to_json())
+            return 0
+        print(f"wrote {report.output} ({report.size_bytes / 1e6:.1f} MB, {report.precision})")
+        print(f"  {model_text(report.label, False)}, from {report.weights.name}")
+        if report.precision_cosine is not None:
+            print(f"  {report.precision} vs fp32: min cosine {report.precision_cosine:.6f}")
+        print(f"  SHA-256 {report.sha256}; ready for `sciceapp collection create NAME --model ...`")
+        return 0
+
+    return _run_reporting_errors(args.json, job)
+
+
+class _StepsAndBytes:
+    """CLI progress of ``model get``: one line per step, a byte counter while downloading."""
+
+    def __init__(self) -> None:
+        self.message, self.bar = "", None
+
+    def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        from sciceapp.progress import TqdmProgress
+
+        if message.endswith("(bytes)"):
+            if self.bar is None:
+                self.bar = TqdmProgress("download", unit="B")
+            self.bar(done, total)
+            return
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        if message != self.message:
+            print(message, file=sys.stderr, flush=True)
+            self.message = message
+
+
 def _fetch_target(name: str):
     from sciceapp.engine.manifests import DINOV2_BACKBONES, backbone_file, find_manifest
 
@@ -170,6 +257,7 @@ def _fetch_target(name: str):
 
 def _fetch(args: argparse.Namespace) -> int:
     from sciceapp.engine.download import download
+    from sciceapp.export.weights import check_backbone_file, record_accepted
     from sciceapp.paths import data_dir, models_dir
     from sciceapp.progress import TqdmProgress
 
@@ -180,13 +268,23 @@ def _fetch(args: argparse.Namespace) -> int:
         # A mirror may serve another build of the file: check its hash only at the official URL.
         sha256 = target.sha256 if not args.url else None
         size = target.size_bytes if not args.url else None
+        url = args.url or target.url
+
+        def check(path: Path) -> None:  # the file must be this backbone, tensors only
+            check_backbone_file(path, target.name)
+
+        def fetch(progress) -> Path:
+            path = download(url, dest, sha256, size, progress=progress, check=check)
+            record_accepted(path, url=url, checked=f"names and shapes of {target.name}")
+            return path
+
         if args.json:
-            path = download(args.url or target.url, dest, sha256, size, progress=_json_progress)
+            path = fetch(_json_progress)
             _emit("done", path=str(path), name=target.name)
             return 0
         with TqdmProgress(f"{target.name}", unit="B") as bar:
-            path = download(args.url or target.url, dest, sha256, size, progress=bar)
-        print(f"saved {path}")
+            path = fetch(bar)
+        print(f"saved {path} (checked: the {target.name} backbone, tensors only)")
         return 0
 
     return _run_reporting_errors(args.json, job)
@@ -281,9 +379,14 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from sciceapp.commands import writing
     from sciceapp.engine.manifests import import_model
-    from sciceapp.paths import data_dir
+    from sciceapp.paths import data_dir, models_dir
 
-    local = import_model(args.path, data_dir(args.data_dir))
+    folder = data_dir(args.data_dir)
+    with writing(models_dir(folder) / Path(args.path).name):
+        local = import_model(args.path, folder)
     print(f"imported {local.display_name} as {local.path}")
+    for name in local.external_files:
+        print(f"  with its external weights {name}")
     return 0

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from sciceapp.commands import writing
+from sciceapp.commands.arguments import integer, number, output_file
 from sciceapp.commands.collection import _add_run_options as _run_options
 from sciceapp.commands.collection import _library
 from sciceapp.commands.geotag import add_review_options, apply_review
+from sciceapp.engine.defaults import MAX_TOP_K
 from sciceapp.errors import SciceappError
 
 NO_TILES = ""
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+MAX_DISTANCE_M = 20_037_509.0  # half the Earth's circumference: no distance is longer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _collection_option(locate)
     _search_options(locate)
     locate.add_argument("--json", action="store_true", help="print a JSON list of results")
-    locate.add_argument("--output", metavar="FILE.json", help="also write the JSON to a file")
+    locate.add_argument(
+        "--output", metavar="FILE.json", type=output_file, help="also write the JSON to a file"
+    )
     locate.add_argument(
         "--include-self",
         action="store_true",
@@ -45,10 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     review.add_argument("folder", metavar="FOLDER")
     _collection_option(review)
     review.add_argument(
-        "--threshold-m", type=float, default=200.0, help="flag disagreements above (default 200 m)"
+        "--threshold-m",
+        type=number(0, MAX_DISTANCE_M, above_low=True),
+        default=200.0,
+        help="flag disagreements above (default 200 m)",
     )
-    review.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV")
-    review.add_argument("--geojson", metavar="OUT.geojson", help="write both positions as GeoJSON")
+    review.add_argument("--csv", metavar="OUT.csv", type=output_file, help="write the table as CSV")
+    review.add_argument(
+        "--geojson", metavar="OUT.geojson", type=output_file, help="write both positions as GeoJSON"
+    )
     _search_options(review)
     _run_options(review)
     add_review_options(review)
@@ -57,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping = subparsers.add_parser("map", help="write an HTML map of a collection and results")
     _collection_option(mapping)
     mapping.add_argument("--queries", metavar="RESULTS.json", help="output of locate --output")
-    mapping.add_argument("--output", metavar="MAP.html", required=True)
+    mapping.add_argument("--output", metavar="MAP.html", type=output_file, required=True)
     tiles = mapping.add_mutually_exclusive_group()
     tiles.add_argument("--tile-url", help="tile URL template (default: OpenStreetMap)")
     tiles.add_argument(
@@ -72,13 +82,19 @@ def _collection_option(parser: argparse.ArgumentParser) -> None:
 
 def _search_options(parser: argparse.ArgumentParser) -> None:
     # Defaults live in engine.locate; importing it here would slow down `sciceapp --help`.
-    parser.add_argument("--top-k", type=int, help="matches per photo (default 10)")
     parser.add_argument(
-        "--radius-m", type=float, help="matches closer than this agree on a place (default 100 m)"
+        "--top-k",
+        type=integer(1, MAX_TOP_K),
+        help=f"matches per photo (default 10, at most {MAX_TOP_K})",
+    )
+    parser.add_argument(
+        "--radius-m",
+        type=number(0, MAX_DISTANCE_M, above_low=True),
+        help="matches closer than this agree on a place (default 100 m)",
     )
     parser.add_argument(
         "--verify-top-k",
-        type=int,
+        type=integer(1, MAX_TOP_K),
         metavar="N",
         help="verify the first N matches geometrically with local features (default 20)",
     )
@@ -99,8 +115,6 @@ def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
         "verify": args.verify,
         "verify_top_k": DEFAULT_VERIFY_TOP_K if args.verify_top_k is None else args.verify_top_k,
     }
-    if settings["top_k"] <= 0 or settings["radius_m"] <= 0 or settings["verify_top_k"] <= 0:
-        raise SciceappError("--top-k, --radius-m and --verify-top-k must be positive.")
     return settings
 
 
@@ -248,15 +262,21 @@ def _review(args: argparse.Namespace) -> int:
 
 def _read_results(path: str) -> list[Any]:
     from sciceapp.engine.locate import LocateResult
+    from sciceapp.reading import read_regular
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_RESULTS_BYTES).decode("utf-8"))
         if isinstance(data, dict):
             data = [data]
         return [LocateResult.from_json(item) for item in data]
     except OSError as exc:
         raise SciceappError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    except (ValueError, TypeError, AttributeError) as exc:
+    except RecursionError as exc:
+        raise SciceappError(
+            f"{path} is not a locate result file (nested too deeply to be one); write one "
+            "with `sciceapp locate ... --output FILE.json`."
+        ) from exc
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise SciceappError(
             f"{path} is not a locate result file ({exc}); write one with "
             "`sciceapp locate ... --output FILE.json`."

@@ -6,143 +6,54 @@ SHA-256), position from EXIF (or why there is none), capture time, state (``inde
 ``skipped`` with a reason) and the model that embedded it. A photo's row id is its id in the
 collection's faiss index.
 
-Schema changes are ordered migrations; the file is copied aside before any migration runs.
+Schema changes are ordered migrations (``catalogue_schema.py``); the file is copied aside
+before any migration runs, and opened through one connection class that turns SQLite's
+errors into ours (``catalogue_db.py``; both are re-exported here). Every SQL statement of
+the collection code is in this module.
 
-How it stays in agreement with the faiss file (see ``library.py`` for the write order): every
-row carries the *generation* that added it, pending deletions carry the generation that
-deleted them, and the collection records ``saved_gen``, the generation of its last faiss
-save (the file ``index-<saved_gen>.faiss``). ``rollback_unsaved`` throws away whatever
-came after that save, which is exactly the state of the saved faiss file.
+How it stays in agreement with the descriptor store and the index file (see
+``collection.py`` for the write order): every row carries the *generation* that added it,
+pending deletions carry the generation that deleted them, and the collection records
+``saved_gen``, the generation of its last save, with the store segments each save committed.
+``rollback_unsaved`` throws away whatever came after that save.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from sciceapp.engine.catalogue_db import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
+from sciceapp.engine.catalogue_db import FILE_NAME as FILE_NAME
+from sciceapp.engine.catalogue_db import SQLITE_FULL as SQLITE_FULL
+from sciceapp.engine.catalogue_db import Connection as Connection
+from sciceapp.engine.catalogue_db import check_integrity as check_integrity
+from sciceapp.engine.catalogue_db import connect as connect
+from sciceapp.engine.catalogue_db import damaged, now_iso, transaction
+from sciceapp.engine.catalogue_db import explain as explain
+from sciceapp.engine.catalogue_db import migrate as migrate
+from sciceapp.engine.catalogue_db import restore_advice as restore_advice
+from sciceapp.engine.catalogue_db import schema_version as schema_version
+from sciceapp.engine.catalogue_schema import MIGRATIONS as MIGRATIONS
+from sciceapp.engine.catalogue_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from sciceapp.engine.store import Segment
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)
 
-FILE_NAME = "catalogue.sqlite"
-BUSY_TIMEOUT_S = 30.0
-
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: collections, the paths added to them, and their photos
-    (
-        """CREATE TABLE collections (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            name TEXT NOT NULL UNIQUE,
-            model_path TEXT NOT NULL,
-            model_sha256 TEXT NOT NULL,
-            model_label TEXT NOT NULL,
-            model_random_init INTEGER NOT NULL,
-            descriptor_dim INTEGER NOT NULL,
-            index_kind TEXT NOT NULL,
-            created TEXT NOT NULL,
-            saved_gen INTEGER NOT NULL DEFAULT 0
-        )""",
-        """CREATE TABLE roots (
-            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-            path TEXT NOT NULL,
-            PRIMARY KEY (collection_id, path)
-        )""",
-        """CREATE TABLE photos (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-            path TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            sha256 TEXT,
-            lat REAL,
-            lon REAL,
-            alt REAL,
-            gps_reason TEXT,
-            capture_time TEXT,
-            state TEXT NOT NULL CHECK (state IN ('indexed', 'skipped')),
-            skip_reason TEXT,
-            model_sha256 TEXT,
-            index_id INTEGER,
-            gen INTEGER NOT NULL,
-            deleted_gen INTEGER
-        )""",
-        """CREATE UNIQUE INDEX photos_one_per_path ON photos(collection_id, path)
-            WHERE deleted_gen IS NULL""",
-    ),
-    # 2: listing a collection by state is what the GUI and `collection show` do most
-    ("CREATE INDEX photos_by_state ON photos(collection_id, state)",),
-    # 3: compressed index kinds. ``index_kind`` is the kind asked for; the index in use
-    # (``index_kind_used``) stays flat until there are enough photos to train it, and the
-    # conversion records its recall@10 against exact search (or why it failed).
-    (
-        "ALTER TABLE collections ADD COLUMN index_params TEXT",
-        "ALTER TABLE collections ADD COLUMN index_kind_used TEXT NOT NULL DEFAULT 'flat'",
-        "ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL",
-        "ALTER TABLE collections ADD COLUMN index_note TEXT",
-    ),
-    # 4: the geotag journal (engine/geotag/journal.py): every change sciceapp makes to a photo
-    # or its sidecar is recorded here *before* the file is replaced, with what to restore.
-    # A change is one user action (a `geotag set`, a review --apply, a GPX run); it holds one
-    # write per file. ``undo_sha256`` is what the file will be after an undo (NULL: removed).
-    (
-        """CREATE TABLE geotag_changes (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            undone TEXT
-        )""",
-        """CREATE TABLE geotag_writes (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            change_id INTEGER NOT NULL REFERENCES geotag_changes(id) ON DELETE CASCADE,
-            photo TEXT NOT NULL,
-            target TEXT NOT NULL,
-            sidecar INTEGER NOT NULL,
-            source TEXT NOT NULL,
-            old_tags TEXT,
-            new_tags TEXT NOT NULL,
-            old_sha256 TEXT,
-            old_size INTEGER,
-            old_mode INTEGER,
-            old_atime_ns INTEGER,
-            old_mtime_ns INTEGER,
-            new_sha256 TEXT NOT NULL,
-            backup_kind TEXT NOT NULL CHECK (backup_kind IN ('none', 'bytes', 'metadata')),
-            backup_sha256 TEXT,
-            undo_sha256 TEXT,
-            state TEXT NOT NULL CHECK (state IN
-                ('pending', 'done', 'failed', 'undoing', 'undone', 'conflict')),
-            note TEXT
-        )""",
-        """CREATE INDEX geotag_writes_by_change ON geotag_writes(change_id)""",
-        """CREATE INDEX geotag_writes_by_state ON geotag_writes(state)""",
-    ),
-    # 5: local features (feature_store.py) on or off; collections made before them have none
-    ("ALTER TABLE collections ADD COLUMN local_features INTEGER NOT NULL DEFAULT 0",),
-    # 6: the append-only descriptor store (``store.py``). Each saved generation commits the
-    # segment it appended; ``store_dtype`` is the row type the collection chose, and
-    # ``index_sha256`` the checksum of the trained kinds' faiss file of ``saved_gen``.
-    (
-        """CREATE TABLE store_segments (
-            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-            gen INTEGER NOT NULL,
-            first_row INTEGER NOT NULL,
-            rows INTEGER NOT NULL,
-            first_deleted INTEGER NOT NULL,
-            deleted INTEGER NOT NULL,
-            sha256 TEXT NOT NULL,
-            PRIMARY KEY (collection_id, gen)
-        )""",
-        "ALTER TABLE collections ADD COLUMN store_dtype TEXT NOT NULL DEFAULT 'float32'",
-        "ALTER TABLE collections ADD COLUMN index_sha256 TEXT",
-    ),
+COMMITTED = (
+    "gen <= (SELECT saved_gen FROM collections WHERE collections.id = photos.collection_id) "
+    "AND (deleted_gen IS NULL OR deleted_gen > "
+    "(SELECT saved_gen FROM collections WHERE collections.id = photos.collection_id))"
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+"""Rows as the last index save has them: what a reader (list, show, map, search) counts. A
+run's batches commit rows before the index file that holds them is saved; until then (and
+for ever, if the run is killed) they are not part of the collection."""
 
 PHOTO_COLUMNS = (
     "id, path, size, mtime_ns, sha256, lat, lon, alt, gps_reason, capture_time, state, "
@@ -171,89 +82,49 @@ class PhotoRecord:
         return self.lat is not None and self.lon is not None
 
 
-def _record(row: sqlite3.Row) -> PhotoRecord:
-    return PhotoRecord(**dict(row))  # PHOTO_COLUMNS are exactly PhotoRecord's fields
+RANGES = {"lat": 90.0, "lon": 180.0, "alt": 1e6}
+"""Largest absolute value of each coordinate column a photo row may hold."""
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
-
-
-def migrate(path: Path, conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> None:
-    """Bring the schema to ``target``, copying the file aside first when it holds data."""
-    version = schema_version(conn)
-    if version > SCHEMA_VERSION:
-        raise CollectionError(
-            f"{path} was written by a newer sciceapp (schema {version}, this one knows up to "
-            f"{SCHEMA_VERSION}). Update sciceapp, or use another --data-dir."
+def _record(conn: sqlite3.Connection, row: sqlite3.Row) -> PhotoRecord:
+    """A photo row as a ``PhotoRecord``; a value no sciceapp writes means the file was edited
+    or damaged, and is reported as such rather than crashing whatever reads it."""
+    values = dict(row)  # PHOTO_COLUMNS are exactly PhotoRecord's fields
+    problems = [
+        f"{key}={values[key]!r}"
+        for key, limit in RANGES.items()
+        if values[key] is not None
+        and (
+            isinstance(values[key], str)
+            or not math.isfinite(values[key])
+            or abs(values[key]) > limit
         )
-    if version >= target:
-        return
-    if version > 0:
-        backup = path.with_name(f"{path.name}.v{version}.bak")
-        with sqlite3.connect(backup) as copy:
-            conn.backup(copy)
-        log.info("catalogue backed up to %s before migrating", backup)
-    for number in range(version + 1, target + 1):
-        # One transaction per step, re-checked inside it: two processes opening an old
-        # catalogue at once must not both run the same step.
-        with transaction(conn):
-            if schema_version(conn) >= number:
-                continue
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        log.info("catalogue migrated to schema %d", number)
-
-
-def connect(data_dir: Path, target: int = SCHEMA_VERSION) -> sqlite3.Connection:
-    """Open (creating and migrating as needed) the catalogue of ``data_dir``."""
-    path = Path(data_dir) / FILE_NAME
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed generation survives power loss, so ids are never handed out twice.
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(path, conn, target)
-    except sqlite3.DatabaseError as exc:
-        raise CollectionError(
-            f"The catalogue {path} cannot be opened ({exc}). If it is damaged, restore a "
-            f"backup ({FILE_NAME}.v*.bak) or move it away to start afresh."
-        ) from exc
-    return conn
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction (taken at once, so two writers queue instead of deadlocking)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    ]
+    problems += [
+        f"{key}={values[key]!r}"
+        for key in ("id", "size", "mtime_ns")
+        if isinstance(values[key], bool) or not isinstance(values[key], int)
+    ]
+    if values["state"] not in ("indexed", "skipped") or not isinstance(values["path"], str):
+        problems.append(f"state={values['state']!r}")
+    if problems:
+        raise damaged(
+            getattr(conn, "data_dir", Path(".")),
+            f"photo row {values['id']} holds values sciceapp never writes ({', '.join(problems)})",
+        )
+    return PhotoRecord(**values)
 
 
 def photos(
     conn: sqlite3.Connection, collection_id: int, state: str | None = None
 ) -> list[PhotoRecord]:
-    """Live photos of a collection (pending deletions excluded), in path order."""
-    query = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE collection_id = ? AND deleted_gen IS NULL"
+    """Photos of a collection as its last index save has them (``COMMITTED``), in path order."""
+    query = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE collection_id = ? AND {COMMITTED}"
     args: list[object] = [collection_id]
     if state is not None:
         query += " AND state = ?"
         args.append(state)
-    return [_record(row) for row in conn.execute(query + " ORDER BY path", args)]
+    return [_record(conn, row) for row in conn.execute(query + " ORDER BY path", args)]
 
 
 @dataclass(frozen=True)
@@ -276,7 +147,7 @@ def insert_collection(conn: sqlite3.Connection, new: NewCollection) -> None:
         conn.execute(
             "INSERT INTO collections (name, model_path, model_sha256, model_label, "
             "model_random_init, descriptor_dim, index_kind, created, index_params, "
-            "store_dtype, local_features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "store_dtype, local_features, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.name,
                 new.model_path,
@@ -289,6 +160,7 @@ def insert_collection(conn: sqlite3.Connection, new: NewCollection) -> None:
                 new.index_params,
                 new.store_dtype,
                 int(new.local_features),
+                secrets.token_hex(16),
             ),
         )
 
@@ -301,23 +173,6 @@ def collection_names(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY name")]
 
 
-def delete_collection(conn: sqlite3.Connection, collection_id: int) -> None:
-    """The collection and (by cascade) its roots, photos and store segments."""
-    with transaction(conn):
-        conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
-
-
-def photo_counts(conn: sqlite3.Connection, collection_id: int) -> tuple[int, int, int, int]:
-    """Live photos of a collection: ``(indexed, indexed without GPS, skipped, total)``."""
-    row = conn.execute(
-        "SELECT SUM(state = 'indexed'), SUM(state = 'indexed' AND lat IS NULL), "
-        "SUM(state = 'skipped'), COUNT(*) FROM photos "
-        "WHERE collection_id = ? AND deleted_gen IS NULL",
-        (collection_id,),
-    ).fetchone()
-    return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
-
-
 def index_note(conn: sqlite3.Connection, collection_id: int) -> sqlite3.Row | None:
     """``index_kind_used``, ``index_recall_at_10`` and ``index_note`` of a collection."""
     return conn.execute(
@@ -326,18 +181,13 @@ def index_note(conn: sqlite3.Connection, collection_id: int) -> sqlite3.Row | No
     ).fetchone()
 
 
-def add_roots(conn: sqlite3.Connection, collection_id: int, roots: list[str]) -> None:
-    """Remember the files and folders added to a collection (``update`` re-scans them)."""
+def set_model(conn: sqlite3.Connection, collection_id: int, path: str, sha256: str) -> None:
+    """The collection now uses the model file ``path`` (a vocabulary learnt from its photos)."""
     with transaction(conn):
-        conn.executemany(
-            "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",
-            [(collection_id, root) for root in roots],
+        conn.execute(
+            "UPDATE collections SET model_path = ?, model_sha256 = ? WHERE id = ?",
+            (path, sha256, collection_id),
         )
-
-
-def roots(conn: sqlite3.Connection, collection_id: int) -> list[str]:
-    rows = conn.execute("SELECT path FROM roots WHERE collection_id = ?", (collection_id,))
-    return [r[0] for r in rows]
 
 
 def set_local_features(conn: sqlite3.Connection, collection_id: int, on: bool) -> None:
@@ -425,17 +275,18 @@ def live_indexed(conn: sqlite3.Connection, collection_id: int) -> dict[int, str]
 def photo_pages(
     conn: sqlite3.Connection, collection_id: int, page_rows: int
 ) -> Iterator[list[PhotoRecord]]:
-    """Live photos of a collection in id order, ``page_rows`` at a time (bounded memory)."""
+    """Photos of a collection as last saved (``COMMITTED``) in id order, ``page_rows`` at a
+    time (bounded memory)."""
     after = -1
     while True:
         rows = conn.execute(
-            f"SELECT {PHOTO_COLUMNS} FROM photos WHERE collection_id = ? AND deleted_gen IS NULL "
+            f"SELECT {PHOTO_COLUMNS} FROM photos WHERE collection_id = ? AND {COMMITTED} "
             "AND id > ? ORDER BY id LIMIT ?",
             (collection_id, after, page_rows),
         ).fetchall()
         if not rows:
             return
-        yield [_record(row) for row in rows]
+        yield [_record(conn, row) for row in rows]
         after = rows[-1]["id"]
 
 
@@ -448,11 +299,80 @@ def photos_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Phot
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
             f"SELECT {PHOTO_COLUMNS} FROM photos WHERE id IN ({marks}) "
-            "AND state = 'indexed' AND deleted_gen IS NULL",
+            f"AND state = 'indexed' AND {COMMITTED}",
             chunk,
         ):
-            found[row["id"]] = _record(row)
+            found[row["id"]] = _record(conn, row)
     return found
+
+
+def counts(conn: sqlite3.Connection, collection_id: int) -> tuple[int, int, int, int]:
+    """``(indexed, indexed without GPS, skipped, total)`` as of the last index save."""
+    row = conn.execute(
+        "SELECT SUM(state = 'indexed'), SUM(state = 'indexed' AND lat IS NULL), "
+        f"SUM(state = 'skipped'), COUNT(*) FROM photos WHERE collection_id = ? AND {COMMITTED}",
+        (collection_id,),
+    ).fetchone()
+    return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
+
+
+def indexed_ids(conn: sqlite3.Connection, collection_id: int) -> set[int]:
+    """Ids the collection's saved index file must hold, exactly."""
+    return {
+        int(r[0])
+        for r in conn.execute(
+            f"SELECT id FROM photos WHERE collection_id = ? AND state = 'indexed' AND {COMMITTED}",
+            (collection_id,),
+        )
+    }
+
+
+def collection_uid(conn: sqlite3.Connection, collection_id: int) -> str | None:
+    """The uid of collection ``collection_id``, or None once it was removed."""
+    row = conn.execute("SELECT uid FROM collections WHERE id = ?", (collection_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def remove_collection(conn: sqlite3.Connection, collection_id: int) -> None:
+    conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+
+
+def roots(conn: sqlite3.Connection, collection_id: int) -> list[str]:
+    """The files and folders given to ``add``, in the order they were added."""
+    query = "SELECT path FROM roots WHERE collection_id = ? ORDER BY rowid"
+    return [r[0] for r in conn.execute(query, (collection_id,))]
+
+
+def missing_roots(conn: sqlite3.Connection, collection_id: int) -> list[str]:
+    """Roots that the last update did not find (their photos are kept)."""
+    query = (
+        "SELECT path FROM roots WHERE collection_id = ? AND missing_since IS NOT NULL "
+        "ORDER BY rowid"
+    )
+    return [r[0] for r in conn.execute(query, (collection_id,))]
+
+
+def add_roots(conn: sqlite3.Connection, collection_id: int, paths: Iterable[str]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)",
+        [(collection_id, path) for path in paths],
+    )
+
+
+def remove_roots(conn: sqlite3.Connection, collection_id: int, paths: Iterable[str]) -> None:
+    conn.executemany(
+        "DELETE FROM roots WHERE collection_id = ? AND path = ?",
+        [(collection_id, path) for path in paths],
+    )
+
+
+def mark_missing_roots(conn: sqlite3.Connection, collection_id: int, missing: list[str]) -> None:
+    """Record which roots were not found by this update (the others were)."""
+    conn.execute("UPDATE roots SET missing_since = NULL WHERE collection_id = ?", (collection_id,))
+    conn.executemany(
+        "UPDATE roots SET missing_since = ? WHERE collection_id = ? AND path = ?",
+        [(now_iso(), collection_id, path) for path in missing],
+    )
 
 
 def rollback_unsaved(conn: sqlite3.Connection, collection_id: int) -> int:
@@ -529,6 +449,17 @@ def commit_saved(
                 "index_note = ? WHERE id = ?",
                 (state.kind_used, state.recall_at_10, state.note, collection_id),
             )
+
+
+def forget_store(conn: sqlite3.Connection, collection_id: int) -> None:
+    """A rebuild starts a new store: no committed segment, no index file, exact search."""
+    with transaction(conn):
+        conn.execute("DELETE FROM store_segments WHERE collection_id = ?", (collection_id,))
+        conn.execute(
+            "UPDATE collections SET index_sha256 = NULL, index_kind_used = 'flat', "
+            "index_recall_at_10 = NULL, index_note = NULL WHERE id = ?",
+            (collection_id,),
+        )
 
 
 def segments(conn: sqlite3.Connection, collection_id: int) -> list[Segment]:

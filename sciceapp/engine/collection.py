@@ -24,26 +24,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sciceapp.engine import catalogue, conversion, open_index, store
+from sciceapp.engine import catalogue, collection_shards, conversion, model_kinds, open_index, store
 from sciceapp.engine.catalogue import PhotoRecord
+from sciceapp.engine.collection_summary import CollectionSummary, summarize
 from sciceapp.engine.embedder_cache import shared_embedder
 from sciceapp.engine.feature_store import FeatureStore
-from sciceapp.engine.index import IndexParams
+from sciceapp.engine.index import IndexParams, check_params, params_from_dict
 from sciceapp.engine.indexing_run import IndexingRun, IndexReport
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.migration import migrate_legacy, needs_migration
-from sciceapp.engine.onnx_model import Embedder, ModelInfo, model_fingerprint, read_model_info
+from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.engine.open_index import OpenIndex
-from sciceapp.engine.pipeline import require_paths
+from sciceapp.engine.pipeline import GlobalModel, require_paths
 from sciceapp.errors import CollectionError, ModelError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -66,28 +68,6 @@ class CollectionOptions:
     checkpoint_s: float = CHECKPOINT_S
 
 
-@dataclass
-class CollectionSummary:
-    name: str
-    model_label: str
-    model_random_init: bool
-    indexed: int
-    without_gps: int  # indexed photos that match but cannot vote for a location
-    skipped: int
-    total: int
-    model_path: str = ""
-    model_sha256: str = ""
-    index_kind: str = "flat"  # the kind asked for
-    created: str = ""
-    index_kind_used: str = "flat"  # the kind of the saved index (flat until it can train)
-    index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
-    index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
-    local_features: bool = False  # the collection's setting
-    features_photos: int = 0  # indexed photos that have local features stored
-    features_bytes_per_photo: float = 0.0
-    features_ms_per_photo: float = 0.0  # extra indexing time per photo (extraction)
-
-
 class Collection:
     """One reference collection. Writes (``add``, ``update``, ``import_shards``) hold its
     cross-process lock. Opened by ``Library.open_collection`` with its options."""
@@ -107,15 +87,27 @@ class Collection:
         self.descriptor_dim: int = row["descriptor_dim"]
         self.index_kind: str = row["index_kind"]
         self.created: str = row["created"]
-        stored_params = row["index_params"]
-        self.index_params = (
-            IndexParams(**json.loads(stored_params)) if stored_params else IndexParams()
-        )
+        self.uid: str = row["uid"]
+        self.index_params = self._stored_params(row["index_params"])
         self.folder = library.data_dir / COLLECTIONS_DIR / str(self.id)
         self.store_dtype: str = row["store_dtype"]
         self.local_features = bool(row["local_features"])
         self._features: FeatureStore | None = None
-        self._embedder: Embedder | None = None
+        self._embedder: GlobalModel | None = None
+
+    def _stored_params(self, stored: str | None) -> IndexParams:
+        """The index settings as the catalogue has them, checked like those given to create."""
+        try:
+            params = params_from_dict(json.loads(stored)) if stored else IndexParams()
+            return check_params(
+                conversion.checked_kind(self.index_kind), self.descriptor_dim, params
+            )
+        except (ValueError, TypeError) as exc:
+            raise catalogue.damaged(
+                self.library.data_dir,
+                f"collection {self.name!r} has index settings that cannot be used "
+                f"(kind {self.index_kind!r}, settings {stored}: {exc})",
+            ) from exc
 
     @property
     def provider(self) -> str:
@@ -138,15 +130,15 @@ class Collection:
     def model_info(self) -> ModelInfo:
         """The model file's metadata, after checking it is still the file this collection uses."""
         self._check_model()
-        return read_model_info(self.model_path)
+        return model_kinds.read_info(self.model_path)
 
     def _check_model(self) -> None:
-        if not self.model_path.is_file():
+        if not model_kinds.exists(self.model_path):
             raise ModelError(
                 f"The model file of collection {self.name!r} is missing: {self.model_path}. Put it "
                 "back, or re-create the collection with another model."
             )
-        found = model_fingerprint(self.model_path)
+        found = model_kinds.fingerprint(self.model_path)
         if found != self.model_sha256:
             raise ModelError(
                 f"The model file {self.model_path} is not the one collection {self.name!r} was "
@@ -156,14 +148,24 @@ class Collection:
                 "to re-embed its photos with the new model."
             )
 
-    def embedder(self) -> Embedder:
-        """The collection's embedding session (created once per process and model, reused)."""
+    def embedder(self) -> GlobalModel:
+        """The collection's model, ready to describe photos (an ONNX Runtime session is
+        created once per process and model, and reused)."""
         if self._embedder is None:
             self._check_model()
             self._embedder = shared_embedder(
-                self.model_path, self.model_sha256, self.provider, self.batch_size
+                self.model_path,
+                self.model_sha256,
+                self.provider,
+                self.batch_size,
+                tuning_dir=self.library.data_dir,
             )
         return self._embedder
+
+    def model_switched(self, path: Path, sha256: str) -> None:
+        """The collection now uses the model file ``path`` (one that learns from its photos,
+        ``IndexingRun._learn_model``, after the catalogue recorded it)."""
+        self.model_path, self.model_sha256, self._embedder = path, sha256, None
 
     def features(self) -> FeatureStore:
         """The collection's stored local features (``feature_store.py``)."""
@@ -176,7 +178,7 @@ class Collection:
     ) -> IndexReport:
         """Switch local features on (extracting them for every indexed photo, without
         re-embedding: the run is an ``update``) or off (their file is deleted)."""
-        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+        with self.locked() as conn:
             catalogue.set_local_features(conn, self.id, on)
             self.local_features = on
             if not on:
@@ -189,84 +191,55 @@ class Collection:
             return catalogue.photos(conn, self.id, state)
 
     def summary(self) -> CollectionSummary:
-        with closing(self.library.connect()) as conn:
-            counts = catalogue.photo_counts(conn, self.id)
-            state = catalogue.index_note(conn, self.id)
-        indexed, without_gps, skipped, total = counts
-        kind_used = state["index_kind_used"] if state else "flat"
-        flat_reason = None
-        if kind_used != self.index_kind:
-            flat_reason = (
-                conversion.flat_reason(
-                    self.index_kind, self.descriptor_dim, self.index_params, indexed
-                )
-                or (state["index_note"] if state else None)
-                or f"it has enough photos and converts to {self.index_kind} at the next add or "
-                "update"
-            )
-        return CollectionSummary(
-            name=self.name,
-            model_label=self.model_label,
-            model_random_init=self.model_random_init,
-            indexed=indexed,
-            without_gps=without_gps,
-            skipped=skipped,
-            total=total,
-            model_path=str(self.model_path),
-            model_sha256=self.model_sha256,
-            index_kind=self.index_kind,
-            created=self.created,
-            index_kind_used=kind_used,
-            index_recall_at_10=state["index_recall_at_10"] if state else None,
-            index_flat_reason=flat_reason,
-            local_features=self.local_features,
-            **self._features_summary(),
-        )
-
-    def _features_summary(self) -> dict[str, float]:
-        with closing(self.library.connect()) as conn:
-            live = catalogue.live_indexed(conn, self.id)
-        stats = self.features().stats(live)
-        return {
-            "features_photos": stats.photos,
-            "features_bytes_per_photo": stats.bytes_per_photo,
-            "features_ms_per_photo": stats.extract_ms_per_photo,
-        }
+        """Counts, model, index kind in use and why, local features (``collection_summary``)."""
+        return summarize(self)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Move a collection written before the descriptor store into one (no re-embedding)."""
-        if migrate_legacy(conn, self.id, self.folder, self.descriptor_dim, self.store_dtype):
+        if migrate_legacy(
+            conn, self.id, self.folder, self.descriptor_dim, self.store_dtype, self.uid
+        ):
             log.info("collection %r moved to the descriptor store", self.name)
+
+    def store_reader(self, segments: list[store.Segment]) -> store.DescriptorStore:
+        """The committed rows of the collection's store (checked to be its own)."""
+        return store.DescriptorStore(
+            self.folder, self.descriptor_dim, self.store_dtype, segments, self.uid, self.name
+        )
 
     def index(self) -> OpenIndex:
         """What searches run on, as last saved: kept open across calls (and across
-        ``Collection`` objects of this process) until another run saves a newer generation."""
+        ``Collection`` objects of this process) until another run saves a newer generation.
+        Checked when opened to be this collection's and to hold exactly the catalogue's
+        indexed rows (else: `rebuild`)."""
         with closing(self.library.connect()) as conn:
             if needs_migration(conn, self.id, self.folder):
-                with collection_lock(self.folder, self.name):
-                    self._migrate(conn)
+                with self.locked() as locked_conn:
+                    self._migrate(locked_conn)
             saved = catalogue.saved_state(conn, self.id)
             segments = catalogue.segments(conn, self.id)
 
-        def load() -> OpenIndex:
-            store.create(self.folder, self.descriptor_dim, self.store_dtype)  # made before 0.x
-            reader = store.DescriptorStore(
-                self.folder, self.descriptor_dim, self.store_dtype, segments
-            )
-            return open_index.load(
-                self.folder,
-                saved.gen,
-                saved.kind_used,
-                self.index_params,
-                reader,
-                saved.index_sha256,
-            )
+            def load() -> OpenIndex:
+                fix = store.FIX.format(name=self.name)
+                opened = open_index.load(
+                    self.folder,
+                    saved.gen,
+                    saved.kind_used,
+                    self.index_params,
+                    self.store_reader(segments),
+                    saved.index_sha256,
+                    fix,
+                )
+                open_index.check_rows(opened, catalogue.indexed_ids(conn, self.id), fix)
+                return opened
 
-        return open_index.opened(self.folder, saved.gen, load)
+            return open_index.opened(self.folder, saved.gen, load)
 
     def search(self, descriptors: np.ndarray, k: int) -> list[list[tuple[PhotoRecord, float]]]:
         """Top-``k`` indexed photos per query: ``descriptors [Q, D]`` -> Q lists of (photo, score)."""
-        scores, ids = self.index().search(np.atleast_2d(descriptors), k)
+        index = self.index()
+        k = max(1, min(k, index.ntotal))  # never allocate results for photos that do not exist
+        scores, ids = index.search(np.atleast_2d(descriptors), k)
         with closing(self.library.connect()) as conn:
             records = catalogue.photos_by_id(conn, ids.ravel().tolist())
         return [
@@ -290,20 +263,39 @@ class Collection:
         if not roots:
             raise CollectionError("Nothing to add: give at least one file or folder.")
         require_paths(roots)  # refuse a missing path before recording anything
-        with closing(self.library.connect()) as conn:
-            catalogue.add_roots(conn, self.id, roots)
-        return self._run(roots, remove_missing=False, progress=progress, cancel=cancel)
+        return self._run(lambda run: run.add(roots), progress, cancel)
 
     def update(
+        self,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        prune_missing: bool = False,
+    ) -> IndexReport:
+        """Re-scan every added path: embed new and changed files, drop deleted ones.
+
+        A folder that is not found (an unplugged drive, an unmounted share: also a folder that
+        had photos and now shows none) keeps its photos and is reported in
+        ``IndexReport.missing_roots``; ``prune_missing`` drops them instead.
+        """
+        return self._run(lambda run: run.update(prune_missing), progress, cancel)
+
+    def remove_folder(
+        self,
+        path: str | os.PathLike[str],
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Stop tracking a file or folder given to ``add``, and drop its photos."""
+        root = str(Path(path).expanduser().absolute())
+        return self._run(lambda run: run.remove_folder(root), progress, cancel)
+
+    def rebuild(
         self, progress: ProgressFn | None = None, cancel: CancelToken | None = None
     ) -> IndexReport:
-        """Re-scan every added path: embed new and changed files, drop deleted ones."""
-        with closing(self.library.connect()) as conn:
-            roots = catalogue.roots(conn, self.id)
-        present = [root for root in roots if os.path.exists(root)]
-        for root in set(roots) - set(present):
-            log.warning("%s is gone; its photos are removed from %r", root, self.name)
-        return self._run(present, remove_missing=True, progress=progress, cancel=cancel)
+        """A new store and index from the catalogue's photo list: every photo is embedded
+        again (the way out of a damaged, lost or foreign store or index file)."""
+        return self._run(lambda run: run.rebuild(), progress, cancel, fresh=True)
 
     def import_shards(
         self,
@@ -314,35 +306,8 @@ class Collection:
         """Add the photos of Parquet shards (files or folders of them; ``docs/shards.md``)
         described elsewhere with this collection's model. Every shard is checked before
         anything is stored; a shard of another model is refused, naming both."""
-        from sciceapp.engine import shards
-
-        files = shards.shard_files(paths)
-        if not files:
-            raise CollectionError("No shards found: give .parquet files or folders of them.")
-        for path in files:
-            meta, _ = shards.read_meta(path)
-            if meta.model_sha256 != self.model_sha256:
-                raise CollectionError(
-                    f"The shard {path} was described by {meta.model_label} (fingerprint "
-                    f"{meta.model_sha256[:12]}), but collection {self.name!r} uses "
-                    f"{self.model_label} (fingerprint {self.model_sha256[:12]}). Descriptors "
-                    "of different models cannot be mixed: import it into a collection of that "
-                    "model."
-                )
-            if meta.descriptor_dim != self.descriptor_dim:
-                raise CollectionError(
-                    f"The shard {path} has descriptors of {meta.descriptor_dim} values; "
-                    f"collection {self.name!r} has {self.descriptor_dim}."
-                )
-        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
-            catalogue.rollback_unsaved(conn, self.id)
-            self._migrate(conn)
-            run = IndexingRun(self, conn)
-            try:
-                return run.import_shards(files, progress, cancel)
-            finally:
-                run.writer.close()
-                self.features().close()
+        files = collection_shards.checked_shards(self, paths)
+        return self._run(lambda run: run.import_shards(files), progress, cancel)
 
     def export_shards(
         self,
@@ -353,109 +318,42 @@ class Collection:
     ) -> list[Path]:
         """Write every photo of the collection as it was last saved into shards
         ``shard-00000.parquet``, ... in ``folder``; returns their paths."""
-        from sciceapp.engine import shards
+        return collection_shards.export(self, folder, rows_per_shard, progress, cancel)
 
-        target = Path(folder).expanduser()
-        target.mkdir(parents=True, exist_ok=True)
-        opened = self.index()
-        meta = shards.ShardMeta(self.model_sha256, self.descriptor_dim, self.model_label)
-        written: list[Path] = []
-        done = 0
-        with closing(self.library.connect()) as conn:
-            total = self.summary().total
-            for page in catalogue.photo_pages(conn, self.id, rows_per_shard):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                path = target / f"shard-{len(written):05d}{shards.SUFFIX}"
-                with shards.ShardWriter(path, meta, self.store_dtype) as writer:
-                    for start in range(0, len(page), shards.ROW_GROUP_ROWS):
-                        part = page[start : start + shards.ROW_GROUP_ROWS]
-                        writer.write(_shard_rows(part, opened))
-                        done += len(part)
-                        if progress is not None:
-                            progress(done, total, str(path.name))
-                written.append(path)
-        return written
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The write lock and a catalogue connection for a whole write command.
+
+        What the command opened before is re-read under the lock: a collection removed in
+        between is reported as removed (and the folder the lock file needs is not left
+        behind), and a damaged catalogue is found before anything is written to it.
+        """
+        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+            if catalogue.collection_uid(conn, self.id) != self.uid:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise CollectionError(
+                    f"Collection {self.name!r} was removed while this command was starting; "
+                    "nothing was changed."
+                )
+            catalogue.check_integrity(conn, self.library.data_dir)
+            yield conn
 
     def _run(
         self,
-        roots: list[str],
-        remove_missing: bool,
+        job: Callable[[IndexingRun], IndexReport],
         progress: ProgressFn | None,
         cancel: CancelToken | None,
+        fresh: bool = False,
     ) -> IndexReport:
-        with collection_lock(self.folder, self.name), closing(self.library.connect()) as conn:
+        with self.locked() as conn:
             catalogue.rollback_unsaved(conn, self.id)
-            self._migrate(conn)
-            run = IndexingRun(self, conn)
+            if fresh:
+                catalogue.forget_store(conn, self.id)  # committed first: see IndexingRun
+            else:
+                self._migrate(conn)
+            run = IndexingRun(self, conn, progress, cancel, fresh)
             try:
-                return run.execute(roots, remove_missing, progress, cancel)
+                return job(run)
             finally:
                 run.writer.close()
                 self.features().close()
-
-
-def _shard_rows(records: list[PhotoRecord], opened: OpenIndex) -> list:
-    from sciceapp.engine.shards import ShardRow
-
-    indexed = [r.id for r in records if r.state == "indexed"]
-    try:
-        vectors = dict(
-            zip(indexed, opened.store.vectors_of(np.array(indexed, np.int64)), strict=True)
-        )
-    except KeyError as exc:
-        raise CollectionError(
-            "Some photos of this collection were indexed before the descriptor store and only "
-            "their compressed codes were kept; run `sciceapp collection update` after "
-            "re-creating it to export full descriptors."
-        ) from exc
-    return [
-        ShardRow(
-            r.path,
-            r.size,
-            r.mtime_ns,
-            r.sha256,
-            r.lat,
-            r.lon,
-            r.alt,
-            r.capture_time,
-            r.gps_reason,
-            r.state,
-            r.skip_reason,
-            vectors.get(r.id),
-        )
-        for r in records
-    ]
-
-
-def _shard_rows(records: list[PhotoRecord], opened: OpenIndex) -> list:
-    from sciceapp.engine.shards import ShardRow
-
-    indexed = [r.id for r in records if r.state == "indexed"]
-    try:
-        vectors = dict(
-            zip(indexed, opened.store.vectors_of(np.array(indexed, np.int64)), strict=True)
-        )
-    except KeyError as exc:
-        raise CollectionError(
-            "Some photos of this collection were indexed before the descriptor store and only "
-            "their compressed codes were kept; run `sciceapp collection update` after "
-            "re-creating it to export full descriptors."
-        ) from exc
-    return [
-        ShardRow(
-            r.path,
-            r.size,
-            r.mtime_ns,
-            r.sha256,
-            r.lat,
-            r.lon,
-            r.alt,
-            r.capture_time,
-            r.gps_reason,
-            r.state,
-            r.skip_reason,
-            vectors.get(r.id),
-        )
-        for r in records
-    ]

@@ -19,18 +19,36 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from sciceapp.atomic import is_disk_full
 from sciceapp.engine import catalogue
 from sciceapp.engine.feature_store import FeatureStore
-from sciceapp.engine.pipeline import Prepared, extract_files
+from sciceapp.engine.pipeline import GlobalModel, Prepared, extract_files
+from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
 
 SYNC_EVERY_S = 30.0
 """Seconds between fsyncs while completing features: at most this much is redone after a crash."""
+
+
+@contextmanager
+def _writing(store: FeatureStore) -> Iterator[None]:
+    """``OSError`` while writing the features file -> ``CollectionError`` that says what to do
+    (the run then rolls back to its last save, which has every feature it needs)."""
+    try:
+        yield
+    except OSError as exc:
+        reason = "the disk is full" if is_disk_full(exc) else (exc.strerror or str(exc))
+        raise CollectionError(
+            f"The local features could not be written to {store.path} ({reason}). Nothing "
+            "stored was lost (the collection is as it was at its last save); free some space "
+            "and run `sciceapp collection update`."
+        ) from exc
 
 
 class RunFeatures:
@@ -43,27 +61,30 @@ class RunFeatures:
 
     def start(self) -> None:
         """Prune the store to the live indexed photos (also run at the end of a run)."""
-        self.store.prune(catalogue.live_indexed(self.conn, self.collection_id))
+        with _writing(self.store):
+            self.store.prune(catalogue.live_indexed(self.conn, self.collection_id))
 
     def add(self, ok: Sequence[Prepared], ids: Sequence[int]) -> None:
         """Append the features of a committed batch (``ids``: the rows of ``ok``, in order)."""
-        for item, photo_id in zip(ok, ids, strict=True):
-            if item.features is not None:
-                self.store.append(photo_id, item.features, item.features_ms)
-                item.features = None  # stored; free the memory
+        with _writing(self.store):
+            for item, photo_id in zip(ok, ids, strict=True):
+                if item.features is not None:
+                    self.store.append(photo_id, item.features, item.features_ms)
+                    item.features = None  # stored; free the memory
 
     def sync(self) -> None:
-        self.store.sync()
+        with _writing(self.store):
+            self.store.sync()
 
     def complete(
         self,
-        model_input: tuple[int, tuple, tuple],
+        model: GlobalModel,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> int:
         """Extract and store the features of live indexed photos that have none; returns how
-        many were added. ``model_input``: (image size, mean, std), to read photos as indexing
-        does. Raises ``CancelledError`` (keeping what was stored) when cancelled."""
+        many were added. ``model``: the collection's, to read photos as indexing does.
+        Raises ``CancelledError`` (keeping what was stored) when cancelled."""
         live = catalogue.live_indexed(self.conn, self.collection_id)
         missing = sorted(set(live) - self.store.ids())
         if not missing:
@@ -73,10 +94,11 @@ class RunFeatures:
         last_sync = time.monotonic()
         try:
             for done, (photo_id, item) in enumerate(
-                zip(missing, extract_files(paths, *model_input, cancel=cancel), strict=True), 1
+                zip(missing, extract_files(paths, model, cancel=cancel), strict=True), 1
             ):
                 if item.features is not None:
-                    self.store.append(photo_id, item.features, item.features_ms)
+                    with _writing(self.store):
+                        self.store.append(photo_id, item.features, item.features_ms)
                     added += 1
                 else:
                     # Changed or gone since it was indexed: `update` re-indexes or removes it.

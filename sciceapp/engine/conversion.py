@@ -17,7 +17,14 @@ import time
 
 import numpy as np
 
-from sciceapp.engine.index import IndexParams, VectorIndex, min_training_vectors, recall_at_k
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
+from sciceapp.engine.index import (
+    IndexParams,
+    VectorIndex,
+    check_params,
+    min_training_vectors,
+    recall_at_k,
+)
 from sciceapp.engine.open_index import OpenIndex
 from sciceapp.engine.store import DescriptorStore
 from sciceapp.progress import CancelToken
@@ -33,12 +40,44 @@ TRAINING_BYTES = 2**30
 """And at most this much float32 of it (24 966 base-size descriptors): the sample is the one
 copy of vectors a conversion holds in memory."""
 TRAINED_KINDS = ("pca", "ivfpq", "twostage")
+AUTO = "auto"
+"""The collection kind that chooses by size: exact search below :data:`AUTO_TWOSTAGE_FROM`
+photos, the two-stage kind from there on (the default for new collections)."""
+COLLECTION_KINDS = (AUTO, "flat", *TRAINED_KINDS)
+
+
+def trained_kind(kind: str) -> str:
+    """The index a collection asking for ``kind`` converts to (``flat``: none)."""
+    return "twostage" if kind == AUTO else kind
+
+
+def checked_kind(kind: str) -> str:
+    """The kind whose rules a collection's settings must follow: ``auto`` follows only the
+    ranges (``flat``'s check), since a model whose descriptors the two-stage kind cannot
+    divide into its codes simply stays exact (:func:`flat_reason` says so)."""
+    return "flat" if kind == AUTO else kind
 
 
 def flat_reason(kind: str, dim: int, params: IndexParams, n_vectors: int) -> str | None:
     """Why a collection asking for ``kind`` must still use exact search, or None if it need not."""
     if kind == "flat":
         return None
+    if kind == AUTO:
+        try:
+            check_params("twostage", dim, params)
+        except ValueError as exc:
+            return (
+                f"chosen automatically: the two-stage kind cannot be built for this model's "
+                f"{dim}-value descriptors with these settings ({exc}), so search stays exact"
+            )
+        if n_vectors < AUTO_TWOSTAGE_FROM:
+            return (
+                f"chosen automatically: below {AUTO_TWOSTAGE_FROM} photos exact search is "
+                f"faster than the two-stage kind (benchmarks/RESULTS.md); this collection has "
+                f"{n_vectors}, and converts to twostage at the first add or update that "
+                f"reaches {AUTO_TWOSTAGE_FROM}"
+            )
+        kind = "twostage"
     needed = min_training_vectors(kind, dim, params)
     if n_vectors >= needed:
         return None
@@ -46,6 +85,17 @@ def flat_reason(kind: str, dim: int, params: IndexParams, n_vectors: int) -> str
         f"the {kind} index needs at least {needed} indexed photos to train, this collection has "
         f"{n_vectors}; it converts itself at the first add or update that reaches {needed}"
     )
+
+
+def kind_reason(kind: str, kind_used: str, n_vectors: int) -> str:
+    """Why a collection asking for ``kind`` searches with ``kind_used`` (when that is not
+    exact search still waiting to train, which :func:`flat_reason` explains)."""
+    if kind == AUTO:
+        return (
+            f"chosen automatically: from {AUTO_TWOSTAGE_FROM} photos the two-stage kind is faster "
+            f"than exact search (benchmarks/RESULTS.md); this collection has {n_vectors}"
+        )
+    return "as chosen"
 
 
 def training_sample(store: DescriptorStore, seed: int = 0) -> np.ndarray:

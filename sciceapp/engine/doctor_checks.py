@@ -25,7 +25,7 @@ WARNING_FREE_BYTES = 2 * 2**30
 
 # (distribution names to try, module to import, needed by the app)
 PACKAGES: tuple[tuple[tuple[str, ...], str, bool], ...] = (
-    (("onnxruntime-gpu", "onnxruntime"), "onnxruntime", True),
+    (("onnxruntime", "onnxruntime-gpu"), "onnxruntime", True),
     (("faiss-cpu", "faiss-gpu", "faiss"), "faiss", True),
     (("PySide6", "PySide6-Essentials"), "PySide6", True),
     (("numpy",), "numpy", True),
@@ -115,8 +115,38 @@ def cuda_library_problem(ort: Any) -> str | None:
     return None
 
 
+RUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
+GPU_INSTALL = (
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]'"
+)
+
+
+def runtime_distributions() -> list[str]:
+    """Which ONNX Runtime packages are installed (CPU ``onnxruntime``, ``onnxruntime-gpu``)."""
+    found = []
+    for dist in RUNTIME_DISTRIBUTIONS:
+        try:
+            importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
+
+
 def check_providers() -> Check:
-    """Which ONNX Runtime execution providers can run here, and why CUDA is not used."""
+    """Which ONNX Runtime package and execution providers can run here, and why CUDA is not
+    used."""
+    installed = runtime_distributions()
+    if len(installed) > 1:
+        return Check(
+            "onnxruntime",
+            PROBLEM,
+            "both onnxruntime and onnxruntime-gpu are installed: they overwrite each other's "
+            "files, so which one runs is an accident",
+            f"Keep one. For an NVIDIA GPU: {GPU_INSTALL}; for the CPU only: pip uninstall -y "
+            "onnxruntime onnxruntime-gpu && pip install onnxruntime",
+            {"packages": installed},
+        )
     try:
         import onnxruntime as ort
 
@@ -126,10 +156,11 @@ def check_providers() -> Check:
             "onnxruntime",
             PROBLEM,
             f"onnxruntime cannot be imported: {exc}",
-            "Reinstall it: pip install --force-reinstall onnxruntime-gpu",
+            "Reinstall it: pip install --force-reinstall onnxruntime (or onnxruntime-gpu)",
         )
     usable, reasons = providers.plan("auto")
     details: dict[str, Any] = {
+        "package": installed[0] if installed else "unknown (no package metadata)",
         "version": ort.__version__,
         "compiled_in": providers.available_providers(),
         "usable": usable,
@@ -142,6 +173,15 @@ def check_providers() -> Check:
         "Install the CUDA and cuDNN libraries this onnxruntime-gpu was built for (the message "
         "names the first one missing), e.g. its nvidia-* pip packages; CPU works meanwhile."
     )
+    if installed == ["onnxruntime"]:
+        return Check(
+            "onnxruntime",
+            WARNING,
+            "a GPU is present but the CPU build of ONNX Runtime (onnxruntime) is installed",
+            f"For the GPU: {GPU_INSTALL} (or pip install 'sciceapp[gpu]' after removing "
+            "onnxruntime); CPU works meanwhile.",
+            details,
+        )
     if providers.CUDA not in usable:
         why = reasons.get(providers.CUDA, "CUDA is not offered")
         return Check("onnxruntime", WARNING, f"a GPU is present but unused: {why}", advice, details)
@@ -284,3 +324,42 @@ def check_collections(data_dir: Path) -> Check:
             details,
         )
     return Check("collections", OK, listing, details=details)
+
+
+def check_cpu_paths(data_dir: Path) -> Check:
+    """How each model runs on this CPU: the measured choice, every candidate's images/s, and
+    why a candidate (OpenVINO, bf16, CoreML, the int8 copy) is left out here."""
+    from sciceapp.engine import runtimes, tuning
+    from sciceapp.engine.int8 import int8_problem
+    from sciceapp.engine.manifests import list_local_models
+
+    cpu = runtimes.cpu_description()
+    versions = runtimes.runtime_versions()
+    details: dict[str, Any] = {"cpu": cpu, "runtimes": versions, "models": []}
+    left_out = {
+        c.name: why
+        for c in runtimes.candidates_for("fp32")
+        if (why := runtimes.problem(c, int8_problem()))
+    }
+    details["left_out"] = left_out
+    lines = [f"{cpu['name']}, {cpu['cpus']} CPUs, features: {' '.join(cpu['flags']) or 'none'}"]
+    lines += [f"{name} left out: {why}" for name, why in left_out.items()]
+    for model in list_local_models(data_dir):
+        if model.info is None:
+            continue
+        record, why = tuning.load(data_dir, model.info.sha256)
+        entry = {"path": str(model.path), "tuning": record.to_json() if record else None}
+        details["models"].append({**entry, "why_not": why})
+        name = model.path.name
+        if record is None:
+            lines.append(f"{name}: {why}; calibrates at its first use (or `sciceapp model tune`)")
+        else:
+            lines += [f"{name}: {record.lines()[0]}", *record.lines()[1:]]
+    native_bf16 = bool({"avx512_bf16", "amx_bf16", "bf16"} & set(cpu["flags"]))
+    if native_bf16 and "not installed" in left_out.get("openvino-bf16", ""):
+        # The one case where the user leaves much speed unused (bf16: about 1.5x int8).
+        advice = (
+            f"This CPU has native bf16: {runtimes.OPENVINO_INSTALL}, then `sciceapp model tune`."
+        )
+        return Check("cpu paths", WARNING, "\n    ".join(lines), advice, details)
+    return Check("cpu paths", OK, "\n    ".join(lines), details=details)

@@ -14,11 +14,12 @@ import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from sciceapp import __version__
 from sciceapp.atomic import is_disk_full, replace_atomic
-from sciceapp.errors import DownloadError
+from sciceapp.errors import DownloadError, ModelError
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 30.0
 USER_AGENT = f"sciceapp/{__version__}"
+WEB_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -42,6 +44,9 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
+Check = Callable[[Path], None]
+
+
 def download(
     url: str,
     dest: str | os.PathLike[str],
@@ -50,22 +55,30 @@ def download(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     timeout_s: float = TIMEOUT_S,
+    check: Check | None = None,
 ) -> Path:
     """Fetch ``url`` into ``dest``, resuming ``dest.part`` if an earlier try was cut off.
 
-    ``size`` (bytes) and ``sha256`` (hex) are checked when given; a mismatch deletes the
-    partial file (its bytes cannot be trusted) and raises ``DownloadError``. A file already at
-    ``dest`` that passes the checks is kept and not fetched again. Cancelling raises
-    ``CancelledError`` and keeps the partial file for a later resume.
+    The file is complete only when its size is the one the server announced (or, for a
+    server that announces none, the chunked body ended properly), a resumed part continues
+    exactly where the part ended, and it passes ``size`` / ``sha256`` when given and
+    ``check(path)`` (which raises ``ModelError`` for a file that is not what it claims to be:
+    an HTML error page, a truncated archive, another network's weights). What fails is deleted
+    (its bytes cannot be trusted) with a ``DownloadError``. A file already at ``dest`` is kept
+    only if it passes the same checks; otherwise it is deleted and fetched again. Cancelling
+    raises ``CancelledError`` and keeps the partial file for a later resume.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and _matches(dest, sha256, size):
-        log.info("%s is already complete", dest)
-        return dest
+    if dest.exists():
+        if _matches(dest, sha256, size) and _passes(check, dest, url, delete=False):
+            log.info("%s is already complete", dest)
+            return dest
+        log.warning("%s is not the expected file; deleting it and downloading again", dest)
+        dest.unlink()
     part = part_path(dest)
     try:
-        _transfer(url, part, size, progress, cancel, timeout_s)
+        complete = _transfer(url, part, size, progress, cancel, timeout_s)
     except OSError as exc:
         if is_disk_full(exc):
             raise DownloadError(
@@ -73,9 +86,34 @@ def download(
                 "command again: the download resumes where it stopped."
             ) from exc
         raise
+    if not complete and sha256 is None and check is None:
+        part.unlink()
+        raise DownloadError(
+            f"The server of {url} did not say how large the file is, so a cut-off transfer "
+            "cannot be told from a complete one; the file was deleted. Try a mirror (--url)."
+        )
     _verify(part, url, sha256, size)
+    _passes(check, part, url, delete=True)
     replace_atomic(part, dest)
     return dest
+
+
+def _passes(check: Check | None, path: Path, url: str, *, delete: bool) -> bool:
+    """Run ``check``; a failed check deletes ``path`` (``delete``) with a ``DownloadError``."""
+    if check is None:
+        return True
+    try:
+        check(path)
+    except ModelError as exc:
+        if not delete:
+            log.warning("%s", exc)
+            return False
+        path.unlink(missing_ok=True)
+        raise DownloadError(
+            f"What {url} sent is not the expected file: {exc} It was deleted. Check the "
+            "address (or the mirror) and run the command again."
+        ) from None
+    return True
 
 
 def _transfer(
@@ -85,14 +123,34 @@ def _transfer(
     progress: ProgressFn | None,
     cancel: CancelToken | None,
     timeout_s: float,
-) -> None:
-    """Append the missing bytes of ``url`` to ``part``."""
+) -> bool:
+    """Append the missing bytes of ``url`` to ``part``. True when the part is known complete
+    (its size is the server's, or a chunked body ended properly); False when the server gave
+    no way to tell."""
     have = part.stat().st_size if part.exists() else 0
-    if size is not None and have == size:
-        return
     if size is not None and have > size:
         part.unlink()
         have = 0
+    for _attempt in range(2):  # a part the server disowns is fetched once more from zero
+        outcome = _transfer_once(url, part, have, size, progress, cancel, timeout_s)
+        if outcome is not None:
+            return outcome
+        log.warning("the server does not continue %s where it stopped; starting again", url)
+        part.unlink(missing_ok=True)
+        have = 0
+    raise DownloadError(f"The server of {url} answers range requests wrongly. Try a mirror.")
+
+
+def _transfer_once(
+    url: str,
+    part: Path,
+    have: int,
+    size: int | None,
+    progress: ProgressFn | None,
+    cancel: CancelToken | None,
+    timeout_s: float,
+) -> bool | None:
+    """One request. None when the server's answer cannot continue ``part`` (start again)."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if have:
         request.add_header("Range", f"bytes={have}-")
@@ -100,8 +158,9 @@ def _transfer(
         response = urllib.request.urlopen(request, timeout=timeout_s)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
-            # The server has nothing past what we hold: the part is complete (checked later).
-            return
+            # Nothing past what we hold: complete only if the server's size is exactly ours.
+            total = _range_total(exc.headers.get("Content-Range", ""))
+            return True if total == have and size in (None, have) else None
         raise DownloadError(
             f"The server answered HTTP {exc.code} ({exc.reason}) for {url}. Check the address "
             "or try again later."
@@ -113,7 +172,17 @@ def _transfer(
             "with a mirror, or copy the file into the model folder yourself)."
         ) from exc
     with response:
-        if have and response.status != 206:
+        kind = response.headers.get_content_type()
+        if kind in WEB_PAGE_TYPES:
+            raise DownloadError(
+                f"{url} sent a web page ({kind}) instead of the file: an error or sign-in "
+                "page of the server. Check the address; nothing was saved."
+            )
+        if have and response.status == 206:
+            start = _range_start(response.headers.get("Content-Range", ""))
+            if start != have:
+                return None  # another range than the one asked for: never appended
+        elif have:
             log.info("server ignored the range request; starting %s again", url)
             have = 0
         expected_total = _expected_total(response, have)
@@ -124,14 +193,25 @@ def _transfer(
             )
         total = size if size is not None else expected_total
         _copy_body(response, part, have, total, url, progress, cancel)
+        return expected_total is not None or bool(getattr(response, "chunked", False))
+
+
+def _range_start(content_range: str) -> int | None:
+    """The first byte of ``bytes START-END/TOTAL``; None if the header is not of that form."""
+    unit, _, spec = content_range.strip().partition(" ")
+    first = spec.split("-", 1)[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
+def _range_total(content_range: str) -> int | None:
+    tail = content_range.rsplit("/", 1)[-1].strip() if "/" in content_range else ""
+    return int(tail) if tail.isdigit() else None
 
 
 def _expected_total(response: http.client.HTTPResponse, have: int) -> int | None:
     """The full file size from the response headers, if the server says."""
-    content_range = response.headers.get("Content-Range", "")
-    if response.status == 206 and "/" in content_range:
-        tail = content_range.rsplit("/", 1)[1].strip()
-        return int(tail) if tail.isdigit() else None
+    if response.status == 206:
+        return _range_total(response.headers.get("Content-Range", ""))
     length = response.headers.get("Content-Length")
     if length and length.isdigit():
         return have + int(length)

@@ -26,11 +26,18 @@ from typing import Any, BinaryIO
 
 import exifread
 
+from sciceapp.reading import open_regular
+
 log = logging.getLogger(__name__)
+# exifread warns for every file without EXIF ("PNG file does not have exif data."); we say why
+# a photo has no position in its own words (PhotoMeta.gps_reason), once, where it is shown.
+logging.getLogger("exifread").setLevel(logging.ERROR)
+RATIONAL_BYTES = 8
 
 MIN_ALTITUDE_M = -11_000.0  # deepest ocean trench
 MAX_ALTITUDE_M = 50_000.0  # stratospheric balloons; above that the value is garbage
 EXIF_DATE_FORMAT = "%Y:%m:%d %H:%M:%S"
+MAX_EXIF_FILE_BYTES = 512 * 1024 * 1024  # images.MAX_FILE_BYTES (not imported: no Pillow here)
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ def read_photo_meta(source: str | os.PathLike[str] | bytes | BinaryIO) -> PhotoM
         elif hasattr(source, "read"):
             tags = exifread.process_file(source, details=False)
         else:
-            with open(source, "rb") as handle:
+            with open_regular(source, MAX_EXIF_FILE_BYTES) as handle:
                 tags = exifread.process_file(handle, details=False)
     except OSError as exc:
         return PhotoMeta(None, f"cannot read the file: {exc.strerror or exc}", None)
@@ -119,7 +126,9 @@ def _degrees(tags: dict[str, Any], axis: str) -> float:
     if values is None:
         raise GpsRejected(f"no GPS {axis.lower()}")
     if len(values) not in (1, 2, 3):
-        raise GpsRejected(f"GPS {axis.lower()} has {len(values)} parts instead of 3")
+        # exifread leaves out the values of very long tags; their byte length remains.
+        count = len(values) or tags[f"GPS GPS{axis}"].field_length // RATIONAL_BYTES
+        raise GpsRejected(f"GPS {axis.lower()} has {count} parts instead of 3")
     parts = [
         _fraction(value, f"{axis.lower()} {name}", allow_zero_over_zero=index > 0)
         for index, (value, name) in enumerate(

@@ -113,15 +113,21 @@ class FeatureStore:
 
     def get_many(self, photo_ids: Iterable[int]) -> dict[int, LocalFeatures]:
         """Features of the photos that have them (damaged records are logged and left out)."""
-        with self._lock:
-            wanted = [int(i) for i in photo_ids]
-            if any(i not in self._entries for i in wanted):
-                self._refresh()
-            entries = {i: self._entries[i] for i in wanted if i in self._entries}
+        wanted = [int(i) for i in photo_ids]
         found: dict[int, LocalFeatures] = {}
-        if not entries:
+        try:
+            file = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
             return found
-        with open(self.path, "rb") as file:
+        with file, self._lock:
+            stat = os.fstat(file.fileno())
+            if (stat.st_ino, stat.st_dev) != self._identity or any(
+                i not in self._entries for i in wanted
+            ):
+                self._refresh()  # new records, or a file rewritten by another process
+            if self._identity != (stat.st_ino, stat.st_dev):
+                return found  # replaced again just now: these offsets are not that file's
+            entries = {i: self._entries[i] for i in wanted if i in self._entries}
             for photo_id, entry in sorted(entries.items(), key=lambda item: item[1].offset):
                 file.seek(entry.offset)
                 try:

@@ -23,6 +23,7 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sciceapp.errors import ImageError
+from sciceapp.reading import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,12 @@ Anything larger is treated as a decompression bomb. Pillow's own guard is set to
 value, so it warns above it and refuses at twice it; we refuse everything above it.
 """
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+MAX_FILE_BYTES = 512 * 1024 * 1024
+"""Largest photo file read (checked before reading): a 150 MP photo is at most ~450 MB
+uncompressed; anything bigger is not a photo we can use (or a sparse file)."""
 
+JPEG_FILL = 128
+FILL_CHECK_ROWS = 8  # one block row at the decoded scale
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".tif", ".tiff", ".webp", ".bmp"}
 )
@@ -55,10 +61,12 @@ def _open(source: Source) -> Image.Image:
         source = io.BytesIO(source)
     elif not hasattr(source, "read"):
         try:
-            if os.path.getsize(source) == 0:
-                raise ImageError("empty file (0 bytes)")
+            data = read_regular(source, MAX_FILE_BYTES)
         except OSError as exc:
             raise ImageError(f"cannot read the file: {exc.strerror or exc}") from exc
+        if not data:
+            raise ImageError("empty file (0 bytes)")
+        source = io.BytesIO(data)
     try:
         image = Image.open(source)
     except Image.DecompressionBombError as exc:
@@ -87,6 +95,11 @@ def _decode_upright(source: Source, min_side: int | None) -> Image.Image:
             # Draft keeps both sides >= the request, whatever the orientation turns out to be.
             image.draft("RGB", (min_side, min_side))
         image.load()
+        if image.format == "JPEG" and _ends_in_fill(image):
+            raise ImageError(
+                "truncated file (its image data ends before the picture does: the last rows "
+                "are the decoder's grey fill)"
+            )
         turned = image.getexif().get(_ORIENTATION) in _TURNS
         image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
@@ -103,6 +116,19 @@ def _decode_upright(source: Source, min_side: int | None) -> Image.Image:
             raise ImageError(f"truncated file ({reason})") from exc
         raise ImageError(f"corrupt image data ({reason})") from exc
     return image
+
+
+def _ends_in_fill(image: Image.Image) -> bool:
+    """Whether a decoded JPEG's last rows are all libjpeg's fill value (128).
+
+    libjpeg fills the part of a picture that its data does not reach (a cut file, a header
+    that promises more rows than there are) with mid-grey, and Pillow reports no error when an
+    end marker is present. A camera photo's bottom rows are never exactly one value.
+    """
+    if image.mode not in ("L", "RGB") or image.height < FILL_CHECK_ROWS:
+        return False
+    bottom = image.crop((0, image.height - FILL_CHECK_ROWS, image.width, image.height))
+    return bool((np.asarray(bottom) == JPEG_FILL).all())
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

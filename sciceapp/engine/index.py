@@ -25,14 +25,13 @@ returns the SHA-256; ``load`` checks that checksum by streaming the file, then h
 to ``faiss.read_index``; with ``mmap=True`` (``IO_FLAG_MMAP_IFC``) the flat parts of the index
 (the reduced vectors of ``pca``) stay in the file's pages instead of being copied into memory.
 The kind and parameters are recorded by the caller (the catalogue), not in the file.
-``load_legacy`` reads the files of sciceapp before the descriptor store (a magic line and
-a JSON header before the faiss bytes), for their migration.
+The files of sciceapp before the descriptor store (a magic line and a JSON header before the
+faiss bytes) are read by ``migration.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -43,17 +42,20 @@ import faiss
 import numpy as np
 
 from sciceapp.atomic import atomic_write
-from sciceapp.engine.download import sha256_file
+from sciceapp.engine.defaults import INDEX_PARAM_RANGES
 from sciceapp.errors import CancelledError, CollectionError
 from sciceapp.progress import CancelToken
+from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"SCICEAPP-FAISS 1\n"  # files before the descriptor store (load_legacy)
 KINDS = ("flat", "pca", "ivfpq", "twostage")
 IVF_KINDS = ("ivfpq", "twostage")
 KMEANS_ITERATIONS = 20
 HASH_BLOCK = 2**20
+REBUILD_HINT = (
+    "Rebuild it with `sciceapp collection rebuild NAME` (the catalogue keeps every photo)."
+)
 KMEANS_POINTS_PER_CENTROID = 39
 # PCA is fitted on at most this many vectors per output dimension: faiss' PCA costs the cube
 # of min(N, D) (minutes for D = 10752), and 4 x 1024 vectors already give a stable subspace.
@@ -97,6 +99,32 @@ class IndexParams:
 
     def effective_pca_dim(self, dim: int) -> int:
         return min(self.pca_dim, dim)
+
+
+def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
+    """``params`` if ``kind`` can be built with them at descriptor size ``dim``, else a
+    ``ValueError`` naming the setting and its allowed range. The one check of index settings:
+    ``create``, the catalogue reader, index files and :class:`VectorIndex` all call it."""
+    _check_kind(kind)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"Descriptor size must be a positive integer, got {dim!r}.")
+    for name, (low, high) in INDEX_PARAM_RANGES.items():
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
+    if kind in IVF_KINDS:
+        reduced = params.effective_pca_dim(dim)
+        if reduced % params.pq_m:
+            raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
+    return params
+
+
+def params_from_dict(values: object) -> IndexParams:
+    """``IndexParams`` from stored JSON values (``TypeError`` for unknown keys or a non-dict);
+    the values themselves are checked by :func:`check_params`."""
+    if not isinstance(values, dict):
+        raise TypeError(f"index settings must be a JSON object, got {type(values).__name__}")
+    return IndexParams(**values)
 
 
 def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None) -> int:
@@ -156,9 +184,7 @@ class VectorIndex:
     _index: faiss.Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_kind(self.kind)
-        if self.dim <= 0:
-            raise ValueError(f"Descriptor size must be positive, got {self.dim}.")
+        check_params(self.kind, self.dim, self.params)
         self._index = self._new_faiss_index()
 
     def _new_faiss_index(self) -> faiss.Index:
@@ -172,8 +198,6 @@ class VectorIndex:
         # PQ's sub-vectors; a random rotation after it spreads the variance evenly over them,
         # which the PQ codes then quantise better (recall@10 0.55 -> 0.66 on the benchmark's data).
         pca = faiss.PCAMatrix(self.dim, reduced, 0, True)
-        if reduced % self.params.pq_m:
-            raise ValueError(f"pq_m={self.params.pq_m} must divide the reduced size {reduced}.")
         quantizer = faiss.IndexFlatL2(reduced)
         ivf = faiss.IndexIVFPQ(
             quantizer, reduced, self.params.nlist, self.params.pq_m, self.params.pq_bits
@@ -260,6 +284,8 @@ class VectorIndex:
         vectors = _as_matrix(vectors, self.dim, "vectors")
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors.")
+        if not np.isfinite(vectors).all():
+            raise ValueError("A descriptor holds NaN or infinity; it cannot enter an index.")
         if len(np.unique(ids)) != len(ids):
             raise ValueError("The same id appears twice in one add().")
         if not self.is_trained:
@@ -352,15 +378,18 @@ class VectorIndex:
         params: IndexParams | None = None,
         sha256: str | None = None,
         mmap: bool = False,
+        fix: str = REBUILD_HINT,
     ) -> VectorIndex:
         """Read a file written by :meth:`save`, checking ``sha256`` first when given.
 
         ``kind``: the kind recorded for it (``None``: told from the file; ``twostage`` files
         read as ``ivfpq`` then). ``mmap``: keep flat parts in the file's pages (read-only use).
-        ``CollectionError`` if the file is missing, damaged or not a faiss index.
+        ``CollectionError`` (ending with ``fix``) if the file is missing, damaged (its
+        checksum is not ``sha256``: the catalogue's record of the file it saved, so a file
+        copied from another collection or restored from an older save is refused too) or not
+        a faiss index.
         """
         path = Path(path)
-        fix = "Rebuild it with `sciceapp collection update` (the catalogue keeps every photo)."
         if not path.is_file():
             raise CollectionError(f"Cannot read the index file {path}: it is missing. {fix}")
         if sha256 is not None:
@@ -457,30 +486,6 @@ def _kind_of(index: faiss.Index) -> str | None:
     if isinstance(index, faiss.IndexPreTransform):
         return "ivfpq" if isinstance(faiss.downcast_index(index.index), faiss.IndexIVFPQ) else None
     return None
-
-
-def load_legacy(path: Path, work: Path) -> VectorIndex:
-    """A flat index from a file of sciceapp before the store (magic line, JSON header, faiss
-    bytes), memory-mapped: its faiss bytes are streamed to ``work`` while hashing them (the
-    header's checksum is checked), and ``work`` is mapped (keep it until done with the
-    index). ``CollectionError`` if it is damaged or not flat."""
-    fix = "Restore the collection folder from a backup, or re-create the collection."
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as source:
-            if source.read(len(MAGIC)) != MAGIC:
-                raise CollectionError(f"{path} is not a sciceapp index file. {fix}")
-            header = json.loads(source.readline())
-            with open(work, "wb") as target:
-                while block := source.read(HASH_BLOCK):
-                    digest.update(block)
-                    target.write(block)
-    except (OSError, ValueError) as exc:
-        raise CollectionError(f"Cannot read the index file {path}: {exc}. {fix}") from exc
-    if not isinstance(header, dict) or digest.hexdigest() != header.get("payload_sha256"):
-        raise CollectionError(f"The index file {path} is truncated or corrupt. {fix}")
-    params = IndexParams(**header.get("params", {}))
-    return VectorIndex.load(work, header.get("kind"), params, mmap=True)
 
 
 def _pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:

@@ -4,13 +4,16 @@ A run holds the collection's write lock and works in generation ``G = saved_gen 
 write order that keeps the catalogue, the store and the index file in agreement is in
 ``collection.py``). It comes in two flavours that share everything after the input:
 :meth:`IndexingRun.execute` embeds files found under the roots, :meth:`IndexingRun.import_shards`
-takes rows described elsewhere.
+takes rows described elsewhere (``collection_shards.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shlex
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -20,15 +23,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
-from sciceapp.engine import catalogue, conversion, store
+from sciceapp.engine import catalogue, conversion, model_kinds, store
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
+from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures
-from sciceapp.engine.download import sha256_file
-from sciceapp.engine.exif import GeoPoint, PhotoMeta
+from sciceapp.engine.images import MAX_FILE_BYTES
 from sciceapp.engine.index import VectorIndex
-from sciceapp.engine.pipeline import Prepared, embed_files, scan
+from sciceapp.engine.pipeline import GlobalModel, Prepared, embed_files, scan
 from sciceapp.errors import CancelledError, CollectionError, SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
+from sciceapp.reading import sha256_file
 
 if TYPE_CHECKING:
     from sciceapp.engine.collection import Collection
@@ -48,22 +52,33 @@ class IndexReport:
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    missing_roots: list[str] = field(default_factory=list)  # not found: photos kept
+    missing_photos: int = 0  # photos kept under missing_roots
 
 
-def _shard_item(row: dict, has_vector: bool) -> Prepared:
-    """A shard row as the pipeline's item (what ``_write_batch`` stores)."""
-    gps = None
-    if row["lat"] is not None and row["lon"] is not None:
-        gps = GeoPoint(row["lat"], row["lon"], row["alt"])
-    error = None
-    if row["state"] != "indexed":
-        error = row["reason"] or "skipped where the shard was made"
-    elif not has_vector:
-        error = "the shard has no descriptor for this photo"
-    meta = PhotoMeta(gps, row["gps_reason"], row["taken_at"])
-    return Prepared(
-        Path(row["path"]), row["size"], row["mtime_ns"], row["sha256"], meta, error=error
-    )
+def _sha256_or_none(path: Path) -> str | None:
+    """The file's SHA-256, or None when it cannot be read (embedding then says why)."""
+    try:
+        return sha256_file(path, MAX_FILE_BYTES)
+    except OSError:
+        return None
+
+
+def _under(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or inside it (both absolute)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _remove_stale_files(folder: Path, keep_gen: int | None) -> None:
+    """Index files of generations other than ``keep_gen`` (all of them for None: exact search
+    has none), and temp files that interrupted saves left behind."""
+    if not folder.is_dir():
+        return
+    for old in folder.iterdir():
+        match = INDEX_FILE.match(old.name)
+        temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
+        if temp or (match and int(match[1]) != keep_gen):
+            old.unlink(missing_ok=True)
 
 
 def _catalogue_error(exc: sqlite3.OperationalError) -> CollectionError:
@@ -74,19 +89,36 @@ def _catalogue_error(exc: sqlite3.OperationalError) -> CollectionError:
 
 
 class IndexingRun:
-    """One add/update/import pass under the collection's lock (see ``collection.py``)."""
+    """One write pass under the collection's lock (see ``collection.py``).
 
-    def __init__(self, collection: Collection, conn: sqlite3.Connection) -> None:
+    ``fresh`` (a rebuild): the store starts empty (the catalogue forgot its segments before
+    this run, so a crash leaves a collection that the next rebuild starts again), and every
+    photo is embedded again.
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        conn: sqlite3.Connection,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+        fresh: bool = False,
+    ) -> None:
         self.c = collection
         self.conn = conn
         saved = catalogue.saved_state(conn, collection.id)
         self.gen = saved.gen + 1
         self.kind_used = saved.kind_used
+        if fresh:
+            shutil.rmtree(collection.folder / store.STORE_DIR, ignore_errors=True)
+        _remove_stale_files(collection.folder, saved.gen if saved.kind_used != "flat" else None)
         self.writer = store.StoreWriter(
             collection.folder,
             collection.descriptor_dim,
             collection.store_dtype,
             catalogue.segments(conn, collection.id),
+            collection.uid,
+            collection.name,
         )
         # The trained kinds keep their (small) index in memory while a run changes it.
         self.index: VectorIndex | None = None
@@ -96,53 +128,124 @@ class IndexingRun:
                 saved.kind_used,
                 collection.index_params,
                 sha256=saved.index_sha256,
+                fix=self.writer.fix,
             )
-        self.dirty = False
+        self.dirty = fresh
         self.cancelled_conversion: CancelledError | None = None
         self.report = IndexReport()
-        self.progress: ProgressFn | None = None
-        self.cancel: CancelToken | None = None
+        self.progress = progress
+        self.cancel = cancel
         self.position: tuple[int, int | None] = (0, None)  # last progress reported
         self.features = (
             RunFeatures(collection.features(), conn, collection.id)
             if collection.local_features
             else None
         )
+        self.existing = {p.path: p for p in catalogue.photos(conn, collection.id)}
 
     def _report(self, done: int, total: int | None, message: str = "") -> None:
         self.position = (done, total)
         if self.progress is not None:
             self.progress(done, total, message)
 
+    # -- the commands ------------------------------------------------------------------------
+    def add(self, roots: list[str]) -> IndexReport:
+        return self.execute(scan(roots), gone=[], new_roots=roots)
+
+    def update(self, prune_missing: bool) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        present = [root for root in roots if os.path.exists(root)]
+        files = scan(present)
+        found = {str(f) for f in files}
+        missing = [root for root in roots if root not in present]
+        # A folder that had photos and now shows none is most likely an unmounted share's
+        # mount point: deleting every photo because of it would be the costly mistake.
+        missing += [
+            root
+            for root in present
+            if not any(_under(path, root) for path in found)
+            and any(_under(path, root) for path in self.existing)
+        ]
+        kept = [] if prune_missing else missing
+        gone = [
+            p
+            for path, p in self.existing.items()
+            if path not in found and not any(_under(path, root) for root in kept)
+        ]
+        with catalogue.transaction(self.conn):
+            if prune_missing:
+                catalogue.remove_roots(
+                    self.conn, self.c.id, [r for r in missing if r not in present]
+                )
+            catalogue.mark_missing_roots(self.conn, self.c.id, kept)
+        for root in kept:
+            log.warning("%s was not found; its photos in %r are kept", root, self.c.name)
+        self.report.missing_roots = kept
+        self.report.missing_photos = sum(
+            1 for path in self.existing if any(_under(path, root) for root in kept)
+        )
+        return self.execute(files, gone)
+
+    def remove_folder(self, root: str) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        if root not in roots:
+            raise CollectionError(
+                f"{root} is not a folder of collection {self.c.name!r}; its folders are: "
+                f"{', '.join(roots) or 'none'}."
+            )
+        others = [r for r in roots if r != root]
+        gone = [
+            p
+            for path, p in self.existing.items()
+            if _under(path, root) and not any(_under(path, other) for other in others)
+        ]
+        with catalogue.transaction(self.conn):
+            catalogue.remove_roots(self.conn, self.c.id, [root])
+        return self.execute([], gone)
+
+    def rebuild(self) -> IndexReport:
+        roots = catalogue.roots(self.conn, self.c.id)
+        missing = [root for root in roots if not os.path.exists(root)]
+        if missing:
+            raise CollectionError(
+                f"Cannot rebuild {self.c.name!r}: {', '.join(missing)} not found. Plug the drive "
+                f"in (or mount the share), or drop the folder with `sciceapp collection "
+                f"remove-folder {self.c.name} FOLDER`, then rebuild."
+            )
+        files = scan(roots)
+        found = {str(f) for f in files}
+        gone = [p for path, p in self.existing.items() if path not in found]
+        return self.execute(files, gone, force=True)
+
+    # -- the shared pass ---------------------------------------------------------------------
     def execute(
         self,
-        roots: list[str],
-        remove_missing: bool,
-        progress: ProgressFn | None,
-        cancel: CancelToken | None,
+        files: list[Path],
+        gone: list[PhotoRecord],
+        new_roots: list[str] | None = None,
+        force: bool = False,
     ) -> IndexReport:
-        self.progress, self.cancel = progress, cancel
         embedder = self.c.embedder()
-        info = embedder.info
-        files = scan(roots) if roots else []
-        existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
-        todo, replaced = self._triage(files, existing)
-        if remove_missing:
-            seen = {str(f) for f in files}
-            self._remove([p for path, p in existing.items() if path not in seen])
-        batches = (
-            (batch.items, batch.ok, batch.vectors, replaced)
+        todo, replaced = self._triage(files, self.existing, force)
+        # Recorded only now that the command runs: a refused or failed start records nothing.
+        if new_roots:
+            with catalogue.transaction(self.conn):
+                catalogue.add_roots(self.conn, self.c.id, new_roots)
+        self._remove(gone)
+        cancel = self.cancel
+        model: list[GlobalModel] = [embedder]
+
+        def batches():
+            if not embedder.info.trained and todo:
+                model[0] = self._learn_model(todo)
             for batch in embed_files(
                 todo,
-                embedder,
-                info.image_size,
-                info.mean,
-                info.std,
+                model[0],
                 progress=self._report,
                 cancel=cancel,
                 local_features=self.features is not None,
-            )
-        )
+            ):
+                yield batch.items, batch.ok, batch.vectors, replaced
 
         def begin() -> None:
             if self.features is not None:
@@ -150,56 +253,33 @@ class IndexingRun:
 
         def finish() -> None:  # rows first: features of photos indexed earlier come after
             if self.features is not None:
-                model_input = (info.image_size, tuple(info.mean), tuple(info.std))
-                self.features.complete(model_input, self._report, cancel)
+                self.features.complete(model[0], self._report, cancel)
                 self.features.start()  # drop the records of photos this run removed
 
-        resume = "run `sciceapp collection update` to finish"
-        return self._consume(batches, "Indexing", resume, begin, finish)
+        resume = f"run `sciceapp collection update {shlex.quote(self.c.name)}` to finish"
+        return self._consume(batches(), "Indexing", resume, begin, finish)
 
-    def import_shards(
-        self, files: list[Path], progress: ProgressFn | None, cancel: CancelToken | None
-    ) -> IndexReport:
-        """Rows of shards (checked by the caller) into the collection, a row group at a time:
-        a photo already there with the same content is left alone (a second import of a
-        shard adds nothing), one whose content changed is replaced."""
-        self.progress, self.cancel = progress, cancel
-        existing = {p.path: p for p in catalogue.photos(self.conn, self.c.id)}
-        from sciceapp.engine import shards  # pyarrow: only for imports and exports
+    def _learn_model(self, todo: list[Path]) -> GlobalModel:
+        """A model that learns from its collection (the classical vocabulary,
+        ``classical_model.py``): learn it from this run's photos, then switch the collection
+        to it in one transaction, before any photo row of this run exists."""
+        c = self.c
+        path = learn_vocabulary(todo, c.folder, progress=self._report, cancel=self.cancel)
+        sha256 = model_kinds.fingerprint(path)
+        catalogue.set_model(self.conn, c.id, str(path), sha256)
+        for old in c.folder.glob(f"{VOCABULARY_PREFIX}*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)  # left by an attempt that died before the switch
+        c.model_switched(path, sha256)
+        return c.embedder()
 
-        handles = [shards.read_meta(path)[1] for path in files]
-        total = sum(h.metadata.num_rows for h in handles)
-        seen: set[str] = set()
+    def import_shards(self, files: list[Path]) -> IndexReport:
+        """Rows of shards (checked by the caller) into the collection, a row group at a time
+        (``collection_shards.import_batches``)."""
+        from sciceapp.engine.collection_shards import import_batches  # pyarrow: only here
 
-        def batches():
-            done = 0
-            for handle in handles:
-                for rows, vectors, valid in shards.read_shard(handle, self.c.descriptor_dim):
-                    if cancel is not None:
-                        cancel.raise_if_cancelled()
-                    items, keep, replaced = [], [], {}
-                    for row, has_vector in zip(rows, valid, strict=True):
-                        old = existing.get(row["path"])
-                        if row["path"] in seen or (
-                            old is not None
-                            and old.sha256 == row["sha256"]
-                            and old.size == row["size"]
-                        ):
-                            self.report.unchanged += 1
-                            keep.append(False)
-                            continue
-                        seen.add(row["path"])
-                        item = _shard_item(row, bool(has_vector))
-                        if old is not None:
-                            replaced[row["path"]] = old
-                        items.append(item)
-                        keep.append(item.error is None)
-                    done += len(rows)
-                    self._report(done, total)
-                    ok = [item for item in items if item.error is None]
-                    yield items, ok, vectors[np.asarray(keep, bool)], replaced
-
-        return self._consume(batches(), "Import", "run the same import again to finish")
+        batches = import_batches(self, files)
+        return self._consume(batches, "Import", "run the same import again to finish")
 
     def _consume(self, batches, job: str, resume: str, begin=None, finish=None) -> IndexReport:
         """Write ``(items, ok, vectors, replaced)`` batches with checkpoints (module docstring),
@@ -239,7 +319,7 @@ class IndexingRun:
         return self.report
 
     def _triage(
-        self, files: list[Path], existing: dict[str, PhotoRecord]
+        self, files: list[Path], existing: dict[str, PhotoRecord], force: bool = False
     ) -> tuple[list[Path], dict[str, PhotoRecord]]:
         todo: list[Path] = []
         replaced: dict[str, PhotoRecord] = {}
@@ -249,13 +329,17 @@ class IndexingRun:
             if row is None:
                 todo.append(path)
                 continue
+            if force:
+                todo.append(path)
+                replaced[str(path)] = row
+                continue
             try:
                 stat = path.stat()
             except OSError:
                 continue  # vanished since the scan; update() removes it next time
             if row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
                 self.report.unchanged += 1
-            elif row.size == stat.st_size and row.sha256 == sha256_file(path):
+            elif row.size == stat.st_size and row.sha256 == _sha256_or_none(path):
                 touched.append((stat.st_mtime_ns, row.id))  # touched, same bytes
                 self.report.unchanged += 1
             else:
@@ -346,7 +430,13 @@ class IndexingRun:
         the next save; a cancelled one (also while faiss trains) keeps exact search quietly.
         """
         c = self.c
-        if c.index_kind == "flat" or self.kind_used == c.index_kind:
+        target = conversion.trained_kind(c.index_kind)
+        if target == "flat" or self.kind_used == target:
+            return None
+        # Every row ever stored is more than the live ones: when even that is too few, the
+        # store need not be opened to know (every save of an auto collection below its size).
+        at_most = pending.end_row
+        if conversion.flat_reason(c.index_kind, c.descriptor_dim, c.index_params, at_most):
             return None
         reader = self.writer.reader(pending)
         if conversion.flat_reason(
@@ -357,27 +447,25 @@ class IndexingRun:
             return None
         self._report(
             *self.position,
-            f"converting the index to {c.index_kind} ({reader.live_count} photos, may take "
+            f"converting the index to {target} ({reader.live_count} photos, may take "
             "minutes; cancel keeps exact search)",
         )
         try:
-            index, recall = conversion.convert(
-                reader, c.index_kind, c.index_params, cancel=self.cancel
-            )
+            index, recall = conversion.convert(reader, target, c.index_params, cancel=self.cancel)
         except CancelledError as exc:
-            log.info("collection %r: conversion to %s cancelled", c.name, c.index_kind)
+            log.info("collection %r: conversion to %s cancelled", c.name, target)
             self.cancelled_conversion = exc  # raised once this save is committed
             return None
         except Exception as exc:  # noqa: BLE001 - any failure: stay exact, lose nothing
             note = (
-                f"converting to {c.index_kind} failed ({exc}); exact search is kept and the "
+                f"converting to {target} failed ({exc}); exact search is kept and the "
                 "conversion is retried at the next add or update"
             )
             log.warning("collection %r: %s", c.name, note)
             self.dirty = True
             return IndexState("flat", None, note)
-        self.index, self.kind_used, self.dirty = index, c.index_kind, True
-        return IndexState(c.index_kind, recall, None)
+        self.index, self.kind_used, self.dirty = index, target, True
+        return IndexState(target, recall, None)
 
     def _write_error(self, exc: OSError) -> CollectionError:
         if is_disk_full(exc):
@@ -416,12 +504,7 @@ class IndexingRun:
             raise _catalogue_error(exc) from exc
         if committed is not None:
             self.writer.committed(committed)
-        for old in self.c.folder.iterdir():
-            match = INDEX_FILE.match(old.name)
-            # Older generations, and temp files of saves that a crash interrupted.
-            temp = old.suffix == TEMP_SUFFIX and old.name.lstrip(".").startswith("index-")
-            if temp or (match and (self.index is None or int(match[1]) != self.gen)):
-                old.unlink(missing_ok=True)
+        _remove_stale_files(self.c.folder, self.gen if self.index is not None else None)
         self.gen += 1
         self.dirty = False
         self._raise_cancelled_conversion()
@@ -439,5 +522,6 @@ class IndexingRun:
             log.exception("could not cut the store back; the next run will")
         try:
             catalogue.rollback_unsaved(self.conn, self.c.id)
-        except (sqlite3.Error, SciceappError):
-            log.exception("could not roll the catalogue back; the next run will")
+        except (sqlite3.Error, SciceappError) as exc:
+            # Expected when the disk is full; harmless: the next run starts with this rollback.
+            log.warning("the catalogue is rolled back at the next run (not now: %s)", exc)

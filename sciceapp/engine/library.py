@@ -17,7 +17,7 @@ from contextlib import closing
 from dataclasses import asdict
 
 from sciceapp import paths as app_paths
-from sciceapp.engine import catalogue, open_index, store
+from sciceapp.engine import catalogue, conversion, model_kinds, open_index, store
 from sciceapp.engine.catalogue import PhotoRecord
 from sciceapp.engine.collection import (
     CHECKPOINT_S,
@@ -26,10 +26,8 @@ from sciceapp.engine.collection import (
     CollectionOptions,
     CollectionSummary,
 )
-from sciceapp.engine.index import KINDS, IndexParams, VectorIndex
+from sciceapp.engine.index import IndexParams, check_params
 from sciceapp.engine.indexing_run import IndexReport
-from sciceapp.engine.locking import collection_lock
-from sciceapp.engine.onnx_model import read_model_info
 from sciceapp.errors import CollectionError
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ class Library:
         self,
         name: str,
         model_path: str | os.PathLike[str],
-        index_kind: str = "flat",
+        index_kind: str = conversion.AUTO,
         index_params: IndexParams | None = None,
         store_dtype: str = "float32",
         local_features: bool = False,
@@ -85,22 +83,26 @@ class Library:
         ``store_dtype``: the type of its stored descriptor rows, ``float32`` (exact search at
         full speed) or ``float16`` (half the disk; exact search converts rows as it reads).
 
-        ``index_kind`` other than ``flat`` (with ``index_params``, defaults otherwise) starts
-        exact and converts itself once it has enough photos to train (``conversion.py``).
+        ``index_kind``: ``auto`` (exact search while it is the faster, then the two-stage
+        kind), ``flat`` (always exact) or a trained kind; every kind but ``flat`` (with
+        ``index_params``, defaults otherwise) starts exact and converts itself once it has
+        enough photos (``conversion.py``).
         ``local_features``: store SIFT features of every photo for match verification (the
         command line and the window turn it on unless asked not to). With them, photos are
         decoded once at the size the features need and the model's input is made from that.
         """
         name = _check_name(name)
-        if index_kind not in KINDS:
+        if index_kind not in conversion.COLLECTION_KINDS:
             raise CollectionError(
                 f"Index kind {index_kind!r} is not available for collections; choose one of "
-                f"{', '.join(KINDS)}."
+                f"{', '.join(conversion.COLLECTION_KINDS)}."
             )
-        info = read_model_info(model_path)
+        info = model_kinds.read_info(model_path)
         params = index_params or IndexParams()
         try:
-            VectorIndex(info.descriptor_dim, index_kind, params)  # refuse what cannot be built
+            # Refuse what cannot be built (auto with settings given: the two-stage kind).
+            asked = index_kind if index_params is None else conversion.trained_kind(index_kind)
+            check_params(conversion.checked_kind(asked), info.descriptor_dim, params)
         except ValueError as exc:
             raise CollectionError(
                 f"A {index_kind} index cannot be built for {info.display_name} "
@@ -124,6 +126,7 @@ class Library:
             local_features=local_features,
         )
         with closing(self.connect()) as conn:
+            catalogue.check_integrity(conn, self.data_dir)
             try:
                 catalogue.insert_collection(conn, new)
             except sqlite3.IntegrityError as exc:
@@ -133,7 +136,7 @@ class Library:
                 ) from exc
         log.info("created collection %r with %s", name, info.display_name)
         collection = self.open_collection(name, options)
-        store.create(collection.folder, collection.descriptor_dim, store_dtype)
+        store.create(collection.folder, collection.descriptor_dim, store_dtype, collection.uid)
         return collection
 
     def open_collection(self, name: str, options: CollectionOptions | None = None) -> Collection:
@@ -156,10 +159,11 @@ class Library:
     def remove_collection(self, name: str) -> None:
         """Delete a collection's catalogue rows and files (the photos themselves stay)."""
         collection = self.open_collection(name)
-        with collection_lock(collection.folder, name), closing(self.connect()) as conn:
-            catalogue.delete_collection(conn, collection.id)
+        with collection.locked() as conn:
+            with catalogue.transaction(conn):
+                catalogue.remove_collection(conn, collection.id)
             for path in collection.folder.glob("index-*"):
                 path.unlink(missing_ok=True)
-        open_index.forget(collection.folder)
-        shutil.rmtree(collection.folder, ignore_errors=True)
+            open_index.forget(collection.folder)
+            shutil.rmtree(collection.folder, ignore_errors=True)  # under the lock: see locked
         log.info("removed collection %r", name)

@@ -277,15 +277,13 @@ def locate(
     if verify_top_k <= 0:
         raise ValueError(f"verify_top_k must be positive, got {verify_top_k}.")
     paths = [Path(p) for p in photos]
-    info = collection.model_info
     embedder = collection.embedder()
     verifying = verify and collection.local_features
     search_k = max(top_k, verify_top_k) if verifying else top_k
     search_k = min(search_k, max(top_k, collection.index().ntotal))  # K = all: the collection
     results: list[LocateResult] = []
     batches = embed_files(
-        paths, embedder, info.image_size, tuple(info.mean), tuple(info.std),
-        progress=progress, cancel=cancel, local_features=verifying,
+        paths, embedder, progress=progress, cancel=cancel, local_features=verifying,
         features_decode=collection.local_features,
     )  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="verify")

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/{name}/{file}"
+# A folder (URL) holding the backbone files under their official names, used instead of the
+# official addresses: an organisation's own mirror, or a machine without internet access.
+MIRROR_ENV = "SCICEAPP_WEIGHTS_MIRROR"
 DINOV2_BACKBONES = (
     "dinov2_vits14",
     "dinov2_vitb14",
@@ -76,11 +79,14 @@ class BackboneFile:
 
 @dataclass(frozen=True)
 class LocalModel:
-    """An ONNX file in the model folder: its metadata, or why it cannot be used."""
+    """An ONNX file in the model folder (its metadata, or why it cannot be used), or a
+    built-in model kind."""
 
     path: Path
     info: ModelInfo | None
     error: str | None = None
+    external_files: list[str] = field(default_factory=list)  # weights beside the .onnx
+    builtin: bool = False  # a model kind that needs no file (the classical one)
 
     @property
     def display_name(self) -> str:
@@ -96,9 +102,12 @@ def backbone_file(name: str) -> BackboneFile:
     filename = f"{name}_pretrain.pth"
     folder = name.removesuffix("_reg4")
     known = KNOWN_BACKBONE_FILES.get(name, {})
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
     return BackboneFile(
         name=name,
-        url=DINOV2_URL.format(name=folder, file=filename),
+        url=f"{mirror.rstrip('/')}/{filename}"
+        if mirror
+        else DINOV2_URL.format(name=folder, file=filename),
         filename=filename,
         sha256=known.get("sha256"),
         size_bytes=known.get("size_bytes"),
@@ -179,6 +188,14 @@ def list_local_models(data_dir: str | os.PathLike[str]) -> list[LocalModel]:
     return found
 
 
+def builtin_models() -> list[LocalModel]:
+    """The models that need no file: the classical, training-free kind."""
+    from sciceapp.engine.classical_model import spec_info
+
+    info = spec_info()
+    return [LocalModel(path=info.path, info=info, builtin=True)]
+
+
 def import_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str]) -> LocalModel:
     """Check an ONNX model file and copy it (atomically) into the data folder's model folder.
 
@@ -188,12 +205,40 @@ def import_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str])
     source = Path(path)
     info = read_info(source)
     target = models_dir(Path(data_dir)) / source.name
+    externals = external_data(source)
     if target.exists():
         if read_info(target).sha256 == info.sha256:
-            return LocalModel(path=target, info=read_info(target))
+            return LocalModel(path=target, info=read_info(target), external_files=externals)
         raise ModelError(
             f"A different model called {target.name} is already in {target.parent}. Rename "
             "the file you are importing, or remove the old one first."
         )
+    for name in externals:  # the weights first: the model file appears only with its data
+        copy_atomic(source.parent / name, target.parent / name)
     copy_atomic(source, target)
-    return LocalModel(path=target, info=read_info(target))
+    return LocalModel(path=target, info=read_info(target), external_files=externals)
+
+
+def external_data(model: Path) -> list[str]:
+    """The external data files an ONNX model keeps its weights in (names relative to its
+    folder), each checked to be a file inside that folder; ``ModelError`` otherwise."""
+    from sciceapp.engine.onnx_proto import NotOnnxError, external_data_files
+
+    try:
+        names = external_data_files(model)
+    except (NotOnnxError, OSError) as exc:
+        raise ModelError(f"Cannot read the weights' locations in {model}: {exc}") from exc
+    folder = model.parent.resolve()
+    for name in names:
+        where = (folder / name).resolve()
+        if Path(name).is_absolute() or folder not in where.parents:
+            raise ModelError(
+                f"{model.name} keeps weights in {name!r}, outside its own folder; sciceapp "
+                "reads no file outside a model's folder. Export the model again."
+            )
+        if not where.is_file():
+            raise ModelError(
+                f"{model.name} keeps its weights in {name}, which is not beside it in {folder}. "
+                "Put that file next to the model (or export it again as one file)."
+            )
+    return names

@@ -160,6 +160,7 @@ PAGE_STYLE = (
     ".sciceapp-dot{border-radius:50%;border:2px solid;box-sizing:border-box;}"
     ".sciceapp-reference{background:#3b8bdb;border-color:#1f5fa8;}"
     ".sciceapp-match{background:#ff922b;border-color:#d9480f;}"
+    ".sciceapp-verified{background:#ff922b;border-color:#2b8a3e;border-width:4px;}"
     ".sciceapp-predicted{background:#fa5252;border-color:#c92a2a;border-width:3px;}"
     ".sciceapp-recorded{background:#51cf66;border-color:#2b8a3e;border-width:3px;}"
     ".sciceapp-title{font-weight:bold;}.sciceapp-path{color:#555;font-size:11px;"

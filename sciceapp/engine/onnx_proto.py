@@ -11,7 +11,10 @@ well-formed at the top level: a truncated or overwritten file fails here.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import BinaryIO
+
+from sciceapp.reading import open_regular
 
 MODEL_IR_VERSION = 1
 MODEL_GRAPH = 7
@@ -68,33 +71,71 @@ def read_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
     size = os.path.getsize(path)
     seen: set[int] = set()
     props: dict[str, str] = {}
-    with open(path, "rb") as handle:
-        while (tag := _varint(handle)) is not None:
-            field, wire = tag >> 3, tag & 7
-            if field == 0:
-                raise NotOnnxError("field number 0 (not a protobuf message)")
-            if wire == WIRE_VARINT:
-                if _varint(handle) is None:
-                    raise NotOnnxError("file ends inside a field (truncated)")
-            elif wire == WIRE_I64:
-                _read_exact(handle, 8)
-            elif wire == WIRE_I32:
-                _read_exact(handle, 4)
-            elif wire == WIRE_LEN:
-                length = _varint(handle)
-                if length is None or handle.tell() + length > size:
-                    raise NotOnnxError(f"field {field} runs past the end of the file (truncated)")
-                if field == MODEL_METADATA_PROPS:
-                    if length > MAX_METADATA_BYTES:
-                        raise NotOnnxError("metadata entry is implausibly large")
-                    key, value = _parse_entry(_read_exact(handle, length))
-                    props[key] = value
-                else:
-                    handle.seek(length, os.SEEK_CUR)
-            else:
-                raise NotOnnxError(f"unknown protobuf wire type {wire}")
+    with open_regular(path) as handle:
+        for field, wire, length in _walk(handle, size):
+            if field == MODEL_METADATA_PROPS and wire == WIRE_LEN:
+                if length > MAX_METADATA_BYTES:
+                    raise NotOnnxError("metadata entry is implausibly large")
+                key, value = _parse_entry(_read_exact(handle, length))
+                props[key] = value
             seen.add(field)
     missing = {MODEL_IR_VERSION, MODEL_GRAPH, MODEL_OPSET_IMPORT} - seen
     if missing:
         raise NotOnnxError(f"no {'graph' if MODEL_GRAPH in missing else 'ONNX header'} in the file")
     return props
+
+
+MODEL_GRAPH_INITIALIZER = 5
+TENSOR_EXTERNAL_DATA = 13
+EXTERNAL_LOCATION = "location"
+
+
+def _walk(handle: BinaryIO, end: int) -> Iterator[tuple[int, int, int]]:
+    """``(field, wire, length)`` of each field of the message that ends at offset ``end``;
+    for a length-delimited field the handle is left at its first byte (the caller reads it
+    or not: the walk seeks past it either way), other fields are skipped."""
+    while handle.tell() < end:
+        tag = _varint(handle)
+        if tag is None:
+            raise NotOnnxError("file ends inside a message (truncated)")
+        field, wire = tag >> 3, tag & 7
+        if field == 0:
+            raise NotOnnxError("field number 0 (not a protobuf message)")
+        if wire == WIRE_VARINT:
+            if _varint(handle) is None:
+                raise NotOnnxError("file ends inside a field (truncated)")
+        elif wire in (WIRE_I64, WIRE_I32):
+            _read_exact(handle, 8 if wire == WIRE_I64 else 4)
+        elif wire == WIRE_LEN:
+            length = _varint(handle)
+            start = handle.tell()
+            if length is None or start + length > end:
+                raise NotOnnxError(f"field {field} runs past the end of its message (truncated)")
+            yield field, wire, length
+            handle.seek(start + length)
+            continue
+        else:
+            raise NotOnnxError(f"unknown protobuf wire type {wire}")
+        yield field, wire, 0
+
+
+def external_data_files(path: str | os.PathLike[str]) -> list[str]:
+    """The files (as written in the model, relative to its folder) that the initializers of
+    its main graph keep their weights in; empty for a self-contained model."""
+    size = os.path.getsize(path)
+    found: list[str] = []
+    with open_regular(path) as handle:
+        for field, wire, length in _walk(handle, size):
+            if field != MODEL_GRAPH or wire != WIRE_LEN:
+                continue
+            graph_end = handle.tell() + length
+            for g_field, g_wire, g_length in _walk(handle, graph_end):
+                if g_field != MODEL_GRAPH_INITIALIZER or g_wire != WIRE_LEN:
+                    continue
+                tensor_end = handle.tell() + g_length
+                for t_field, t_wire, t_length in _walk(handle, tensor_end):
+                    if t_field == TENSOR_EXTERNAL_DATA and t_wire == WIRE_LEN:
+                        key, value = _parse_entry(_read_exact(handle, t_length))
+                        if key == EXTERNAL_LOCATION and value not in found:
+                            found.append(value)
+    return found

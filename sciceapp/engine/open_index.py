@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sciceapp.engine.index import IndexParams, VectorIndex
+from sciceapp.engine.index import REBUILD_HINT, IndexParams, VectorIndex
 from sciceapp.engine.store import DescriptorStore
+from sciceapp.errors import CollectionError
 
 MAX_OPEN = 2
 INDEX_FILE = "index-{gen}.faiss"
@@ -48,6 +49,18 @@ class OpenIndex:
         found = self.index.ids() if self.index is not None else self.store.live_ids()
         return np.sort(found)
 
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored descriptors of the live photos, ``(ids int64 [N], float32 [N, dim])`` in
+        store order, in memory (for evaluations and small collections; a search never needs
+        them all at once)."""
+        parts = list(self.store.live_chunks())
+        if not parts:
+            return np.empty(0, np.int64), np.empty((0, self.store.dim), np.float32)
+        return (
+            np.concatenate([ids for ids, _ in parts]).astype(np.int64),
+            np.concatenate([vectors for _, vectors in parts]),
+        )
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores [Q, k], ids [Q, k])``, best first (-1 / -inf past the end)."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
@@ -66,13 +79,35 @@ def load(
     params: IndexParams,
     store: DescriptorStore,
     index_sha256: str | None,
+    fix: str = REBUILD_HINT,
 ) -> OpenIndex:
-    """Open generation ``gen`` of the collection in ``folder`` for searching."""
+    """Open generation ``gen`` of the collection in ``folder`` for searching (``fix``: the way
+    out, should its index file be missing, damaged or another's)."""
     index = None
     if kind != "flat":
         path = folder / INDEX_FILE.format(gen=gen)
-        index = VectorIndex.load(path, kind, params, sha256=index_sha256, mmap=True)
+        index = VectorIndex.load(path, kind, params, sha256=index_sha256, mmap=True, fix=fix)
+        if index.dim != store.dim:
+            raise CollectionError(
+                f"The index file {path} holds {index.dim}-d vectors; its collection has "
+                f"{store.dim}. {fix}"
+            )
     return OpenIndex(gen, kind, store, index, params)
+
+
+def check_rows(opened: OpenIndex, expected: set[int], fix: str = REBUILD_HINT) -> None:
+    """``CollectionError`` unless what ``opened`` searches is exactly the catalogue's indexed
+    rows ``expected`` (a store or index file edited, or a catalogue restored from elsewhere).
+    The trained kinds answer from their index file; twostage needs the store's rows as well."""
+    found = [opened.store.live_ids()] if opened.index is None else [opened.index.ids()]
+    if opened.kind == "twostage":
+        found.append(opened.store.live_ids())
+    for ids in found:
+        if len(ids) != len(expected) or set(ids.tolist()) != expected:
+            raise CollectionError(
+                f"The files of {opened.store.root.parent} do not match the catalogue ({len(ids)} "
+                f"photos in them, {len(expected)} indexed in the catalogue). {fix}"
+            )
 
 
 _OPEN: OrderedDict[str, OpenIndex] = OrderedDict()

@@ -1,44 +1,63 @@
 """The indexing pipeline: files -> (read, hash, EXIF, decode, resize in a thread pool) -> batches
--> ONNX Runtime -> descriptors.
+-> the model (ONNX Runtime, or the classical model) -> descriptors.
 
 Decoding runs ahead of inference in worker threads (Pillow, hashlib and ONNX Runtime all
 release the GIL), so while the model embeds one batch the next ones are being decoded.
-``embed_files`` knows nothing of catalogues or indexes: it is the unit a distributed job runs
-per shard (ARCHITECTURE.md, "Scale"), and what ``library.py`` consumes for one collection.
+``embed_files`` knows nothing of catalogues or indexes: it is what ``library.py`` consumes for
+one collection. :func:`describe_photo` is the per-photo step, shared with the cluster's decode
+tasks (``sciceapp/cluster/``), which read through a ``photo_source``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
-from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import is_image_path, load_upright, model_input
+from sciceapp.engine.images import is_image_path, load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
+from sciceapp.engine.photo_source import LocalFile, PhotoSource
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 log = logging.getLogger(__name__)
 
+INVALID_DESCRIPTOR = (
+    "the model gave an invalid descriptor (NaN or infinity) for this photo; the model file "
+    "may be damaged: check it with `sciceapp model info`"
+)
 PREFETCH_BATCHES = 2
 """Batches decoded ahead of the one being embedded: enough to hide decoding behind
 inference, few enough that memory stays at a few batches of pixels."""
 
 
-class EmbedsImages(Protocol):
-    batch_size: int
+class GlobalModel(Protocol):
+    """What the pipeline needs of a model kind (``model_kinds.py``): an ONNX network or the
+    classical model. Each photo is decoded once, upright, with both sides at least
+    ``decode_side`` px where it is bigger; ``prepare_input`` turns that image (and the
+    upright original's (width, height)) into the model's input in the decode threads (pixels,
+    or local features); ``embed_inputs`` runs once per batch (-> float32 ``[B, D]``)."""
 
-    def embed(self, images: np.ndarray) -> np.ndarray: ...
+    batch_size: int
+    decode_side: int
+
+    def prepare_input(self, image: Image.Image, original_size: tuple[int, int]) -> Any: ...
+
+    def embed_inputs(self, inputs: list[Any]) -> np.ndarray: ...
 
 
 @dataclass
@@ -50,7 +69,7 @@ class Prepared:
     mtime_ns: int = 0
     sha256: str | None = None
     meta: PhotoMeta | None = None
-    pixels: np.ndarray | None = None  # float32 [3, S, S]
+    model_input: Any = None  # what the model's prepare_input made (float32 [3, S, S] pixels...)
     error: str | None = None
     features: LocalFeatures | None = None  # local features, when asked for
     features_ms: float = 0.0  # time their extraction took
@@ -102,51 +121,73 @@ def _utf8(path: Path) -> bool:
     return True
 
 
-def prepare(
-    path: Path,
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+def describe_photo(
+    source: PhotoSource,
+    model: GlobalModel,
     local_features: bool = False,
     features_decode: bool | None = None,
+    *,
+    decode: bool = True,
 ) -> Prepared:
-    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input pixels
-    (and, with ``local_features``, its local features from the same decoded image).
+    """What indexing knows of one photo before the model runs, read once: identity (size,
+    mtime, SHA-256), EXIF (and a sidecar's GPS), and the model's input (upright, draft-decoded,
+    resized and normalised by ``model.prepare_input``); or why it is skipped (``error``).
+    With ``local_features``, also its local features from the same decoded image.
+
+    The one per-photo function: ``collection add`` (through :func:`prepare`) and the cluster's
+    decode tasks (``sciceapp/cluster/``) both call it, so a photo is described the same way
+    wherever it is (ARCHITECTURE.md, "Scale beyond one machine").
 
     ``features_decode`` (default: ``local_features``) decodes at the size local features
     need, as a collection with them does for every photo, so that a query's model input is
     made exactly as the collection's were, whether or not its features are extracted.
+    ``decode=False`` (the cluster's GPU decoding) leaves the file's bytes in ``model_input``
+    for a GPU worker to decode.
     """
-    item = Prepared(path)
+    item = Prepared(Path(source.name))
+    digest = hashlib.sha256()
     try:
-        stat = path.stat()
-        data = path.read_bytes()
+        data, item.size, item.mtime_ns = source.read(digest)
     except OSError as exc:
         item.error = f"cannot read the file: {exc.strerror or exc}"
         return item
-    item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
-    item.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        # Local features want a longer side near 1024 px: decode that much, once.
-        big = local_features if features_decode is None else features_decode
-        min_side = max(image_size, DEFAULT_MAX_SIDE_PX) if big else image_size
-        image, original = load_upright(data, min_side)
-        item.pixels = model_input(image, image_size, mean, std)
-    except ImageError as exc:
-        item.error = str(exc)
-        return item
-    if local_features:
-        item.features, item.features_ms = timed_extract(np.asarray(image), original)
-    item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
+    item.sha256 = digest.hexdigest()
+    if not decode:
+        item.model_input = data
+    else:
+        try:
+            # Local features want a longer side near 1024 px: decode that much, once.
+            big = local_features if features_decode is None else features_decode
+            side = model.decode_side
+            image, original = load_upright(data, max(side, DEFAULT_MAX_SIDE_PX) if big else side)
+            started = time.perf_counter()
+            item.model_input = model.prepare_input(image, original)
+            input_ms = (time.perf_counter() - started) * 1000.0
+        except ImageError as exc:
+            item.error = str(exc)
+            return item
+        if local_features:
+            if isinstance(item.model_input, LocalFeatures):  # the classical model's input
+                item.features, item.features_ms = item.model_input, input_ms
+            else:
+                item.features, item.features_ms = timed_extract(np.asarray(image), original)
+    item.meta = source.with_sidecar(read_photo_meta(data))
     return item
+
+
+def prepare(
+    path: Path,
+    model: GlobalModel,
+    local_features: bool = False,
+    features_decode: bool | None = None,
+) -> Prepared:
+    """:func:`describe_photo` of a local file."""
+    return describe_photo(LocalFile(path), model, local_features, features_decode)
 
 
 def embed_files(
     paths: list[Path],
-    embedder: EmbedsImages,
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    embedder: GlobalModel,
     *,
     workers: int | None = None,
     progress: ProgressFn | None = None,
@@ -161,7 +202,6 @@ def embed_files(
     Raises ``CancelledError`` between batches once ``cancel`` is set; every batch yielded
     before that is complete.
     """
-    batch_size = max(1, embedder.batch_size)
     total = len(paths)
     # One decode thread per CPU: with a GPU embedding 1700 photos/s, decoding is the limit.
     # On a 16-CPU H100 machine 16 threads decoded 218 photos/s, 8 threads 125, 32 threads 183
@@ -173,14 +213,12 @@ def embed_files(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
 
         def top_up() -> None:
-            while len(pending) < batch_size * (PREFETCH_BATCHES + 1):
+            while len(pending) < max(1, embedder.batch_size) * (PREFETCH_BATCHES + 1):
                 path = next(queue, None)
                 if path is None:
                     return
                 pending.append(
-                    pool.submit(
-                        prepare, path, image_size, mean, std, local_features, features_decode
-                    )
+                    pool.submit(prepare, path, embedder, local_features, features_decode)
                 )
 
         try:
@@ -188,15 +226,23 @@ def embed_files(
             while pending:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
+                # Read each time: calibration at the first batch may choose another size.
+                batch_size = max(1, embedder.batch_size)
                 items = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
                 top_up()
                 ok = [item for item in items if item.error is None]
                 if ok:
-                    vectors = embedder.embed(np.stack([item.pixels for item in ok]))
+                    vectors = embedder.embed_inputs([item.model_input for item in ok])
+                    finite = np.isfinite(vectors).all(axis=1)
+                    if not finite.all():  # never let NaN into an index or a ranking
+                        for item in itertools.compress(ok, ~finite):
+                            item.error = INVALID_DESCRIPTOR
+                        ok = list(itertools.compress(ok, finite))
+                        vectors = vectors[finite]
                 else:
                     vectors = np.zeros((0, 0), dtype=np.float32)
                 for item in ok:
-                    item.pixels = None  # the batch is embedded; free the memory
+                    item.model_input = None  # the batch is embedded; free the memory
                 done += len(items)
                 skipped += len(items) - len(ok)
                 yield EmbeddedBatch(items, vectors, ok)
@@ -209,9 +255,7 @@ def embed_files(
 
 def extract_files(
     paths: list[Path],
-    image_size: int,
-    mean: tuple,
-    std: tuple,
+    model: GlobalModel,
     *,
     workers: int | None = None,
     cancel: CancelToken | None = None,
@@ -227,13 +271,13 @@ def extract_files(
         try:
             while True:
                 while len(pending) < 2 * workers and (path := next(queue, None)) is not None:
-                    pending.append(pool.submit(prepare, path, image_size, mean, std, True))
+                    pending.append(pool.submit(prepare, path, model, True))
                 if not pending:
                     return
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 item = pending.popleft().result()
-                item.pixels = None
+                item.model_input = None
                 yield item
         finally:
             for future in pending:

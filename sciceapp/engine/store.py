@@ -2,8 +2,9 @@
 
 Files in ``<collection>/store/``:
 
-- ``store.json``: format version, descriptor size and row type (float32 or float16), written
-  once when the store is created.
+- ``store.json``: format version, descriptor size, row type (float32 or float16) and the
+  uid of the collection it belongs to, written once when the store is created (a store
+  copied from another collection or data folder is refused).
 - ``vectors.bin``: one row of ``dim`` values per photo, in the order they were appended.
 - ``ids.bin``: the catalogue id of each row (int64), the row map.
 - ``deleted.bin``: ids whose rows no longer count (removed or replaced photos), int64.
@@ -87,8 +88,16 @@ def _row_type(dtype: str) -> np.dtype:
     return np.dtype(dtype).newbyteorder("<")
 
 
-def create(folder: Path, dim: int, dtype: str = "float32") -> None:
-    """Create an empty store in ``folder / STORE_DIR`` (nothing happens if it exists)."""
+FIX = (
+    "Rebuild it with `sciceapp collection rebuild {name}` (the catalogue keeps every photo), or "
+    "restore the collection folder from a backup."
+)
+"""The way out of a damaged or foreign store, for the collection called ``name``."""
+
+
+def create(folder: Path, dim: int, dtype: str = "float32", owner: str | None = None) -> None:
+    """Create an empty store in ``folder / STORE_DIR`` for the collection whose uid is
+    ``owner`` (nothing happens if it exists)."""
     _row_type(dtype)
     root = Path(folder) / STORE_DIR
     if (root / META_FILE).exists():
@@ -96,17 +105,16 @@ def create(folder: Path, dim: int, dtype: str = "float32") -> None:
     root.mkdir(parents=True, exist_ok=True)
     for name in (VECTORS_FILE, IDS_FILE, DELETED_FILE):
         (root / name).touch()
-    meta = {"format": FORMAT_VERSION, "dim": int(dim), "dtype": dtype}
+    meta = {"format": FORMAT_VERSION, "dim": int(dim), "dtype": dtype, "collection": owner}
     write_bytes_atomic(root / META_FILE, json.dumps(meta).encode())
 
 
-def _read_meta(root: Path, dim: int, dtype: str) -> None:
+def _read_meta(root: Path, dim: int, dtype: str, owner: str | None, fix: str) -> None:
     try:
         meta = json.loads((root / META_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise CollectionError(
-            f"The descriptor store {root} is missing or damaged ({exc}). Restore the folder "
-            "from a backup, or re-create the collection and import its shards."
+            f"The descriptor store {root} is missing or damaged ({exc}). {fix}"
         ) from exc
     if meta.get("format") != FORMAT_VERSION:
         raise CollectionError(
@@ -116,20 +124,53 @@ def _read_meta(root: Path, dim: int, dtype: str) -> None:
     if (meta.get("dim"), meta.get("dtype")) != (dim, dtype):
         raise CollectionError(
             f"The descriptor store {root} holds {meta.get('dtype')} rows of {meta.get('dim')} "
-            f"values, but its collection expects {dtype} rows of {dim}."
+            f"values, but its collection expects {dtype} rows of {dim}. {fix}"
+        )
+    if owner is not None and meta.get("collection") != owner:
+        raise CollectionError(
+            f"The descriptor store {root} belongs to another collection "
+            f"({meta.get('collection')}, expected {owner}): it was copied or restored from "
+            f"elsewhere. {fix}"
         )
 
 
-class DescriptorStore:
-    """The committed rows of a store, memory-mapped (read-only; any number of readers)."""
+class _StoreFiles:
+    """What a reader and a writer of a store share: where it is, its row type, the committed
+    ``segments``, and whose it is (``owner``: the uid of the collection called ``name``),
+    checked against ``store.json``. Subclasses open their files in ``_open``."""
 
-    def __init__(self, folder: Path, dim: int, dtype: str, segments: list[Segment]) -> None:
+    CREATES = False  # whether opening creates an empty store where there is none
+
+    def __init__(
+        self,
+        folder: Path,
+        dim: int,
+        dtype: str,
+        segments: list[Segment],
+        owner: str | None = None,
+        name: str = "NAME",
+    ) -> None:
+        if self.CREATES:
+            create(folder, dim, dtype, owner)
         self.root = Path(folder) / STORE_DIR
+        self.name = name
+        self.fix = FIX.format(name=name)
         self.dim = int(dim)
         self.dtype = dtype
+        self.owner = owner
         self.row_type = _row_type(dtype)
         self.segments = sorted(segments, key=lambda s: s.gen)
-        _read_meta(self.root, self.dim, dtype)
+        _read_meta(self.root, self.dim, dtype, owner, self.fix)
+        self._open()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+
+class DescriptorStore(_StoreFiles):
+    """The committed rows of a store, memory-mapped (read-only; any number of readers)."""
+
+    def _open(self) -> None:
         self.rows, n_deleted = _ends(self.segments)
         self._check_lengths(n_deleted)
         self.vectors = self._map(VECTORS_FILE, self.row_type, (self.rows, self.dim))
@@ -150,8 +191,7 @@ class DescriptorStore:
             if found < size:
                 raise CollectionError(
                     f"The descriptor store {self.root} is truncated: {name} has {max(found, 0)} "
-                    f"bytes where the catalogue has committed {size}. Restore the folder from a "
-                    "backup, or re-create the collection and import its shards."
+                    f"bytes where the catalogue has committed {size}. {self.fix}"
                 )
 
     def _map(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -255,8 +295,7 @@ class DescriptorStore:
             if _segment_digest(digests) != seg.sha256:
                 raise CollectionError(
                     f"The descriptor store {self.root} is damaged: segment {seg.gen} does not "
-                    "match its checksum. Restore the folder from a backup, or re-create the "
-                    "collection and import its shards."
+                    f"match its checksum. {self.fix}"
                 )
 
 
@@ -282,20 +321,15 @@ def _hash_range(path: Path, offset: int, length: int):
     return digest
 
 
-class StoreWriter:
+class StoreWriter(_StoreFiles):
     """Appends one generation's rows and deletions at a time (hold the collection's lock).
 
     Opening cuts the files back to what ``segments`` committed (the leftovers of a crash).
     """
 
-    def __init__(self, folder: Path, dim: int, dtype: str, segments: list[Segment]) -> None:
-        create(folder, dim, dtype)
-        self.root = Path(folder) / STORE_DIR
-        self.dim = int(dim)
-        self.dtype = dtype
-        self.row_type = _row_type(dtype)
-        _read_meta(self.root, self.dim, dtype)
-        self.segments = sorted(segments, key=lambda s: s.gen)
+    CREATES = True
+
+    def _open(self) -> None:
         self.rows, self.deleted = _ends(self.segments)
         self._files = {}
         self._committed = {
@@ -320,8 +354,7 @@ class StoreWriter:
             path = self.root / name
             if path.stat().st_size < size:
                 raise CollectionError(
-                    f"The descriptor store {self.root} is truncated ({name}). Restore the folder "
-                    "from a backup, or re-create the collection and import its shards."
+                    f"The descriptor store {self.root} is truncated ({name}). {self.fix}"
                 )
             if path.stat().st_size > size:
                 os.truncate(path, size)
@@ -379,7 +412,9 @@ class StoreWriter:
     def reader(self, include_pending: Segment | None = None) -> DescriptorStore:
         """A reader of the committed rows (and of ``include_pending``, once flushed)."""
         segments = self.segments + ([include_pending] if include_pending else [])
-        return DescriptorStore(self.root.parent, self.dim, self.dtype, segments)
+        return DescriptorStore(
+            self.root.parent, self.dim, self.dtype, segments, self.owner, self.name
+        )
 
     def close(self) -> None:
         for handle in self._files.values():

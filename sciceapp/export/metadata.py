@@ -37,13 +37,19 @@ def build_metadata(
     random_init: bool,
     precision: str,
     weights_sha256: Mapping[str, str],
+    seed: int | None = None,
+    exporter: str | None = None,
 ) -> dict[str, str]:
-    """Every key of contract 1, as strings (JSON where the contract says so)."""
+    """Every key of contract 1, as strings (JSON where the contract says so). ``seed`` (of a
+    random-weight model) is recorded as ``sciceapp.seed`` so the demo can be rebuilt;
+    ``exporter``: what built the file (default: this sciceapp and the torch it runs with)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if len(mean) != 3 or len(std) != 3:
         raise ValueError("mean and std need one value per RGB channel")
+    extra = {"sciceapp.seed": str(int(seed))} if random_init and seed is not None else {}
     return {
+        **extra,
         "sciceapp.format": FORMAT_VERSION,
         "sciceapp.variant": variant,
         "sciceapp.label": label,
@@ -55,7 +61,7 @@ def build_metadata(
         "sciceapp.random_init": "true" if random_init else "false",
         "sciceapp.precision": precision,
         "sciceapp.weights_sha256": json.dumps(dict(weights_sha256), sort_keys=True),
-        "sciceapp.exporter": exporter_version(),
+        "sciceapp.exporter": exporter or exporter_version(),
     }
 
 

@@ -3,43 +3,40 @@
 Public API (docs/DEVELOPING.md, contract 2): `PRESETS`, `SciceConfig`, `get_config`, `build`,
 `trainable_parameters`, and the checkpoint functions `load_checkpoint`, `save_checkpoint`,
 `build_from_checkpoint` with their `LoadReport`.
+
+The names are resolved on first use, so that the torch-free parts (``sciceapp.model.config``,
+``sciceapp.model.layout``) can be imported where PyTorch is not installed (the desktop app).
 """
 
+import importlib
 import logging
-
-from sciceapp.model.build import build, trainable_parameters
-from sciceapp.model.checkpoint import (
-    FORMAT,
-    LoadReport,
-    build_from_checkpoint,
-    checkpoint_config,
-    load_checkpoint,
-    save_checkpoint,
-)
-from sciceapp.model.config import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PRESETS,
-    SciceConfig,
-    get_config,
-    preset_name,
-)
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "FORMAT",
-    "LoadReport",
-    "build_from_checkpoint",
-    "checkpoint_config",
-    "load_checkpoint",
-    "save_checkpoint",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "PRESETS",
-    "SciceConfig",
-    "build",
-    "get_config",
-    "preset_name",
-    "trainable_parameters",
-]
+_WHERE = {
+    "build": "build",
+    "trainable_parameters": "build",
+    "FORMAT": "checkpoint",
+    "LoadReport": "checkpoint",
+    "build_from_checkpoint": "checkpoint",
+    "checkpoint_config": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "IMAGENET_MEAN": "config",
+    "IMAGENET_STD": "config",
+    "PRESETS": "config",
+    "SciceConfig": "config",
+    "get_config": "config",
+    "preset_name": "config",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sciceapp.engine.tensor_file import SAFETENSORS_SUFFIX, read_tensor_file
 from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.model.build import build
 from sciceapp.model.config import SciceConfig
@@ -83,43 +83,29 @@ def read_checkpoint(path: str | Path, expected_sha256: str | None = None) -> tup
             f"{path.name} has SHA-256 {sha256}, expected {expected_sha256}: the file is damaged "
             "or not the one expected. Download it again."
         )
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        # safetensors holds no code: read as numpy by the engine's reader, handed over as is
+        arrays = read_tensor_file(path)
+        return {key: torch.from_numpy(value) for key, value in arrays.items()}, sha256
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = _unpickler_reason(exc)
-        if "global" not in reason.lower():  # bytes that are no pickle at all
-            raise ModelError(
-                f"{path.name} is not a readable PyTorch checkpoint (corrupt or not a checkpoint: "
-                f"{reason}). Download or copy it again."
-            ) from None
-        raise ModelError(
-            f"Refused to load {path.name}: it holds objects other than tensors and plain data "
-            f"({reason}). It was tampered with or made by other software; use an official or "
-            "self-made checkpoint."
-        ) from None
-    except Exception as exc:  # arbitrary bytes fail in many ways inside the unpickler
-        raise ModelError(
-            f"{path.name} is not a readable PyTorch checkpoint (corrupt or truncated: "
-            f"{_first_line(exc)}). Download or copy it again."
-        ) from None
+    except Exception:  # arbitrary bytes fail in many ways inside the unpickler
+        # torch's message suggests weights_only=False, which must never reach a user: the
+        # tensors-only reader says what is wrong (code in the pickle, or damage) instead.
+        raise _why_unreadable(path) from None
     return obj, sha256
 
 
-def _unpickler_reason(exc: pickle.UnpicklingError) -> str:
-    """The part of torch's long weights-only message that says what was wrong."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        detail = text.split(marker, 1)[1].strip().splitlines()
-        if detail:
-            # Only the first sentence: the rest tells how to allow-list the offending code.
-            return detail[0].strip().split(". ")[0][:200]
-    return _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _why_unreadable(path: Path) -> ModelError:
+    """The error for a file torch's weights-only loader refused, in our own words."""
+    try:
+        read_tensor_file(path)
+    except ModelError as exc:
+        return exc
+    return ModelError(
+        f"{path.name} is not a checkpoint PyTorch can read (it holds only tensors, but in a "
+        "form this PyTorch does not know). Save it again with a current PyTorch."
+    )
 
 
 def _classify(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:

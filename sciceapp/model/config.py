@@ -73,6 +73,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "encoder_heads": 0,
         "encoder_ff_dim": 0,
     },
+    # The same baseline on ViT-S/14 (384 wide): a quarter of the compute, for slow machines.
+    "dinov2-gem-s": {
+        "architecture": "dinov2-gem",
+        "backbone": {"embed_dim": 384, "depth": 12, "num_heads": 6},
+        "fused_layers": [11],
+        "fusion_dim": 384,
+        "token_mixers": 0,
+        "encoder_layers": 0,
+        "teacher_encoder_layers": 0,
+        "encoder_heads": 0,
+        "encoder_ff_dim": 0,
+    },
 }
 
 

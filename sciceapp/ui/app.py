@@ -27,6 +27,9 @@ def run_app(
     install_excepthook()
 
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    from sciceapp.ui.tile_scheme import register_tile_scheme
+
+    register_tile_scheme()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -25,9 +25,16 @@ from PySide6.QtWidgets import (
 from sciceapp.engine.labels import model_text
 from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.workers import UNKNOWN_TOTAL
 
-INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ", "twostage": "two-stage"}
+INDEX_KIND_NAMES = {
+    "auto": "automatic",
+    "flat": "exact",
+    "pca": "PCA",
+    "ivfpq": "IVF-PQ",
+    "twostage": "two-stage",
+}
 
 
 def index_text(summary: Any) -> str:
@@ -35,13 +42,16 @@ def index_text(summary: Any) -> str:
     recall against exact search once compressed, or why it is still exact."""
     asked, used = summary.index_kind, summary.index_kind_used
     used_name = INDEX_KIND_NAMES.get(used, used)
+    why = f" ({summary.index_reason})" if asked == "auto" else ""
     if used != "flat":
         recall = summary.index_recall_at_10
         if recall is None:
-            return f"Index: {used_name}"
-        return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion)"
+            return f"Index: {used_name}{why}"
+        return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion){why}"
     if asked == "flat":
         return "Index: exact"
+    if asked == "auto":
+        return f"Index: exact{why}"
     reason = summary.index_flat_reason or "it has not converted yet"
     return f"Index: exact for now ({INDEX_KIND_NAMES.get(asked, asked)} asked for): {reason}"
 
@@ -75,6 +85,8 @@ class CollectionsPanel(QWidget):
         self.new_button.setToolTip("Create a collection from one or more folders (Ctrl+N)")
         self.update_button.setToolTip("Index new and changed photos, forget deleted ones (F5)")
         self.progress = QProgressBar()
+        self.progress_text = ProgressText("photos")
+        self.busy_title = ""
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
@@ -173,18 +185,22 @@ class CollectionsPanel(QWidget):
         self.progress.show()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
+        self.busy_title = message
+        self.progress_text.reset()
         self.progress_label.setText(message)
         self.new_button.setEnabled(False)
         self._show_details()
 
     def set_progress(self, done: int, total: int, message: str) -> None:
+        """The job's title, then its counts and time left ("12 of 50 photos, about 30 s
+        left"); the bar itself shows the percentage."""
         if total == UNKNOWN_TOTAL or total <= 0:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
-        if message:
-            self.progress_label.setText(message)
+        line = self.progress_text.text(done, total, message)
+        self.progress_label.setText(f"{self.busy_title}\n{line}" if line else self.busy_title)
 
     def set_idle(self, message: str = "") -> None:
         self.progress.hide()

@@ -18,6 +18,7 @@ from sciceapp.ui.guard import catch_all
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_PRESET = "tiny"
+REAL_MODEL = "dinov2-gem-b"  # the first-run dialog's first choice
 KILL_AFTER_MS = 10_000
 
 
@@ -40,6 +41,12 @@ def export_arguments(
     if random_init:
         args.append("--random-init")
     return [*args, "--precision", precision, "--output", str(output), "--json"]
+
+
+def get_arguments(data_dir: Path, name: str, *, precision: str = "auto") -> list[str]:
+    """``model get``: download and build a real model (torch-free, also in the desktop app)."""
+    args = ["-m", "sciceapp", "--data-dir", str(data_dir), "model", "get", name]
+    return [*args, "--precision", precision, "--json"]
 
 
 class ExportProcess(QObject):
@@ -116,7 +123,9 @@ class ExportProcess(QObject):
                 -1 if total is None else int(total),
                 str(event.get("message", "")),
             )
-            self.output.emit(str(event.get("message", "")))
+            message = str(event.get("message", ""))
+            if not message.endswith("(bytes)"):  # byte counts go to the bar, not the log
+                self.output.emit(message)
         elif kind == "done":
             self._outcome = (
                 "done",

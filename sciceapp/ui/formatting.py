@@ -1,4 +1,4 @@
-"""How numbers reach the user: coordinates, distances, confidences."""
+"""How numbers reach the user: coordinates, distances, confidences, verification."""
 
 from __future__ import annotations
 
@@ -24,3 +24,14 @@ def format_confidence(confidence: float | None) -> str:
     if confidence is None:
         return ""
     return f"{100 * confidence:.0f} %"
+
+
+VERIFIED_BADGE = "\u2714 verified"
+
+
+def format_verification(inliers: int | None, verified: bool) -> str:
+    """``✔ verified, 57 inliers`` / ``not verified, 12 inliers``; empty when not checked."""
+    if inliers is None:
+        return ""
+    noun = "inlier" if inliers == 1 else "inliers"
+    return f"{VERIFIED_BADGE if verified else 'not verified'}, {inliers} {noun}"

@@ -7,12 +7,18 @@ functions so the window opens without paying for those imports.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sciceapp.errors import SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger("sciceapp.ui")
 
 
 @dataclass
@@ -52,10 +58,15 @@ def find_photos(
 
 
 def load_state(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> CollectionsState:
-    from sciceapp.engine.manifests import list_local_models
-
     summaries = _library(data_dir).list_collections()
-    return CollectionsState(summaries=summaries, models=list_local_models(data_dir))
+    return CollectionsState(summaries=summaries, models=_models(data_dir))
+
+
+def _models(data_dir: Path) -> list[Any]:
+    """The model files in the data folder, then the built-in models."""
+    from sciceapp.engine.manifests import builtin_models, list_local_models
+
+    return list_local_models(data_dir) + builtin_models()
 
 
 def index_folders(
@@ -64,27 +75,58 @@ def index_folders(
     folders: list[str],
     model_path: str | None,
     provider: str = "auto",
-    index_kind: str = "flat",
+    index_kind: str = "auto",
+    local_features: bool = True,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Any:
-    """Create the collection ``name`` with ``index_kind`` (when ``model_path`` is given) or open
-    it, then add ``folders``; returns the engine's ``IndexReport``."""
+    """Create the collection ``name`` with ``index_kind`` and ``local_features`` (when
+    ``model_path`` is given) or open it, then add ``folders``; returns the ``IndexReport``."""
     library = _library(data_dir)
     if model_path:
         collection = library.create_collection(
-            name, model_path, index_kind=index_kind, options=_options(provider)
+            name,
+            model_path,
+            index_kind=index_kind,
+            local_features=local_features,
+            options=_options(provider),
         )
     else:
         collection = library.open_collection(name, _options(provider))
-    return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
+    with _finish_with_update(name):
+        return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 
 
 def update_collection(
     data_dir: Path, name: str, provider: str = "auto", *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
-    return _open(data_dir, name, provider).update(progress=progress, cancel=cancel)
+    collection = _open(data_dir, name, provider)
+    with _finish_with_update(name):
+        return collection.update(progress=progress, cancel=cancel)
+
+
+@contextmanager
+def _finish_with_update(name: str) -> Iterator[None]:
+    """A cancelled indexing job says, in the window's terms, what was kept and how to finish
+    (the engine's message names the command line's way)."""
+    from sciceapp.errors import CancelledError
+
+    try:
+        yield
+    except CancelledError as exc:
+        report = getattr(exc, "report", None)
+        kept = (
+            f"{report.added} added and {report.updated} updated photos are kept"
+            if report is not None
+            else "what was done is kept"
+        )
+        error = CancelledError(
+            f"Indexing of “{name}” cancelled: {kept}. To finish, select “{name}” and press "
+            "Update (F5)."
+        )
+        error.report = report  # type: ignore[attr-defined]
+        raise error from exc
 
 
 def remove_collection(
@@ -111,14 +153,16 @@ def locate_photos(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> list[Any]:
-    """Locate every photo against the collection; one ``LocateResult`` per photo."""
+    """Locate every photo against the collection; one ``LocateResult`` per photo. A photo
+    that is itself in the collection is not its own match (``in_collection``)."""
     from sciceapp.engine.locate import locate
 
     collection = _open(data_dir, name, provider)
     photos = [Path(p) for p in paths]
     return locate(
-        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel
-    )
+        collection, photos, top_k=top_k, radius_m=radius_m, progress=progress, cancel=cancel,
+        exclude_self=True,
+    )  # fmt: skip
 
 
 def review_folder(
@@ -147,6 +191,31 @@ def review_folder(
     )
 
 
+def explain_match(
+    query: str,
+    reference: str,
+    data_dir: Path | None = None,
+    collection: str | None = None,
+    photo_id: int | None = None,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> Any:
+    """Both photos and their verified correspondences ("Why this match?"), with the matched
+    photo's features read from ``collection``'s store when it has them."""
+    from sciceapp.engine.match_explanation import explain_match, stored_features
+
+    stored = None
+    if data_dir is not None and collection is not None and photo_id is not None:
+        try:
+            stored = stored_features(_open(data_dir, collection), photo_id, reference)
+        except SciceappError as exc:  # a removed collection, a damaged store: extract instead
+            log.info("stored features of %s not used: %s", reference, exc)
+    return explain_match(
+        query, reference, progress=progress, cancel=cancel, reference_features=stored
+    )
+
+
 def import_model_file(
     data_dir: Path, path: str, *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
@@ -171,6 +240,60 @@ def list_models(
     data_dir: Path, *, progress: ProgressFn, cancel: CancelToken
 ) -> tuple[list[Any], list[Any]]:
     """``(manifests, local models)`` for the model dialog."""
-    from sciceapp.engine.manifests import list_local_models, list_manifests
+    from sciceapp.engine.manifests import list_manifests
 
-    return list_manifests(), list_local_models(data_dir)
+    return list_manifests(), _models(data_dir)
+
+
+@dataclass
+class CpuPaths:
+    """How a model runs on this CPU, for the Models dialog."""
+
+    lines: list[str]  # the record's lines, or why there is none
+    usable: list[str]  # candidates that can be chosen by hand
+    override: str | None
+
+
+def cpu_paths(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+
+    if not str(model_path).endswith(".onnx"):
+        return CpuPaths(
+            ["Not an ONNX network: it runs as it is, there is nothing to measure."], [], None
+        )
+    record, why = tuning.load(data_dir, read_model_info(model_path).sha256)
+    if record is None:
+        return CpuPaths([f"Not measured: {why}. Measured at its first use on this CPU."], [], None)
+    usable = [m.name for m in record.candidates if m.status == tuning.OK]
+    return CpuPaths(record.lines(), usable, record.override)
+
+
+def tune_model(
+    data_dir: Path, model_path: str, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import calibration
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        calibration.tune(read_model_info(model_path), data_dir, progress=progress, cancel=cancel)
+    except ValueError as exc:
+        raise ModelError(f"Cannot measure: {exc}.") from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)
+
+
+def set_cpu_path(
+    data_dir: Path, model_path: str, name: str | None, *, progress: ProgressFn, cancel: CancelToken
+) -> CpuPaths:
+    from sciceapp.engine import tuning
+    from sciceapp.engine.onnx_model import read_model_info
+    from sciceapp.errors import ModelError
+
+    try:
+        tuning.set_override(data_dir, read_model_info(model_path).sha256, name)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    return cpu_paths(data_dir, model_path, progress=progress, cancel=cancel)

@@ -15,6 +15,7 @@ from sciceapp.ui import jobs, map_render
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.map_widget import MapView
 from sciceapp.ui.match_strip import MatchStrip
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.queries import QueryTableModel
 from sciceapp.ui.workers import Worker, WorkerPool
 
@@ -23,6 +24,7 @@ log = logging.getLogger("sciceapp.ui")
 
 class QueryController(QObject):
     queries_finished = Signal(list)  # the LocateResults of one batch
+    positions_reread = Signal()  # queries' own positions read again after a write or undo
     message = Signal(str)
     failed = Signal(str)
 
@@ -65,8 +67,11 @@ class QueryController(QObject):
             settings.provider,
             name="locate",
         )
+        counts = ProgressText("photos")
         worker.signals.progress.connect(
-            lambda done, total, _m: self.message.emit(f"Locating {done}/{total}…")
+            lambda done, total, _m: self.message.emit(
+                f"Locating in “{collection}”: {counts.text(done, total)}…"
+            )
         )
         worker.signals.result.connect(lambda results: self._located(rows, results))
         worker.signals.errored.connect(lambda text: self._not_located(rows, text, failed=True))
@@ -77,20 +82,22 @@ class QueryController(QObject):
         return self.pool.start(worker)
 
     @catch_all
-    def _located(self, rows: list[int], results: list[Any]) -> None:
+    def _located(self, rows: list[Any], results: list[Any]) -> None:
         self.model.set_results(rows, results)
         located = sum(1 for r in results if r.predicted is not None)
         self.message.emit(f"Located {located} of {len(results)} photo(s).")
-        self.table.selectionModel().setCurrentIndex(
-            self.model.index(rows[0], 0),
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows,
-        )
-        self.show_row(rows[0])
+        first = self.model.row_of(rows[0])
+        if first >= 0:  # still listed (the user may have removed it meanwhile)
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(first, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.show_row(first)
         self.queries_finished.emit(results)
 
     @catch_all
-    def _not_located(self, rows: list[int], text: str, failed: bool = False) -> None:
+    def _not_located(self, rows: list[Any], text: str, failed: bool = False) -> None:
         self.model.set_status(rows, "failed" if failed else "cancelled")
         if failed:
             self.failed.emit(f"Locating failed: {text}")
@@ -101,6 +108,22 @@ class QueryController(QObject):
     def cancel(self) -> None:
         for worker in list(self.jobs):
             worker.cancel()
+
+    @catch_all
+    def photos_changed(self, paths: list[str]) -> None:
+        """sciceapp wrote or restored these photos' locations: the queries among them read
+        their own position again (the prediction and matches stay)."""
+        touched = set(paths)
+        rows = [r for r in self.model.rows if r.path in touched and r.result is not None]
+        if rows:
+            self.window.geotag.reread([r.result for r in rows], lambda new: self._reread(rows, new))
+
+    def _reread(self, rows: list[Any], results: list[Any]) -> None:
+        self.model.set_results(rows, results)
+        current = self.table.currentIndex().row()
+        if any(self.model.row_of(r) == current for r in rows):
+            self.show_row(current)
+        self.positions_reread.emit()
 
     # -- selection -------------------------------------------------------------------------------
     def current_result(self) -> Any | None:
@@ -117,6 +140,7 @@ class QueryController(QObject):
     def show_row(self, row: int) -> None:
         result = self.model.rows[row].result
         self.strip.show_matches(result)
+        self.window.name_strip()
         self.render_map(result)
 
     @catch_all

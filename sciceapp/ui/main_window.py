@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp import paths as app_paths
+from sciceapp.engine.labels import model_exists
 from sciceapp.ui import jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
@@ -82,6 +83,18 @@ class MainWindow(QMainWindow):
         self.actions_by_name = install_actions(self)
         self.geotag = GeotagController(self)
         self.map_view.marker_moved.connect(catch_all(self.geotag.write_marker_position))
+        self.geotag.photos_changed.connect(self.locating.photos_changed)
+        from sciceapp.ui.help_menu import install_help_menu
+
+        self.about_box: QMessageBox | None = None
+        self.actions_by_name.update(install_help_menu(self))  # last: Help is the last menu
+        from sciceapp.ui import context_menus
+        from sciceapp.ui.why_match import why_this_match_entry
+
+        self.context_menu: Any = None
+        if why_this_match_entry not in context_menus.MATCH_MENU_EXTRAS:
+            context_menus.MATCH_MENU_EXTRAS.append(why_this_match_entry)
+        context_menus.install(self)
         set_error_sink(self.show_error)
         self.indexing.state_loaded.connect(self._on_state_loaded)
         self.indexing.refresh(select=self.settings.last_collection or None)
@@ -107,6 +120,8 @@ class MainWindow(QMainWindow):
         self.query_table.verticalHeader().hide()
         self.query_table.setIconSize(QSize(*QUERY_ICON_PX))
         self.query_table.setAlternatingRowColors(True)
+        self.query_table.setSortingEnabled(True)  # the model sorts its rows itself
+        self.query_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # in the order dropped
         self.query_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
@@ -137,6 +152,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.strip = MatchStrip(self.thumbnails)
+        self.strip.explain_requested.connect(self.explain_match)
         self.strip_label = QLabel("<b>Best matches</b> (select a query)")
         self.locating = QueryController(
             self, self.pool, self.query_model, self.query_table, self.strip, self.map_view
@@ -185,8 +201,14 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(message)
 
     def tile_url(self) -> str:
-        """The tile address template the map pages use ("" for none: the world outline)."""
-        return self.settings.tile_url
+        """The tile address template the map pages use ("" for none: the world outline),
+        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from sciceapp.engine.tiles import tile_url
+        from sciceapp.ui.tile_scheme import install_tile_handler
+
+        s = self.settings
+        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
@@ -194,8 +216,8 @@ class MainWindow(QMainWindow):
 
     @catch_all
     def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
-        usable = [m for m in state.models if m.info is not None]
-        if self.settings.model_path and not Path(self.settings.model_path).is_file():
+        usable = [m for m in state.models if m.info is not None and not m.builtin]
+        if self.settings.model_path and not model_exists(self.settings.model_path):
             self.settings.model_path = ""
         if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
             self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose
@@ -231,13 +253,31 @@ class MainWindow(QMainWindow):
         name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 10_000))) if n not in taken)
         return self.create_collection(name, folders)
 
-    def create_collection(self, name: str, folders: list[str], index_kind: str = "flat") -> Any:
+    def create_collection(
+        self,
+        name: str,
+        folders: list[str],
+        index_kind: str = "auto",
+        local_features: bool = True,
+    ) -> Any:
         """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""
         if not self.settings.model_path:
             self.show_error("Choose a model first: open Models (Ctrl+M) to import or build one.")
             self.open_models()
             return None
-        return self.indexing.create(name, folders, self.settings.model_path, index_kind)
+        return self.indexing.create(
+            name, folders, self.settings.model_path, index_kind, local_features
+        )
+
+    @catch_all
+    def explain_match(self, row: int) -> Any:
+        """ "Why this match?" for the current query's match in ``row`` (computed in a worker)."""
+        from sciceapp.ui.why_match import WhyMatchDialog
+
+        result = self.locating.current_result()
+        if result is None or not 0 <= row < len(self.strip.matches):
+            return None
+        return open_dialog(WhyMatchDialog, self, result.query, self.strip.matches[row], modal=False)
 
     def add_folders(self) -> None:
         name = self.current_collection()
@@ -253,14 +293,30 @@ class MainWindow(QMainWindow):
         if name:
             self.indexing.update(name)
 
-    def remove_collection(self, name: str) -> None:
-        answer = QMessageBox.question(
-            self,
+    def remove_collection(self, name: str) -> QMessageBox:
+        """Ask (No is the default) and say what is lost; Yes removes it in a worker."""
+        summary = self.collections._summaries.get(name)
+        count = f"{summary.indexed:,} photos" if summary is not None else "its photos"
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
             "Remove collection",
-            f"Remove the collection “{name}”? The photos themselves stay where they are.",
+            f"Remove the collection “{name}”?\n\nIts index and the descriptions of {count} are "
+            "deleted; using it again means describing every photo again, which can take long. "
+            "The photos themselves stay where they are, untouched.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
         )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.indexing.remove(name)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setEscapeButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+                self.indexing.remove(name)
+
+        box.finished.connect(catch_all(answered))
+        box.open()
+        return box
 
     def show_skipped(self, name: str) -> None:
         from sciceapp.ui.skipped_dialog import SkippedDialog
@@ -321,18 +377,32 @@ class MainWindow(QMainWindow):
             self.add_queries(paths_from_text(text))
             self.path_edit.clear()
 
+    def remove_query(self, row: int) -> None:
+        """Remove one query; the selection (and so strip and map) moves to a neighbour."""
+        self.query_model.remove(row)
+        if not self.query_model.rows:
+            self.clear_queries()
+            return
+        self.query_table.selectRow(min(row, len(self.query_model.rows) - 1))
+
     def clear_queries(self) -> None:
         self.query_model.clear()
         self.strip.show_matches(None)
+        self.name_strip()
         self.locating.render_map(None)
 
     @catch_all
     def _on_queries_finished(self, results: list) -> None:
-        result = self.locating.current_result()
+        self.name_strip()
+
+    def name_strip(self) -> None:
+        """The strip's title names the selected query (escaped: a file name is not markup)."""
+        import html
+
+        row = self.query_table.currentIndex().row()
+        name = self.query_model.rows[row].name if 0 <= row < len(self.query_model.rows) else None
         self.strip_label.setText(
-            f"<b>Best matches</b> for {Path(str(result.query)).name}"
-            if result is not None
-            else "<b>Best matches</b>"
+            f"<b>Best matches</b> for {html.escape(name)}" if name else "<b>Best matches</b>"
         )
 
     def copy_coordinates(self) -> None:
@@ -349,7 +419,20 @@ class MainWindow(QMainWindow):
         row = self.query_table.currentIndex().row()
         path = match.path if match else (self.query_model.rows[row].path if row >= 0 else None)
         if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+            self.open_in_viewer(str(path))
+
+    def open_in_viewer(self, path: str) -> bool:
+        """Open a photo with the system's viewer; say so when there is none."""
+        if not Path(path).exists():
+            self.show_error(f"Cannot open {path}: the file is not there any more.")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            self.show_error(
+                f"No program to open {Path(path).name} was found (is an image viewer installed "
+                "and set as the default for this kind of file?)."
+            )
+            return False
+        return True
 
     # -- dialogs ----------------------------------------------------------------------------------------
     def show_first_run(self) -> None:

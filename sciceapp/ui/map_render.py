@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp.engine.defaults import DEFAULT_RADIUS_M
+from sciceapp.engine.tiles import TILE_SCHEME
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger("sciceapp.ui")
@@ -64,7 +65,10 @@ def export_map_to(window: Any, path: Path) -> Any:
     result = window.locating.current_result()
     results = [result] if result is not None and not result.error else []
     settings = window.settings
-    args = (window.data_dir, window.current_collection(), results, path, settings.tile_url)
+    tiles = window.tile_url()
+    if tiles.startswith(TILE_SCHEME):  # only the app serves MBTiles: a browser gets the outline
+        tiles = ""
+    args = (window.data_dir, window.current_collection(), results, path, tiles)
     worker = Worker(render_collection_map, *args, False, settings.radius_m, name="export map")
     worker.signals.result.connect(
         lambda p: window.statusBar().showMessage(f"Map saved as {p}", 8000)

@@ -1,4 +1,5 @@
-"""The strip of a query's top-K matches: thumbnail, similarity, distance from the prediction."""
+"""The strip of a query's top-K matches: thumbnail, similarity, verification (a badge and the
+inliers), distance from the prediction."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
-from sciceapp.ui.formatting import format_distance
+from sciceapp.ui.formatting import format_distance, format_verification
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.thumbnails import ThumbnailCache
 
 ICON_PX = 120
+VERIFIED_COLOR = QColor("#2b8a3e")
 
 
 def marker_id(match: Any) -> str:
@@ -25,19 +27,28 @@ def match_caption(rank: int, match: Any, predicted: tuple[float, float] | None) 
     from sciceapp.engine.geo import haversine_m
 
     lines = [f"#{rank}  similarity {match.score:.3f}"]
+    verification = format_verification(match.inliers, match.verified)
+    if verification:
+        lines.append(verification)
     if match.lat is None or match.lon is None:
         lines.append("no GPS")
     elif predicted is not None:
         lines.append(
             f"{format_distance(haversine_m(predicted[0], predicted[1], match.lat, match.lon))} from prediction"
         )
+    place = getattr(match, "place", None)
+    if place:
+        lines.append(place.split(",")[0])  # the town; the tooltip has all of it
     return "\n".join(lines)
 
 
 class MatchStrip(QListWidget):
-    """Emits ``match_selected(marker_id)`` when the user picks a match."""
+    """Emits ``match_selected(marker_id)`` when the user picks a match, and
+    ``explain_requested(row)`` for "Why this match?" on a double click (the context menu's
+    entry is ``why_match.why_this_match_entry``)."""
 
     match_selected = Signal(str)
+    explain_requested = Signal(int)
 
     def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +66,7 @@ class MatchStrip(QListWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.matches: list[Any] = []
         self.currentItemChanged.connect(self._on_current)
+        self.itemDoubleClicked.connect(lambda item: self.explain_requested.emit(self.row(item)))
         thumbnails.ready.connect(self._refresh_icons)
 
     def show_matches(self, result: Any | None) -> None:
@@ -65,7 +77,11 @@ class MatchStrip(QListWidget):
         for rank, match in enumerate(self.matches, start=1):
             item = QListWidgetItem(match_caption(rank, match, predicted))
             item.setData(Qt.ItemDataRole.UserRole, marker_id(match))
-            item.setToolTip(str(match.path))
+            place = getattr(match, "place", None)
+            where = f"{match.path}\n{place}" if place else str(match.path)
+            item.setToolTip(f"{where}\nDouble click: why this match?")
+            if match.verified:
+                item.setForeground(VERIFIED_COLOR)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.addItem(item)
         self.blockSignals(False)

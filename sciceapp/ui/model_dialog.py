@@ -31,14 +31,23 @@ from PySide6.QtWidgets import (
 
 from sciceapp.paths import models_dir
 from sciceapp.ui import jobs
+from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
 from sciceapp.ui.dialogs import open_dialog
-from sciceapp.ui.export_process import DEMO_PRESET, ExportProcess, export_arguments
+from sciceapp.ui.export_process import (
+    DEMO_PRESET,
+    REAL_MODEL,
+    ExportProcess,
+    export_arguments,
+    get_arguments,
+)
 from sciceapp.ui.guard import catch_all
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.model_getting import DownloadClock, get_choice_text
+from sciceapp.ui.workers import Worker, show_progress
 
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_COLOR = QColor("#b00020")
+BUILTIN_TEXT = "built in, no file: learns its vocabulary from each new collection's photos"
 
 
 # Why each export precision, from benchmarks/RESULTS.md (the base model, batch 8 and 64).
@@ -75,6 +84,13 @@ class ModelDialog(QDialog):
         self.use_button.clicked.connect(self._use_selected)
         self.import_button = QPushButton("Import ONNX file…")
         self.import_button.clicked.connect(self._import)
+        self.get_choice = QComboBox()
+        self.get_button = QPushButton("Get a real model (download and build; no PyTorch needed)")
+        self.get_button.clicked.connect(lambda: self.get_real_model())
+        self.get_estimate = QLabel()
+        self.get_estimate.setWordWrap(True)
+        self.get_choice.currentIndexChanged.connect(self._show_estimate)
+        self.download_clock = DownloadClock()
         self.known_list = QListWidget()
         self.known_list.setWordWrap(True)
         self.provider_label = QLabel("Checking ONNX Runtime providers…")
@@ -110,6 +126,13 @@ class ModelDialog(QDialog):
         self.exporter.failed.connect(self._export_failed)
         self.cancel_button.clicked.connect(self.exporter.cancel)
 
+        get_box = QGroupBox("Get a real model (training-free DINOv2 baseline)")
+        get_layout = QVBoxLayout(get_box)
+        get_row = QHBoxLayout()
+        get_row.addWidget(self.get_button)
+        get_row.addWidget(self.get_choice, 1)
+        get_layout.addLayout(get_row)
+        get_layout.addWidget(self.get_estimate)
         local_box = QGroupBox("Models on this computer")
         local_layout = QVBoxLayout(local_box)
         local_layout.addWidget(self.local_list)
@@ -118,6 +141,9 @@ class ModelDialog(QDialog):
         row.addWidget(self.import_button)
         row.addStretch(1)
         local_layout.addLayout(row)
+        self.cpu_paths = CpuPathsPanel(window)
+        local_layout.addWidget(self.cpu_paths)
+        self.local_list.currentItemChanged.connect(self._selected_changed)
         known_box = QGroupBox("Known models")
         QVBoxLayout(known_box).addWidget(self.known_list)
         export_box = QGroupBox(
@@ -147,6 +173,7 @@ class ModelDialog(QDialog):
         form.addRow(self.progress)
         form.addRow(self.log_view)
         layout = QVBoxLayout(self)
+        layout.addWidget(get_box)
         layout.addWidget(QLabel("<b>Provider in use</b>"))
         layout.addWidget(self.provider_label)
         layout.addWidget(local_box, 2)
@@ -192,23 +219,37 @@ class ModelDialog(QDialog):
             text = model.display_name
             if str(model.path) == current:
                 text = f"✔ {text}  (used for new collections)"
-            item = QListWidgetItem(f"{text}\n    {model.path}")
+            where = BUILTIN_TEXT if model.builtin else model.path
+            item = QListWidgetItem(f"{text}\n    {where}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))
             if model.info is None or model.info.random_init:
                 item.setForeground(DEMO_COLOR)
             if model.info is None:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.local_list.addItem(item)
-        if not local:
-            self.local_list.addItem("No model yet: import an ONNX file or build one below.")
+        if not any(not model.builtin for model in local):
+            self.local_list.insertItem(0, "No model yet: import an ONNX file or build one below.")
         self.known_list.clear()
         self.preset.clear()
+        chosen = self.get_choice.currentData() or REAL_MODEL
+        self.get_choice.clear()
+        for manifest in (m for m in manifests if m.training_free and m.backbone):
+            self.get_choice.addItem(get_choice_text(manifest), manifest.name)
+            self.get_choice.setItemData(
+                self.get_choice.count() - 1, manifest, Qt.ItemDataRole.UserRole + 1
+            )
+        self.get_choice.setCurrentIndex(max(0, self.get_choice.findData(chosen)))
         for manifest in manifests:
             self.known_list.addItem(
                 f"{manifest.label}: {manifest.description} (weights: {manifest.weights})"
             )
             self.preset.addItem(f"{manifest.name}: {manifest.label}", manifest.preset)
         self.models_changed.emit()
+
+    @catch_all
+    def _selected_changed(self, item: QListWidgetItem | None, _previous: object) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        self.cpu_paths.show_model(path)
 
     @catch_all
     def _use_selected(self) -> None:
@@ -259,29 +300,48 @@ class ModelDialog(QDialog):
         """An explicit choice: a tiny network with random weights, labelled as a demo everywhere."""
         self.start_export(DEMO_PRESET, f"{DEMO_PRESET}-random-demo.onnx", random_init=True)
 
+    @catch_all
+    def get_real_model(self, name: str | None = None) -> None:
+        """Download the official backbone and build the training-free model in a subprocess
+        (``sciceapp model get``, torch-free), at the precision that runs fastest here."""
+        name = name or self.get_choice.currentData() or REAL_MODEL
+        self._run(get_arguments(self.window_.data_dir, name), models_dir(self.window_.data_dir))
+
+    @catch_all
+    def _show_estimate(self, _index: int = 0) -> None:
+        manifest = self.get_choice.currentData(Qt.ItemDataRole.UserRole + 1)
+        self.get_estimate.setText(self.download_clock.estimate(manifest) if manifest else "")
+
     def start_export(self, preset: str, file_name: str, **options: Any) -> None:
+        output = models_dir(self.window_.data_dir) / file_name
+        self._run(export_arguments(self.window_.data_dir, output, preset=preset, **options), output)
+
+    def _run(self, arguments: list[str], output: Any) -> None:
         if self.exporter.is_running():
             self.window_.show_error("An export is already running.")
             return
-        output = models_dir(self.window_.data_dir) / file_name
         self.log_view.clear()
         self.progress.setRange(0, 0)
         self.progress.show()
+        self.download_clock.reset()
         self._set_exporting(True)
-        self.exporter.start(
-            export_arguments(self.window_.data_dir, output, preset=preset, **options), output
-        )
+        self.exporter.start(arguments, output)
 
     def _set_exporting(self, running: bool) -> None:
         self.export_button.setEnabled(not running)
         self.demo_button.setEnabled(not running)
+        self.get_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"{message}  %p%" if message else "%p%")
+        if self.download_clock.is_bytes(message):
+            # bytes may exceed a progress bar's int range: show per mille
+            value, text = self.download_clock.update(done, total, message)
+            self.progress.setRange(0, 1000 if total > 0 else 0)
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
+            return
+        show_progress(self.progress, done, total, message)
 
     @catch_all
     def _exported(self, path: str) -> None:

@@ -1,4 +1,5 @@
-"""The "New collection" dialog: a name, the folders to index, and the kind of search index.
+"""The "New collection" dialog: a name, the folders to index, the kind of search index, and
+whether to store local features (what geometric verification of matches needs).
 
 The index kinds are explained with their memory per photo and, for the compressed kinds, the
 number of photos at which a new collection stops searching exactly and converts itself
@@ -12,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -30,10 +32,20 @@ from sciceapp.ui.guard import catch_all
 
 # (kind, button text); the order is the order on screen.
 INDEX_CHOICES: tuple[tuple[str, str], ...] = (
-    ("flat", "Exact (best quality; up to ~100k photos)"),
+    ("auto", "Automatic (exact while it is the faster, then two-stage)"),
+    ("flat", "Exact (best quality; slower as the collection grows)"),
     ("twostage", "Two-stage (100k photos and more; exact re-rank of a compressed shortlist)"),
     ("pca", "Compressed PCA"),
     ("ivfpq", "Compressed IVF-PQ (millions of photos; approximate)"),
+)
+
+
+LOCAL_FEATURES_TEXT = "Store local features (verified matches)"
+LOCAL_FEATURES_HELP = (
+    "Keeps up to 2000 SIFT keypoints of every photo (about 260 KB each) so that matches can be "
+    "verified against the photos' geometry, which tells a true match from a look-alike. Off: "
+    "a smaller collection whose matches are never verified (they can be added later with "
+    "`sciceapp collection update --local-features on`)."
 )
 
 
@@ -46,9 +58,16 @@ def _size_text(n_bytes: float) -> str:
 def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     """What choosing ``kind`` means, with numbers for the model's ``descriptor_dim`` (None: the
     model is unknown, so the numbers that depend on it are left out)."""
+    from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
     from sciceapp.engine.index import IndexParams, min_training_vectors
 
     params = IndexParams()
+    if kind == "auto":
+        return (
+            f"Searches every photo exactly up to {AUTO_TWOSTAGE_FROM:,} photos, where exact "
+            "search becomes the slower one; from there it converts itself to the two-stage "
+            "kind. The collection's details say which is in use and why."
+        )
     if kind == "flat":
         if descriptor_dim is None:
             return "Searches every photo exactly. Memory grows with the model's descriptor size."
@@ -83,9 +102,9 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
 
 
 class NewCollectionDialog(QDialog):
-    """Emits ``chosen(name, folders, index_kind)`` when the user confirms."""
+    """Emits ``chosen(name, folders, index_kind, local_features)`` when the user confirms."""
 
-    chosen = Signal(str, list, str)
+    chosen = Signal(str, list, str, bool)
 
     def __init__(
         self,
@@ -125,7 +144,15 @@ class NewCollectionDialog(QDialog):
             self.kind_help[kind] = explanation
             kinds.addWidget(button)
             kinds.addWidget(explanation)
-        self.kind_buttons["flat"].setChecked(True)
+        self.kind_buttons["auto"].setChecked(True)
+        self.local_features = QCheckBox(LOCAL_FEATURES_TEXT)
+        self.local_features.setChecked(True)  # the engine's default: verification on
+        self.local_features_help = QLabel(LOCAL_FEATURES_HELP)
+        self.local_features_help.setWordWrap(True)
+        self.local_features_help.setContentsMargins(22, 0, 0, 6)
+        features = QVBoxLayout()
+        features.addWidget(self.local_features)
+        features.addWidget(self.local_features_help)
 
         self.problem = QLabel()
         self.problem.setStyleSheet("color:#b00020")
@@ -143,6 +170,7 @@ class NewCollectionDialog(QDialog):
         folders_box.addLayout(folder_buttons)
         form.addRow("Folders:", folders_box)
         form.addRow("Index:", kinds)
+        form.addRow("Local features:", features)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problem)
@@ -203,5 +231,10 @@ class NewCollectionDialog(QDialog):
     def _accept(self, *_: object) -> None:
         if self.problem_text():
             return
-        self.chosen.emit(self.name_edit.text().strip(), self.folders(), self.index_kind())
+        self.chosen.emit(
+            self.name_edit.text().strip(),
+            self.folders(),
+            self.index_kind(),
+            self.local_features.isChecked(),
+        )
         self.accept()

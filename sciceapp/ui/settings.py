@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from PySide6.QtCore import QSettings
 
 from sciceapp.engine.defaults import DEFAULT_RADIUS_M, DEFAULT_TOP_K, OSM_TILE_URL
+from sciceapp.engine.tiles import SOURCES as TILE_SOURCES
 
 ORGANIZATION = "sciceapp"
 APPLICATION = "sciceapp"
@@ -33,12 +34,16 @@ class AppSettings:
     model_path: str = ""
     last_collection: str = ""
     geotag_sidecar: str = ""  # where locations are written: "" the photo, else a sidecar style
+    tile_source: str = "online"  # engine.tiles.SOURCES: online (tile_url), folder, mbtiles, none
+    tile_folder: str = ""  # a folder of {z}/{x}/{y}.png tiles
+    mbtiles_path: str = ""  # an MBTiles file
 
     def clamped(self) -> AppSettings:
         """The same settings with numbers pulled into their allowed ranges."""
         top_k = min(max(int(self.top_k), TOP_K_RANGE[0]), TOP_K_RANGE[1])
         radius_m = min(max(float(self.radius_m), RADIUS_M_RANGE[0]), RADIUS_M_RANGE[1])
         provider = self.provider if self.provider in PROVIDERS else "auto"
+        source = self.tile_source if self.tile_source in TILE_SOURCES else "online"
         return AppSettings(
             self.data_dir,
             self.tile_url,
@@ -48,6 +53,9 @@ class AppSettings:
             self.model_path,
             self.last_collection,
             self.geotag_sidecar if self.geotag_sidecar in GEOTAG_TARGETS else "",
+            source,
+            self.tile_folder,
+            self.mbtiles_path,
         )
 
 

@@ -18,8 +18,16 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
+from sciceapp.engine.tiles import SOURCES as TILE_SOURCES
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.settings import OSM_TILE_URL, PROVIDERS, RADIUS_M_RANGE, TOP_K_RANGE, AppSettings
+
+TILE_SOURCE_TEXT = {
+    "online": "Online tile server (URL)",
+    "folder": "Local tile folder",
+    "mbtiles": "MBTiles file",
+    "none": "None: the built-in world outline",
+}
 
 
 class SettingsDialog(QDialog):
@@ -40,6 +48,16 @@ class SettingsDialog(QDialog):
         self.tile_url.setToolTip(
             f"A {{z}}/{{x}}/{{y}} tile address; OpenStreetMap is {OSM_TILE_URL}"
         )
+        self.tile_source = QComboBox()
+        for source in TILE_SOURCES:
+            self.tile_source.addItem(TILE_SOURCE_TEXT[source], source)
+        self.tile_source.setCurrentIndex(TILE_SOURCES.index(current.tile_source))
+        self.tile_folder = QLineEdit(current.tile_folder)
+        self.tile_folder.setPlaceholderText("a folder of z/x/y.png tiles")
+        self.mbtiles_path = QLineEdit(current.mbtiles_path)
+        self.mbtiles_path.setPlaceholderText("an .mbtiles file (raster tiles)")
+        folder_row = self._with_browse(self.tile_folder, self._browse_tiles)
+        mbtiles_row = self._with_browse(self.mbtiles_path, self._browse_mbtiles)
         self.top_k = QSpinBox()
         self.top_k.setRange(*TOP_K_RANGE)
         self.top_k.setValue(current.top_k)
@@ -53,7 +71,10 @@ class SettingsDialog(QDialog):
         self.provider.setCurrentText(current.provider)
         form = QFormLayout(self)
         form.addRow("Data folder", data_row)
-        form.addRow("Map tile URL", self.tile_url)
+        form.addRow("Map tiles", self.tile_source)
+        form.addRow("Tile URL (online)", self.tile_url)
+        form.addRow("Tile folder", folder_row)
+        form.addRow("MBTiles file", mbtiles_row)
         form.addRow("Matches per query (top-K)", self.top_k)
         form.addRow("Consensus radius", self.radius_m)
         form.addRow("Compute provider", self.provider)
@@ -63,6 +84,36 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.tile_source.currentIndexChanged.connect(self._show_source_fields)
+        self._show_source_fields()
+        self.adjustSize()
+
+    @staticmethod
+    def _with_browse(edit: QLineEdit, browse: Any) -> QHBoxLayout:
+        button = QPushButton("Browse…")
+        button.clicked.connect(browse)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(button)
+        return row
+
+    def _show_source_fields(self, *_: object) -> None:
+        source = self.tile_source.currentData()
+        self.tile_url.setEnabled(source == "online")
+        self.tile_folder.setEnabled(source == "folder")
+        self.mbtiles_path.setEnabled(source == "mbtiles")
+
+    def _browse_tiles(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Tile folder", self.tile_folder.text())
+        if folder:
+            self.tile_folder.setText(folder)
+
+    def _browse_mbtiles(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "MBTiles file", self.mbtiles_path.text(), "MBTiles (*.mbtiles);;All files (*)"
+        )
+        if path:
+            self.mbtiles_path.setText(path)
 
     @classmethod
     def show_for(cls, window: Any) -> SettingsDialog:
@@ -78,6 +129,9 @@ class SettingsDialog(QDialog):
             self.window_.settings,
             data_dir=self.data_dir.text().strip(),
             tile_url=self.tile_url.text().strip(),
+            tile_source=self.tile_source.currentData(),
+            tile_folder=self.tile_folder.text().strip(),
+            mbtiles_path=self.mbtiles_path.text().strip(),
             top_k=self.top_k.value(),
             radius_m=self.radius_m.value(),
             provider=self.provider.currentText(),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sciceapp.engine.feature_store import FILE_NAME, FeatureStore
-from sciceapp.engine.library import Library
+from sciceapp.engine.library import CollectionOptions, Library
 from sciceapp.engine.local_features import extract_features
 
 SACRE = ("02928139_3448003521.jpg", "44120379_8371960244.jpg", "71295362_4051449754.jpg")
@@ -128,11 +128,10 @@ def _saved_ids(collection) -> set[int]:
 CHILD = r"""
 import sys
 from sciceapp.engine import feature_store
-from sciceapp.engine.library import Library
+from sciceapp.engine.library import CollectionOptions, Library
 data, folder, mode = sys.argv[1:4]
-collection = Library(data).open_collection("c")
-collection.batch_size = 2
-collection.checkpoint_s = 0 if mode == "saved" else 1e9
+options = CollectionOptions(batch_size=2, checkpoint_s=0 if mode == "saved" else 1e9)
+collection = Library(data).open_collection("c", options)
 syncs = 0
 real_sync = feature_store.FeatureStore.sync
 real_append = feature_store.FeatureStore.append
@@ -216,3 +215,57 @@ def test_cli_switches_local_features_and_show_reports_them(
     data = json.loads(capsys.readouterr().out)
     assert data["local_features"] is True and data["features_photos"] == 3
     assert data["features_ms_per_photo"] > 0
+
+
+def test_full_disk_while_writing_features_loses_nothing(
+    data_dir, toy_model, make_photos, monkeypatch
+):
+    import errno
+
+    from sciceapp.errors import CollectionError
+
+    photos = make_photos(6)
+    collection = Library(data_dir).create_collection(
+        "c",
+        toy_model,
+        local_features=True,
+        options=CollectionOptions(batch_size=2, checkpoint_s=0),  # a save after every batch
+    )
+    real_append = FeatureStore.append
+    calls = []
+
+    def append(self, photo_id, features, ms=0.0):
+        calls.append(photo_id)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(self, photo_id, features, ms)
+
+    monkeypatch.setattr(FeatureStore, "append", append)
+    with pytest.raises(CollectionError, match="disk is full.*Nothing stored was lost"):
+        collection.add([photos[0].parent])
+    monkeypatch.undo()
+    # The two saved batches are kept, with their features; the rest is redone.
+    assert _saved_ids(collection) <= FeatureStore(collection.folder).ids()
+    assert len(_saved_ids(collection)) == 4
+    report = collection.add([photos[0].parent])
+    assert (report.unchanged, report.added) == (4, 2)
+    assert FeatureStore(collection.folder).ids() == _live_ids(collection)
+    assert len(_live_ids(collection)) == 6
+
+
+def test_a_reader_follows_a_file_rewritten_by_another_writer(tmp_path, real_places):
+    from PIL import Image
+
+    features = []
+    for name in SACRE:
+        with Image.open(real_places / "sacre_coeur" / name) as image:
+            features.append(extract_features(np.asarray(image), max_keypoints=300))
+    writer = FeatureStore(tmp_path)
+    for photo_id, f in enumerate(features, 1):
+        writer.append(photo_id, f)
+    writer.sync()
+    reader = FeatureStore(tmp_path)
+    assert reader.get(3).image_size == features[2].image_size  # offsets now cached
+    FeatureStore(tmp_path).prune({3})  # 2 of 3 records dead: rewritten, photo 3 moves up
+    assert reader.get(1) is None
+    np.testing.assert_array_equal(reader.get(3).descriptors, features[2].descriptors)

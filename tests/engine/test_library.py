@@ -199,7 +199,7 @@ def test_checkpoints_append_and_never_rewrite_earlier_segments(collection, make_
     inode = store_file(collection).stat().st_ino
     collection.add(photos[3:])
     photos[0].unlink()
-    assert collection.update().removed == 1
+    assert collection.update(prune_missing=True).removed == 1  # a file given to add, gone
     row_bytes = collection.descriptor_dim * 4
     vectors = store_file(collection).read_bytes()
     assert store_file(collection).stat().st_ino == inode  # the same file, appended to
@@ -227,6 +227,8 @@ def test_cancel_keeps_finished_batches(collection, make_photos):
         collection.add([folder], progress=progress, cancel=token)
     report = info.value.report
     assert report.cancelled and report.added == 3
+    # the way to finish names the collection (the command needs it)
+    assert f"`sciceapp collection update {collection.name}`" in str(info.value)
     assert collection.summary().indexed == 3
     assert_consistent(collection)
     rest = collection.update()

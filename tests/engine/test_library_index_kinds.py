@@ -274,3 +274,38 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
     (hits,) = collection.search(own_descriptors(collection, [photos[7]]), k=3)
     assert hits[0][0].path == str(photos[7]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
     assert_consistent(collection)
+
+
+def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
+    data_dir: Path, toy_model: Path, make_photos, capsys, monkeypatch
+):
+    # The crossover is a measured size (defaults.AUTO_TWOSTAGE_FROM, 50 000); here it is set
+    # just above what the small two-stage settings need to train, so 160 photos cross it.
+    monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", SMALL_IVFPQ_MIN + 4)
+    dd = ["--data-dir", str(data_dir)]
+    create = [*dd, "collection", "create", "city", "--model", str(toy_model)]
+    assert main([*create, "--local-features", "off", *SMALL_IVFPQ, "--shortlist", "8"]) == 0
+    assert "chosen automatically: below 160 photos exact search is faster" in (
+        capsys.readouterr().out
+    )
+    first = make_photos(SMALL_IVFPQ_MIN)  # enough to train, below the crossover
+    assert main([*dd, "collection", "add", "city", str(first[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "city"]) == 0
+    shown = capsys.readouterr().out
+    assert "auto requested, flat (exact" in shown and "this collection has 156" in shown
+
+    more = make_photos(4, folder="more", start=500)
+    assert main([*dd, "collection", "add", "city", str(more[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "city"]) == 0
+    shown = capsys.readouterr().out
+    assert "Index:      twostage (a compressed shortlist re-ranked exactly" in shown
+    assert "chosen automatically: from 160 photos the two-stage kind is faster" in shown
+    summary = Library(data_dir).open_collection("city").summary()
+    assert (summary.index_kind, summary.index_kind_used) == ("auto", "twostage")
+    assert summary.index_recall_at_10 is not None and summary.index_flat_reason is None
+    # Re-ranked exactly: a stored photo's own descriptor finds it first, at cosine 1.
+    collection = Library(data_dir).open_collection("city")
+    (hits,) = collection.search(own_descriptors(collection, more[:1]), 3)
+    assert hits[0][0].path == str(more[0]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from search_fixtures import arezzo_fixture  # noqa: F401  (the `arezzo` fixture)
 
 from sciceapp.cli import main
@@ -70,7 +71,9 @@ def test_locate_unknown_collection_is_a_clear_error(arezzo, exif_samples, capsys
     code = run(data_dir, "locate", str(exif_samples / "gps" / "DSCN0040.jpg"), "-c", "nope")
     assert code != 0
     assert "No collection named 'nope'" in capsys.readouterr().err
-    assert run(data_dir, "locate", "x.jpg", "-c", "arezzo", "--top-k", "0") != 0
+    with pytest.raises(SystemExit) as usage:  # argparse refuses it: exit 2 with the range
+        run(data_dir, "locate", "x.jpg", "-c", "arezzo", "--top-k", "0")
+    assert usage.value.code == 2
 
 
 def test_review_writes_csv_and_geojson(arezzo, exif_samples, tmp_path, capsys):

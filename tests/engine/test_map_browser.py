@@ -111,3 +111,22 @@ def test_clicking_a_marker_tells_the_bridge_its_photo_id(qtbot, open_map, tmp_pa
     with qtbot.waitSignal(bridge.clicked, timeout=10_000) as blocker:
         run_js(qtbot, view, "sciceapp.marker(3).fire('click'); true")
     assert blocker.args == ["3"]
+
+
+def test_verified_matches_are_marked_apart_with_their_inliers(qtbot, open_map, tmp_path):
+    data = sample_data()
+    first, second = data.results[0].matches[:2]
+    first.inliers, first.verified = 57, True
+    second.inliers, second.verified = 9, False
+    view = open_map(render_map(data, tmp_path / "m.html", tile_url=None))
+    assert run_js(qtbot, view, "window.sciceapp && sciceapp.ready") is True
+    assert run_js(qtbot, view, "document.querySelectorAll('.sciceapp-verified').length") == 1
+    assert run_js(qtbot, view, "document.querySelectorAll('.sciceapp-match').length") == 1
+    run_js(qtbot, view, "sciceapp.marker(1).openPopup(); true")  # the verified match
+    qtbot.waitUntil(
+        lambda: "verified, 57 inliers" in run_js(qtbot, view, POPUP_TEXT), timeout=10_000
+    )
+    run_js(qtbot, view, "sciceapp.marker(2).openPopup(); true")
+    qtbot.waitUntil(
+        lambda: "not verified, 9 inliers" in run_js(qtbot, view, POPUP_TEXT), timeout=10_000
+    )

@@ -1,9 +1,13 @@
-"""A collection written by the version before the descriptor store moves into one, with its
+"""A collection written by the versions before the descriptor store moves into one, with its
 descriptors as they were (no re-embedding), crash-safely.
 
-``fixtures/legacy_v3`` was written by that version (commit 05e3f9d): a flat collection "old"
-of 12 photos embedded by the toy model, 2 of them removed by an update; ``expected.npz`` holds
-the ids and vectors its index file held, read back by that version.
+Each fixture was written by such a version: a flat collection "old" of 12 photos embedded by
+the toy model, 2 of them removed by an update; ``expected.npz`` holds the ids and vectors its
+index file held, read back by that version.
+
+- ``legacy_v3`` (commit 05e3f9d): catalogue schema 3, index file format 1;
+- ``legacy_v6`` (commit 2149b9a, main just before the store landed): catalogue schema 6 (the
+  collection has a uid), index file format 2 (checksummed header naming its owner).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import pytest
 from sciceapp.engine import catalogue
 from sciceapp.engine.library import Library
 from sciceapp.engine.onnx_model import model_fingerprint
+from sciceapp.errors import CollectionError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v3"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture
-def legacy(data_dir: Path, toy_model: Path) -> Path:
-    shutil.copytree(FIXTURE, data_dir, dirs_exist_ok=True)
+@pytest.fixture(params=["legacy_v3", "legacy_v6"])
+def legacy(request, data_dir: Path, toy_model: Path) -> Path:
+    shutil.copytree(FIXTURES / request.param, data_dir, dirs_exist_ok=True)
     with closing(sqlite3.connect(data_dir / "catalogue.sqlite")) as conn, conn:
         # The model file was built where the fixture was written; the same bytes are here.
         assert conn.execute("SELECT model_sha256 FROM collections").fetchone()[0] == (
@@ -37,9 +42,11 @@ def legacy(data_dir: Path, toy_model: Path) -> Path:
 
 def test_old_flat_collection_moves_to_the_store_without_re_embedding(legacy, make_photos):
     expected = np.load(legacy / "expected.npz")
-    old_file = legacy / "collections" / "1" / "index-4.faiss"
+    (old_file,) = (legacy / "collections" / "1").glob("index-*.faiss")
+    with closing(sqlite3.connect(legacy / "catalogue.sqlite")) as conn:
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
     collection = Library(legacy).open_collection("old")
-    assert (legacy / "catalogue.sqlite.v3.bak").is_file()  # copied aside before migrating
+    assert (legacy / f"catalogue.sqlite.v{version}.bak").is_file()  # copied aside first
     opened = collection.index()
     assert not old_file.exists()
     store = opened.store
@@ -61,7 +68,7 @@ def test_old_flat_collection_moves_to_the_store_without_re_embedding(legacy, mak
 
 
 def test_a_crash_while_migrating_keeps_the_old_file_and_migrates_again(legacy, monkeypatch):
-    old_file = legacy / "collections" / "1" / "index-4.faiss"
+    (old_file,) = (legacy / "collections" / "1").glob("index-*.faiss")
 
     def crash(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
@@ -76,3 +83,30 @@ def test_a_crash_while_migrating_keeps_the_old_file_and_migrates_again(legacy, m
     opened = Library(legacy).open_collection("old").index()
     assert np.array_equal(opened.store.live_ids(), expected["ids"])  # appended once, not twice
     assert opened.store.rows == 10
+
+
+def test_an_index_file_of_another_collection_is_not_migrated(legacy):
+    """Format 2 names its owner; format 1 has none, so only its checksum is checked."""
+    (old_file,) = (legacy / "collections" / "1").glob("index-*.faiss")
+    with closing(sqlite3.connect(legacy / "catalogue.sqlite")) as conn, conn:
+        uid = "uid" in [row[1] for row in conn.execute("PRAGMA table_info(collections)")]
+        if uid:
+            conn.execute("UPDATE collections SET uid = 'someone-else'")
+    collection = Library(legacy).open_collection("old")
+    if not uid:
+        assert collection.index().store.live_count == 10
+        return
+    with pytest.raises(CollectionError, match="belongs to another collection.*rebuild"):
+        collection.index()
+    assert old_file.is_file() and collection.summary().indexed == 10
+
+
+def test_a_damaged_old_file_is_refused_and_kept(legacy):
+    (old_file,) = (legacy / "collections" / "1").glob("index-*.faiss")
+    data = old_file.read_bytes()
+    damaged = data[:-7] + bytes(b ^ 0xFF for b in data[-7:])
+    old_file.write_bytes(damaged)
+    collection = Library(legacy).open_collection("old")
+    with pytest.raises(CollectionError, match="truncated or corrupt.*rebuild"):
+        collection.index()
+    assert old_file.read_bytes() == damaged  # kept for whoever restores it

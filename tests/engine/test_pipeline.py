@@ -50,9 +50,6 @@ def test_batches_keep_order_and_match_direct_embedding(tmp_path: Path, toy_model
         embed_files(
             paths,
             embedder,
-            info.image_size,
-            info.mean,
-            info.std,
             workers=2,
             progress=lambda done, total, message="": seen.append((done, total, message)),
         )
@@ -73,13 +70,10 @@ def test_batches_keep_order_and_match_direct_embedding(tmp_path: Path, toy_model
 def test_cancel_stops_between_batches(toy_model, make_photos):
     photos = make_photos(6)
     embedder = Embedder(toy_model, provider="cpu", batch_size=2)
-    info = embedder.info
     token = CancelToken()
     got = []
     with pytest.raises(CancelledError):
-        for batch in embed_files(
-            photos, embedder, info.image_size, info.mean, info.std, cancel=token
-        ):
+        for batch in embed_files(photos, embedder, cancel=token):
             got.append(batch)
             token.cancel()
     assert len(got) == 1 and len(got[0].items) == 2

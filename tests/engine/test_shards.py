@@ -228,3 +228,41 @@ def test_killed_import_resumes_with_nothing_lost_or_doubled(source, tmp_path, mo
     _same(_by_path(source), _by_path(target))
     target.index().store.verify()
     assert target.index().store.rows == 6  # the torn segment was cut off, not kept twice
+
+
+def test_import_holds_one_row_group_at_a_time(source, tmp_path, monkeypatch):
+    """Memory of an import is bounded by a row group: what pyarrow holds when each group is
+    read does not grow with the groups read before it (keeping them would add one each)."""
+    import pyarrow as pa
+
+    rows_per_group, groups = 512, 8
+    meta = shards.ShardMeta(source.model_sha256, source.descriptor_dim, source.model_label)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.parquet"
+    with shards.ShardWriter(path, meta, row_group_rows=rows_per_group) as writer:
+        for i in range(rows_per_group * groups):
+            vector = rng.standard_normal(source.descriptor_dim).astype(np.float32)
+            writer.write(
+                [
+                    shards.ShardRow(
+                        f"/elsewhere/{i:05d}.jpg", 1000 + i, i, f"{i:064x}", 1.0, 2.0, None,
+                        None, None, "indexed", None, vector / np.linalg.norm(vector),
+                    )
+                ]
+            )  # fmt: skip
+    group_bytes = pq.ParquetFile(path).read_row_group(0).nbytes
+    held: list[int] = []
+    real_read = pq.ParquetFile.read_row_group
+
+    def reading(self, i, *args, **kwargs):
+        held.append(pa.total_allocated_bytes())
+        return real_read(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", reading)
+    target = source.library.create_collection("dst", source.model_path)
+    assert target.import_shards([path]).added == rows_per_group * groups
+    assert len(held) == groups
+    # The group being written and its copies, whichever group it is: no growth after the
+    # first, and far less than the 8 groups the shard holds.
+    assert max(held[2:]) - held[1] < group_bytes / 2, (held, group_bytes)
+    assert max(held) - held[0] < 4 * group_bytes, (held, group_bytes)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sciceapp.engine.download import download, part_path
-from sciceapp.errors import CancelledError, DownloadError
+from sciceapp.errors import CancelledError, DownloadError, ModelError
 from sciceapp.progress import CancelToken
 
 PAYLOAD = os.urandom(300_000)
@@ -28,6 +28,11 @@ class ServerState:
 
     cut_after_bytes: int | None = None  # send full headers, then drop the connection here
     honour_range: bool = True
+    always_416: bool = False  # every range request: 416 "bytes */<full size>"
+    range_from_zero: bool = False  # a range request gets 206 with bytes 0-..., not the one asked
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
+    web_page: bool = False  # 200 with an HTML error page
+    body: bytes = PAYLOAD
     ranges: list[str | None] = field(default_factory=list)
 
 
@@ -41,22 +46,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path != "/weights.pth":
             self.send_error(404, "Not Found")
             return
+        state, payload = self.state, self.state.body
+        if state.web_page:
+            page = b"<html><body>Quota exceeded, sign in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         header = self.headers.get("Range")
-        self.state.ranges.append(header)
+        state.ranges.append(header)
         start = 0
-        if header and self.state.honour_range:
+        if header and state.honour_range:
             start = int(header.removeprefix("bytes=").split("-")[0])
-            if start >= len(PAYLOAD):
+            if start >= len(payload) or state.always_416:
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
                 self.end_headers()
                 return
+            if state.range_from_zero:
+                start = 0
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
-        self.send_header("Content-Length", str(len(body)))
+        body = payload[start:]
+        if not state.no_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         cut = self.state.cut_after_bytes
         if cut is not None:
@@ -112,6 +129,75 @@ def test_cut_off_transfer_resumes_with_a_range_request(server, tmp_path: Path):
     assert state.ranges == [None, "bytes=100000-"]
     assert dest.read_bytes() == PAYLOAD
     assert not part_path(dest).exists()
+
+
+# Issue 11, item 3: no wrong file is ever accepted as complete.
+def test_416_after_a_cut_off_is_not_taken_as_complete(server, tmp_path: Path):
+    url, state = server
+    state.cut_after_bytes, state.always_416 = 100_000, True
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="stopped after"):
+        download(f"{url}/weights.pth", dest)
+    download(f"{url}/weights.pth", dest)  # the 416 disowns the part: fetched again from zero
+    assert state.ranges == [None, "bytes=100000-", None]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_206_with_another_range_is_never_appended(server, tmp_path: Path):
+    url, state = server
+    state.cut_after_bytes, state.range_from_zero = 100_000, True
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="stopped after"):
+        download(f"{url}/weights.pth", dest)
+    download(f"{url}/weights.pth", dest)
+    assert dest.read_bytes() == PAYLOAD  # not PAYLOAD[:100000] + PAYLOAD
+    assert state.ranges[:2] == [None, "bytes=100000-"]
+
+
+def test_a_short_body_without_content_length_is_not_accepted(server, tmp_path: Path):
+    url, state = server
+    state.no_length, state.cut_after_bytes = True, 100_000
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="did not say how large"):
+        download(f"{url}/weights.pth", dest)
+    assert not dest.exists() and not part_path(dest).exists()
+    # with a content check (what `model fetch` always gives), the check decides
+    state.cut_after_bytes = 100_000
+
+    def whole_payload(path: Path) -> None:
+        if path.read_bytes() != PAYLOAD:
+            raise ModelError("it is truncated.")
+
+    with pytest.raises(DownloadError, match="truncated"):
+        download(f"{url}/weights.pth", dest, check=whole_payload)
+    assert not dest.exists() and not part_path(dest).exists()
+    download(f"{url}/weights.pth", dest, check=whole_payload)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_an_html_error_page_is_not_saved(server, tmp_path: Path):
+    url, state = server
+    state.web_page = True
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DownloadError, match="web page"):
+        download(f"{url}/weights.pth", dest, size=None)
+    assert not dest.exists() and not part_path(dest).exists()
+
+
+def test_a_bad_file_at_the_final_name_is_checked_and_replaced(server, tmp_path: Path):
+    url, state = server
+    dest = tmp_path / "w.pth"
+    dest.write_bytes(b"<html>an old error page</html>")
+
+    def is_payload(path: Path) -> None:
+        if path.read_bytes() != PAYLOAD:
+            raise ModelError("not the weights.")
+
+    download(f"{url}/weights.pth", dest, check=is_payload)
+    assert dest.read_bytes() == PAYLOAD
+    assert state.ranges == [None]
+    download(f"{url}/weights.pth", dest, check=is_payload)  # a good one is kept, not refetched
+    assert state.ranges == [None]
 
 
 def test_server_ignoring_range_restarts_from_zero(server, tmp_path: Path):
@@ -188,19 +274,66 @@ def test_full_disk_is_a_clear_error(server, tmp_path: Path):
     assert not dest.exists()
 
 
-def test_model_fetch_command_downloads_into_the_model_folder(server, data_dir: Path, capsys):
+@pytest.fixture(scope="module")
+def small_backbone(tmp_path_factory) -> bytes:
+    """A random-weight dinov2_vits14 file in the official layout, as bytes."""
+    from official_files import official_backbone_state, save_torch
+
+    path = tmp_path_factory.mktemp("vits14") / "dinov2_vits14_pretrain.pth"
+    return save_torch(official_backbone_state("dinov2_vits14"), path).read_bytes()
+
+
+def test_model_fetch_command_downloads_into_the_model_folder(
+    server, data_dir: Path, capsys, small_backbone: bytes
+):
     from sciceapp.cli import main
 
-    url, _ = server
-    code = main(["model", "fetch", "dinov2_vitb14", "--url", f"{url}/weights.pth", "--json"])
+    url, state = server
+    state.body = small_backbone
+    code = main(["model", "fetch", "dinov2_vits14", "--url", f"{url}/weights.pth", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     events = [json.loads(line) for line in out.splitlines()]
     assert events[-1]["event"] == "done"
-    saved = data_dir / "models" / "dinov2_vitb14_pretrain.pth"
+    saved = data_dir / "models" / "dinov2_vits14_pretrain.pth"
     assert events[-1]["path"] == str(saved)
-    assert saved.read_bytes() == PAYLOAD
-    assert any(e["event"] == "progress" and e["done"] == len(PAYLOAD) for e in events)
+    assert saved.read_bytes() == small_backbone
+    assert any(e["event"] == "progress" and e["done"] == len(small_backbone) for e in events)
+    # the local manifest entry: what was accepted, so later checks can compare
+    record = json.loads((data_dir / "models" / "dinov2_vits14_pretrain.pth.json").read_text())
+    assert record["size_bytes"] == len(small_backbone)
+    assert record["sha256"] == hashlib.sha256(small_backbone).hexdigest()
+    assert record["url"] == f"{url}/weights.pth"
+
+
+def test_model_fetch_refuses_what_is_not_the_named_backbone(
+    server, data_dir: Path, capsys, small_backbone: bytes
+):
+    from sciceapp.cli import main
+
+    url, state = server
+    saved = data_dir / "models" / "dinov2_vitb14_pretrain.pth"
+    for body, words in [(PAYLOAD, "not a readable PyTorch checkpoint"),
+                        (small_backbone, "wrong shape")]:  # fmt: skip
+        state.body = body
+        assert main(["model", "fetch", "dinov2_vitb14", "--url", f"{url}/weights.pth"]) == 2
+        assert words in capsys.readouterr().err
+        assert not saved.exists() and not part_path(saved).exists()
+
+
+def test_model_fetch_replaces_a_bad_file_at_the_final_name(
+    server, data_dir: Path, capsys, small_backbone: bytes
+):
+    from sciceapp.cli import main
+
+    url, state = server
+    state.body = small_backbone
+    saved = data_dir / "models" / "dinov2_vits14_pretrain.pth"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_bytes(b"<html><body>502 Bad Gateway</body></html>")
+    assert main(["model", "fetch", "dinov2_vits14", "--url", f"{url}/weights.pth"]) == 0
+    assert saved.read_bytes() == small_backbone
+    assert state.ranges == [None]
 
 
 def test_model_fetch_command_reports_http_errors_and_unknown_names(server, capsys):

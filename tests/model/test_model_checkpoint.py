@@ -37,6 +37,18 @@ def test_official_dinov2_file_loads_the_backbone_only(tmp_path):
     assert network.load_reports == [report]
 
 
+def test_a_safetensors_backbone_loads_like_the_pth(tmp_path):
+    # The Models dialog offers *.safetensors files: the toolkit's loader reads them too.
+    from safetensors.torch import save_file
+
+    state = official_dinov2_state(width=96, depth=12, seed=4)
+    save_file(state, str(tmp_path / "dinov2_vits14_pretrain.safetensors"))
+    network = build("tiny", seed=0)
+    report = load_checkpoint(network, tmp_path / "dinov2_vits14_pretrain.safetensors")
+    assert report.kind == "dinov2-backbone" and len(report.loaded_keys) == len(state)
+    assert torch.equal(network.backbone.dino_model.pos_embed, state["pos_embed"])
+
+
 def test_official_file_of_another_width_names_keys_and_cause(tmp_path):
     path = tmp_path / "dinov2_vits14_pretrain.pth"
     torch.save(official_dinov2_state(width=48, depth=14), path)
@@ -143,11 +155,31 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pth"
     torch.save({"model_state_dict": {}, "payload": _RunsCode(marker)}, path)
-    with pytest.raises(ModelError, match="Refused to load evil.pth.*Unsupported global"):
+    with pytest.raises(
+        ModelError, match="evil.pth holds code or objects other than tensors, refused for safety"
+    ) as refused:
         load_checkpoint(build("tiny"), path)
+    assert "weights_only" not in str(refused.value)
     assert not marker.exists()
     torch.load(path, weights_only=False)  # proof that the file really carries code
     assert marker.exists()
+
+
+class _CallsSystem:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def test_a_refused_pickle_is_never_called_corrupt_nor_repeats_torchs_hint(tmp_path):
+    # Issue 11, item 18: torch reports a REDUCE of os.system as a generic weights-only failure
+    # whose text says to set weights_only=False; that was shown to the user as "corrupt".
+    path = tmp_path / "hostile.pth"
+    torch.save({"model_state_dict": {}, "payload": _CallsSystem()}, path)
+    with pytest.raises(ModelError) as refused:
+        load_checkpoint(build("tiny"), path)
+    message = str(refused.value)
+    assert "holds code or objects other than tensors, refused for safety" in message
+    assert "weights_only" not in message and "corrupt" not in message
 
 
 def test_corrupt_truncated_foreign_and_missing_files(tmp_path):

@@ -12,6 +12,10 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402
 # QtWebEngine needs this before the QApplication exists (pytest-qt creates it lazily).
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: E402, F401
+
+from sciceapp.ui.tile_scheme import register_tile_scheme  # noqa: E402
+
+register_tile_scheme()  # like the app: the map's own tile scheme, before the QApplication
 from ui_helpers import WAIT_MS, make_window  # noqa: E402
 
 

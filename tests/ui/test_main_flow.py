@@ -36,15 +36,20 @@ def test_collection_from_folder_then_dropped_query_shows_rows_strip_and_map(
     assert model.index(0, 0).data() == "DSCN0012.jpg"
     lat, lon = (float(x) for x in model.index(0, 1).data().split(","))
     assert 43.4 < lat < 43.5 and 11.8 < lon < 11.9  # somewhere in Arezzo
-    assert model.index(0, 2).data().endswith("%")
-    assert model.index(0, 3).data().endswith(("m", "km"))  # the query has its own GPS
+    assert model.index(0, 2).data() == "Arezzo, Tuscany, Italy"  # offline place name
+    assert model.index(0, 3).data().endswith("%")
+    assert model.index(0, 4).data().endswith(("m", "km"))  # the query has its own GPS
+    assert "in this collection" in model.index(0, 5).data()
     assert window.query_table.currentIndex().row() == 0
 
-    # The strip: the top-K matches with similarity and distance, the query itself first.
-    assert window.strip.count() == min(window.settings.top_k, 9)
-    assert window.strip.names()[0] == "DSCN0012.jpg"
+    # The strip: the top-K matches with similarity, distance and town; the query itself is in
+    # the collection but not among its own matches.
+    assert window.strip.count() == min(window.settings.top_k, 8)
+    assert "DSCN0012.jpg" not in window.strip.names()
     caption = window.strip.item(0).text()
-    assert "similarity 1.000" in caption and "from prediction" in caption
+    assert "similarity" in caption and "from prediction" in caption and "Arezzo" in caption
+    assert "Tuscany, Italy" in window.strip.item(0).toolTip()
+    assert window.strip_label.text() == "<b>Best matches</b> for DSCN0012.jpg"
     qtbot.waitUntil(lambda: window.thumbnails.pixmap(str(query)) is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.strip.item(0).icon().isNull(), timeout=WAIT_MS)
 

@@ -60,6 +60,8 @@ def test_fifty_selections_one_page_load_and_each_view_is_the_query_neighbourhood
         row = step % len(results)
         window.query_table.selectRow(row)
         qtbot.waitUntil(lambda: settled(window), timeout=WAIT_MS)
+        # "Best matches for X" names the selected query, not the last one located
+        assert window.strip_label.text().endswith(window.query_model.rows[row].name)
         if step % 10 == 9:  # look at the view now and then (each look is a round trip)
             result = window.query_model.rows[row].result
             shown = view(qtbot, window)

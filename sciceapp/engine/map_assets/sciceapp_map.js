@@ -154,7 +154,8 @@ function sciceappMap(map, data, options) {
 
   function drawQuery(overlay, q) {
     // q = {query, predicted: [lat, lon] | null, place, confidence, circle_m, query_gps, error_m,
-    //      matches: [[id, path, score, lat, lon, rank, place, verified], ...] (geotagged only)}
+    //      matches: [[id, path, score, lat, lon, rank, place, verified, inliers], ...]
+    //      (geotagged only; inliers null when not verified)}
     var name = basename(q.query);
     q.matches.forEach(function (m) {
       var ll = [m[3], m[4]];
@@ -163,9 +164,12 @@ function sciceappMap(map, data, options) {
           color: "#d9480f", weight: 2, opacity: Math.max(0.25, 0.9 - 0.07 * m[5]), dashArray: "4 4"
         }).addTo(overlay.group);
       }
-      point(overlay, ll, "match", 14,
+      // A verified match is a larger green dot with a ring; its popup says so.
+      var checked = m[8] === null || m[8] === undefined ? [] :
+        [["verification", (m[7] ? "verified, " : "not verified, ") + m[8] + " inliers"]];
+      point(overlay, ll, m[7] ? "verified" : "match", m[7] ? 18 : 14,
         photoPopup("match " + (m[5] + 1) + " for " + name, m[1], m[3], m[4],
-          [["similarity", fmt(m[2], 3)]], m[6]), m[0]);
+          [["similarity", fmt(m[2], 3)]].concat(checked), m[6]), m[0]);
     });
     if (q.predicted) {
       L.circle(q.predicted, {
@@ -248,7 +252,15 @@ function sciceappMap(map, data, options) {
     }
   }
 
-  var drawers = { queries: drawQuery, review: drawReviewItem };
+  function drawTrack(overlay, t) {
+    // t = {points: [[lat, lon], ...], start, end}: one unbroken run of a GPX track
+    L.polyline(t.points, {
+      color: "#1c7ed6", weight: 3, opacity: 0.8, interactive: false
+    }).addTo(overlay.group);
+    overlay.lines += 1;
+  }
+
+  var drawers = { queries: drawQuery, review: drawReviewItem, track: drawTrack };
 
   function drawOverlay(name, items) {
     var old = overlays[name];
@@ -261,7 +273,9 @@ function sciceappMap(map, data, options) {
         if (overlayById[id].sciceappOverlay === name) { delete overlayById[id]; }
       });
     }
-    var overlay = { group: L.layerGroup(), points: 0, arrows: 0, flagged: 0, items: items || [] };
+    var overlay = {
+      group: L.layerGroup(), points: 0, arrows: 0, flagged: 0, lines: 0, items: items || []
+    };
     overlays[name] = overlay;
     var before = Object.keys(overlayById);
     overlay.items.forEach(function (item) { drawers[name](overlay, item); });
@@ -340,10 +354,12 @@ function sciceappMap(map, data, options) {
     photoMarker: function (path) { return byPhoto[String(path)] || null; },
     bridgeReady: function () { return bridge !== null; },
     markerCount: markerCount,
-    overlayCount: function (name, what) {  // what: "flagged" for the flagged arrows only
+    overlayCount: function (name, what) {  // what: "flagged" arrows, "lines" (tracks) only
       var overlay = overlays[name];
       if (!overlay) { return 0; }
-      return what === "flagged" ? overlay.flagged : overlay.points + overlay.arrows;
+      if (what === "flagged") { return overlay.flagged; }
+      if (what === "lines") { return overlay.lines; }
+      return overlay.points + overlay.arrows;
     },
     basemapShown: function () {
       return !!basemapLayer && map.hasLayer(basemapLayer) && basemapLayer.getLayers().length;
