@@ -279,7 +279,7 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
 def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
     data_dir: Path, toy_model: Path, make_photos, capsys, monkeypatch
 ):
-    # The crossover is a measured size (defaults.AUTO_TWOSTAGE_FROM, 50 000); here it is set
+    # The crossover is a measured size (defaults.AUTO_TWOSTAGE_FROM, 10 000); here it is set
     # just above what the small two-stage settings need to train, so 160 photos cross it.
     monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", SMALL_IVFPQ_MIN + 4)
     dd = ["--data-dir", str(data_dir)]
