@@ -166,7 +166,7 @@ class GpxDialog(QDialog):
         out = Path(self._map_dir.name) / f"gpx-{next(self._maps)}.html"
         worker = Worker(
             geotag_jobs.render_gpx_map, result, out, self.window_.tile_url(),
-            name="gpx map",
+            self.window_.tile_attribution(), name="gpx map",
         )  # fmt: skip
         worker.signals.result.connect(catch_all(self.map_view.show_map))
         worker.signals.errored.connect(self.window_.show_error)

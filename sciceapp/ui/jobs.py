@@ -180,6 +180,22 @@ def review_folder(
     )
 
 
+def tile_cache_size(folder: Path, *, progress: ProgressFn, cancel: CancelToken) -> int:
+    """Bytes the online tiles kept for offline use take (a walk of many small files)."""
+    from sciceapp.engine.tile_cache import TileCache
+
+    return TileCache(folder).size_bytes()
+
+
+def clear_tile_cache(folder: Path, *, progress: ProgressFn, cancel: CancelToken) -> int:
+    """Delete the kept tiles; returns the bytes left (0 unless a file could not be deleted)."""
+    from sciceapp.engine.tile_cache import TileCache
+
+    cache = TileCache(folder)
+    cache.clear()
+    return cache.size_bytes()
+
+
 def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
     """Both photos and their verified correspondences ("Why this match?")."""
     from sciceapp.engine.match_explanation import explain_match

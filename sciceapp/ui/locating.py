@@ -170,7 +170,11 @@ class QueryController(QObject):
         settings = self.window.settings
         args = (self.window.data_dir, collection, [], out, self.window.tile_url(), True)
         worker = Worker(
-            map_render.render_collection_map, *args, settings.radius_m, name="render map"
+            map_render.render_collection_map,
+            *args,
+            settings.radius_m,
+            self.window.tile_attribution(),
+            name="render map",
         )
         self._render_job = worker
         self.map_collection = collection

@@ -56,6 +56,7 @@ log = logging.getLogger("sciceapp.ui")
 WINDOW_SIZE_PX = (1440, 900)
 CLOSE_WAIT_MS = 60_000
 QUERY_ICON_PX = (64, 48)
+TILE_CACHE_FOLDER = "tile-cache"  # in the data folder: online tiles seen, for offline use
 
 
 class MainWindow(QMainWindow):
@@ -199,15 +200,32 @@ class MainWindow(QMainWindow):
         self.error_box.open()
         self.error_shown.emit(message)
 
-    def tile_url(self) -> str:
+    def tile_url(self, *, exported: bool = False) -> str:
         """The tile address template the map pages use ("" for none: the world outline),
-        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from the source chosen in Settings. The app serves an MBTiles file itself, and online
+        tiles through its on-disk cache (``tile_cache_folder``); an ``exported`` page, opened
+        in any browser, asks the online server directly and has no MBTiles."""
         from sciceapp.engine.tiles import tile_url
         from sciceapp.ui.tile_scheme import install_tile_handler
 
         s = self.settings
-        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
-        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
+        where = {"url": s.tile_url, "folder": s.tile_folder, "mbtiles": s.mbtiles_path}
+        if exported:
+            return "" if s.tile_source == "mbtiles" else tile_url(s.tile_source, **where)
+        handler = install_tile_handler()
+        handler.set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        handler.set_online(s.tile_url, self.tile_cache_folder())
+        return tile_url(s.tile_source, cached=True, **where)
+
+    def tile_cache_folder(self) -> Path:
+        return self.data_dir / TILE_CACHE_FOLDER
+
+    def tile_attribution(self) -> str | None:
+        """The credit online tiles need, which their address through the cache cannot give."""
+        from sciceapp.engine.mapview import tile_credit
+
+        s = self.settings
+        return tile_credit(s.tile_url) if s.tile_source == "online" and s.tile_url else None
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
