@@ -97,7 +97,7 @@ class QueryController(QObject):
 
     @catch_all
     def _not_located(self, rows: list[Any], text: str, failed: bool = False) -> None:
-        self.model.set_status(rows, "failed" if failed else "cancelled")
+        self.model.set_status(rows, f"failed: {text}" if failed else "cancelled")
         if failed:
             self.failed.emit(f"Locating failed: {text}")
         else:

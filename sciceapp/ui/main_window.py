@@ -18,7 +18,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp import paths as app_paths
 from sciceapp.engine.labels import model_exists
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
 from sciceapp.ui.dialogs import open_dialog
@@ -143,6 +142,10 @@ class MainWindow(QMainWindow):
         query_layout.addWidget(QLabel("<b>Query photos</b>"))
         query_layout.addLayout(query_row)
         query_layout.addWidget(self.query_table, 1)
+        from sciceapp.ui.query_details import QueryDetails
+
+        self.query_details = QueryDetails(self.query_table, self.query_model)
+        query_layout.addWidget(self.query_details)
 
         self.map_view = MapView(Path(self._map_tmp.name))
         self.map_view.files_dropped.connect(self.add_queries)
@@ -341,7 +344,7 @@ class MainWindow(QMainWindow):
         SkippedDialog.show_for(self, name)
 
     def _pick_folders(self, title: str) -> list[str]:
-        folder = QFileDialog.getExistingDirectory(self, title)
+        folder = file_dialogs.existing_directory(self, title)
         return [folder] if folder else []
 
     # -- queries --------------------------------------------------------------------------------------
@@ -370,17 +373,16 @@ class MainWindow(QMainWindow):
         return self.locating.locate(name, photos)
 
     def open_photos(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
+        files = file_dialogs.open_file_names(
             self,
             "Photos to locate",
-            "",
             "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)",
         )
         if files:
             self.add_queries(files)
 
     def open_query_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to locate")
+        folder = file_dialogs.existing_directory(self, "Folder of photos to locate")
         if folder:
             self.add_queries([folder])
 
