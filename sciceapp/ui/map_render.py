@@ -49,13 +49,13 @@ def render_collection_map(
 
 def export_current_map(window: Any) -> None:
     """Ask where, then write the current map as a stand-alone HTML file."""
-    from PySide6.QtWidgets import QFileDialog
+    from sciceapp.ui import file_dialogs
 
     name = window.current_collection()
     if name is None:
         window.show_error("There is no map to export yet: create a collection first.")
         return
-    path, _ = QFileDialog.getSaveFileName(
+    path = file_dialogs.save_file_name(
         window, "Export map", f"{name}-map.html", "Web page (*.html)"
     )
     if path:

@@ -14,7 +14,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp.paths import models_dir
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.export_process import (
@@ -64,7 +63,7 @@ def _file_row(edit: QLineEdit, title: str, pattern: str, parent: QWidget) -> QHB
     button = QPushButton("Browse…")
     button.clicked.connect(
         lambda: edit.setText(
-            QFileDialog.getOpenFileName(parent, title, "", pattern)[0] or edit.text()
+            file_dialogs.open_file_name(parent, title, pattern, edit.text()) or edit.text()
         )
     )
     row.addWidget(button)
@@ -264,9 +263,7 @@ class ModelDialog(QDialog):
 
     @catch_all
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import an ONNX model", "", "ONNX models (*.onnx)"
-        )
+        path = file_dialogs.open_file_name(self, "Import an ONNX model", "ONNX models (*.onnx)")
         if path:
             self.import_file(path)
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sciceapp.ui import file_dialogs
 from sciceapp.ui.guard import catch_all
 
 # (kind, button text); the order is the order on screen.
@@ -183,7 +183,7 @@ class NewCollectionDialog(QDialog):
 
     @catch_all
     def _pick_folder(self, *_: object) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of geotagged photos")
+        folder = file_dialogs.existing_directory(self, "Folder of geotagged photos")
         if folder:
             self.add_folder(folder)
 

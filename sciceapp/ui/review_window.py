@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp.engine.defaults import DEFAULT_THRESHOLD_M
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
 from sciceapp.ui.guard import catch_all
@@ -194,7 +193,7 @@ class ReviewWindow(QDialog):
 
     @catch_all
     def _open(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of geotagged survey photos")
+        folder = file_dialogs.existing_directory(self, "Folder of geotagged survey photos")
         if folder:
             self.review(folder)
 
@@ -251,7 +250,7 @@ class ReviewWindow(QDialog):
     @catch_all
     def _export(self, kind: str) -> None:
         pattern = "CSV (*.csv)" if kind == "csv" else "GeoJSON (*.geojson *.json)"
-        path, _ = QFileDialog.getSaveFileName(
+        path = file_dialogs.save_file_name(
             self, f"Export {kind.upper()}", f"review.{kind}", pattern
         )
         if path:

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp.engine.tiles import SOURCES as TILE_SOURCES
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.formatting import format_bytes
 from sciceapp.ui.guard import catch_all
@@ -150,13 +149,13 @@ class SettingsDialog(QDialog):
         self.mbtiles_path.setEnabled(source == "mbtiles")
 
     def _browse_tiles(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Tile folder", self.tile_folder.text())
+        folder = file_dialogs.existing_directory(self, "Tile folder", self.tile_folder.text())
         if folder:
             self.tile_folder.setText(folder)
 
     def _browse_mbtiles(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "MBTiles file", self.mbtiles_path.text(), "MBTiles (*.mbtiles);;All files (*)"
+        path = file_dialogs.open_file_name(
+            self, "MBTiles file", "MBTiles (*.mbtiles);;All files (*)", self.mbtiles_path.text()
         )
         if path:
             self.mbtiles_path.setText(path)
@@ -166,7 +165,7 @@ class SettingsDialog(QDialog):
         return open_dialog(cls, window)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        folder = file_dialogs.existing_directory(self, "Data folder", self.data_dir.text())
         if folder:
             self.data_dir.setText(folder)
 
