@@ -257,12 +257,16 @@ class MainWindow(QMainWindow):
             self.locating.render_map(self.locating.current_result())
 
     def new_collection(self, folders: list[str] | None = None) -> Any:
-        """The New collection dialog (name, folders, index kind); confirming starts indexing."""
+        """The New collection dialog (name, folders, index kind); confirming starts indexing.
+        Without a model it stays open, keeping what was typed, while Models opens over it."""
         from sciceapp.ui.new_collection_dialog import NewCollectionDialog
 
         dim = self.indexing.descriptor_dim(self.settings.model_path)
-        dialog = open_dialog(NewCollectionDialog, self, folders, self.indexing.names(), dim)
+        has_model = lambda: bool(self.settings.model_path)  # noqa: E731
+        names = self.indexing.names()
+        dialog = open_dialog(NewCollectionDialog, self, folders, names, dim, has_model)
         dialog.chosen.connect(catch_all(self.create_collection))
+        dialog.model_wanted.connect(catch_all(self.open_models))
         return dialog
 
     @catch_all
@@ -460,10 +464,10 @@ class MainWindow(QMainWindow):
         self.first_run_dialog = FirstRunDialog(self)
         self.first_run_dialog.open()
 
-    def open_models(self) -> None:
+    def open_models(self) -> Any:
         from sciceapp.ui.model_dialog import ModelDialog
 
-        ModelDialog.show_for(self)
+        return ModelDialog.show_for(self)
 
     def open_settings(self) -> None:
         from sciceapp.ui.settings_dialog import SettingsDialog

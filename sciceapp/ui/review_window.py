@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp.engine.defaults import DEFAULT_THRESHOLD_M
 from sciceapp.ui import file_dialogs, jobs
-from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.dialogs import close_buttons, fit_to_content, open_dialog
 from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.progress_text import ProgressText
@@ -162,12 +161,10 @@ class ReviewWindow(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
         bottom.insertWidget(0, self.show_agreeing)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
-        bottom.addWidget(buttons)
+        self.close_buttons = close_buttons(self, bottom)
         layout.addLayout(bottom)
         self._set_has_rows(False)
-        self.resize(self.sizeHint().expandedTo(MIN_SIZE))
+        fit_to_content(self, MIN_SIZE)
 
     @classmethod
     def show_for(cls, window: Any) -> ReviewWindow:

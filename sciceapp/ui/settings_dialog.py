@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -22,12 +23,13 @@ from PySide6.QtWidgets import (
 
 from sciceapp.engine.tiles import SOURCES as TILE_SOURCES
 from sciceapp.ui import file_dialogs, jobs
-from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.dialogs import fit_to_content, open_dialog
 from sciceapp.ui.formatting import format_bytes
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.settings import OSM_TILE_URL, PROVIDERS, RADIUS_M_RANGE, TOP_K_RANGE, AppSettings
 from sciceapp.ui.workers import Worker
 
+MIN_SIZE = QSize(560, 0)  # room for a path in the file fields
 CACHE_HELP = (
     "Online tiles you have looked at are kept on disk, so the same area still shows offline. "
     "Only what you view is fetched (never whole regions), as the tile servers ask."
@@ -107,7 +109,7 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
         self.tile_source.currentIndexChanged.connect(self._show_source_fields)
         self._show_source_fields()
-        self.adjustSize()
+        fit_to_content(self, MIN_SIZE)
         self._cache_job(jobs.tile_cache_size)
 
     def _cache_job(self, fn: Any) -> Worker:
