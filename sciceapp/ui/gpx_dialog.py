@@ -68,7 +68,7 @@ class GpxDialog(QDialog):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.map_view = MapView(Path(self._map_dir.name))
+        self.map_view = MapView(Path(self._map_dir.name), pool=self.window_.pool)
         self.map_view.map_clicked.connect(catch_all(self._on_map_clicked))
         self.status = QLabel("")
         self.status.setWordWrap(True)

@@ -196,6 +196,16 @@ def clear_tile_cache(folder: Path, *, progress: ProgressFn, cancel: CancelToken)
     return cache.size_bytes()
 
 
+def place_name(
+    point: tuple[float, float], *, progress: ProgressFn, cancel: CancelToken
+) -> str | None:
+    """The nearest place's name ("town, region, country"), or None; the first call in a
+    process reads the GeoNames table (seconds), which is why it runs in a worker."""
+    from sciceapp.engine.places import place_name as nearest_place
+
+    return nearest_place(point)
+
+
 def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
     """Both photos and their verified correspondences ("Why this match?")."""
     from sciceapp.engine.match_explanation import explain_match

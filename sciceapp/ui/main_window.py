@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         self.query_details = QueryDetails(self.query_table, self.query_model)
         query_layout.addWidget(self.query_details)
 
-        self.map_view = MapView(Path(self._map_tmp.name))
+        self.map_view = MapView(Path(self._map_tmp.name), pool=self.pool)
         self.map_view.files_dropped.connect(self.add_queries)
         self.map_view.map_page.navigation_refused.connect(
             lambda url: self.statusBar().showMessage(
