@@ -47,7 +47,7 @@ def open_regular(path: str | os.PathLike[str], max_bytes: int | None = None) -> 
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, f"{_kind(info.st_mode)}, not a regular file", str(path))
         if max_bytes is not None and info.st_size > max_bytes:
-            raise OSError(errno.EFBIG, _too_large(info.st_size, max_bytes), str(path))
+            raise OSError(errno.EFBIG, too_large(info.st_size, max_bytes), str(path))
         if flags & getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")
@@ -58,7 +58,7 @@ def open_regular(path: str | os.PathLike[str], max_bytes: int | None = None) -> 
         yield handle
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large(size: int, limit: int) -> str:
     return f"too large ({size / 1e6:,.0f} MB; files over {limit / 1e6:,.0f} MB are not read)"
 
 
@@ -72,7 +72,7 @@ def read_regular(
         while chunk := handle.read(CHUNK_BYTES):
             total += len(chunk)
             if total > max_bytes:  # it grew after the check
-                raise OSError(errno.EFBIG, _too_large(total, max_bytes), str(path))
+                raise OSError(errno.EFBIG, too_large(total, max_bytes), str(path))
             if hasher is not None:
                 hasher.update(chunk)
             chunks.append(chunk)

@@ -3,8 +3,9 @@
 
 Decoding runs ahead of inference in worker threads (Pillow, hashlib and ONNX Runtime all
 release the GIL), so while the model embeds one batch the next ones are being decoded.
-``embed_files`` knows nothing of catalogues or indexes: it is the unit a distributed job runs
-per shard (ARCHITECTURE.md, "Scale"), and what ``library.py`` consumes for one collection.
+``embed_files`` knows nothing of catalogues or indexes: it is what ``library.py`` consumes for
+one collection. :func:`describe_photo` is the per-photo step, shared with the cluster's decode
+tasks (``sciceapp/cluster/``), which read through a ``photo_source``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from sciceapp.engine.exif import PhotoMeta, read_photo_meta
-from sciceapp.engine.geotag.sidecar import with_sidecar_position
-from sciceapp.engine.images import MAX_FILE_BYTES, is_image_path, load_upright
+from sciceapp.engine.images import is_image_path, load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, timed_extract
+from sciceapp.engine.photo_source import LocalFile, PhotoSource
 from sciceapp.errors import CollectionError, ImageError
 from sciceapp.progress import CancelToken, ProgressFn
-from sciceapp.reading import read_regular
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -121,47 +121,68 @@ def _utf8(path: Path) -> bool:
     return True
 
 
+def describe_photo(
+    source: PhotoSource,
+    model: GlobalModel,
+    local_features: bool = False,
+    features_decode: bool | None = None,
+    *,
+    decode: bool = True,
+) -> Prepared:
+    """What indexing knows of one photo before the model runs, read once: identity (size,
+    mtime, SHA-256), EXIF (and a sidecar's GPS), and the model's input (upright, draft-decoded,
+    resized and normalised by ``model.prepare_input``); or why it is skipped (``error``).
+    With ``local_features``, also its local features from the same decoded image.
+
+    The one per-photo function: ``collection add`` (through :func:`prepare`) and the cluster's
+    decode tasks (``sciceapp/cluster/``) both call it, so a photo is described the same way
+    wherever it is (ARCHITECTURE.md, "Scale beyond one machine").
+
+    ``features_decode`` (default: ``local_features``) decodes at the size local features
+    need, as a collection with them does for every photo, so that a query's model input is
+    made exactly as the collection's were, whether or not its features are extracted.
+    ``decode=False`` (the cluster's GPU decoding) leaves the file's bytes in ``model_input``
+    for a GPU worker to decode.
+    """
+    item = Prepared(Path(source.name))
+    digest = hashlib.sha256()
+    try:
+        data, item.size, item.mtime_ns = source.read(digest)
+    except OSError as exc:
+        item.error = f"cannot read the file: {exc.strerror or exc}"
+        return item
+    item.sha256 = digest.hexdigest()
+    if not decode:
+        item.model_input = data
+    else:
+        try:
+            # Local features want a longer side near 1024 px: decode that much, once.
+            big = local_features if features_decode is None else features_decode
+            side = model.decode_side
+            image, original = load_upright(data, max(side, DEFAULT_MAX_SIDE_PX) if big else side)
+            started = time.perf_counter()
+            item.model_input = model.prepare_input(image, original)
+            input_ms = (time.perf_counter() - started) * 1000.0
+        except ImageError as exc:
+            item.error = str(exc)
+            return item
+        if local_features:
+            if isinstance(item.model_input, LocalFeatures):  # the classical model's input
+                item.features, item.features_ms = item.model_input, input_ms
+            else:
+                item.features, item.features_ms = timed_extract(np.asarray(image), original)
+    item.meta = source.with_sidecar(read_photo_meta(data))
+    return item
+
+
 def prepare(
     path: Path,
     model: GlobalModel,
     local_features: bool = False,
     features_decode: bool | None = None,
 ) -> Prepared:
-    """Read a file once: identity (size, mtime, SHA-256), EXIF, and the model's input (and,
-    with ``local_features``, its local features from the same decoded image).
-
-    ``features_decode`` (default: ``local_features``) decodes at the size local features
-    need, as a collection with them does for every photo, so that a query's model input is
-    made exactly as the collection's were, whether or not its features are extracted.
-    """
-    item = Prepared(path)
-    digest = hashlib.sha256()
-    try:
-        stat = path.stat()
-        data = read_regular(path, MAX_FILE_BYTES, digest)  # hashed while it is read
-    except OSError as exc:
-        item.error = f"cannot read the file: {exc.strerror or exc}"
-        return item
-    item.size, item.mtime_ns = stat.st_size, stat.st_mtime_ns
-    item.sha256 = digest.hexdigest()
-    try:
-        # Local features want a longer side near 1024 px: decode that much, once.
-        big = local_features if features_decode is None else features_decode
-        side = model.decode_side
-        image, original = load_upright(data, max(side, DEFAULT_MAX_SIDE_PX) if big else side)
-        started = time.perf_counter()
-        item.model_input = model.prepare_input(image, original)
-        input_ms = (time.perf_counter() - started) * 1000.0
-    except ImageError as exc:
-        item.error = str(exc)
-        return item
-    if local_features:
-        if isinstance(item.model_input, LocalFeatures):  # the classical model's input is them
-            item.features, item.features_ms = item.model_input, input_ms
-        else:
-            item.features, item.features_ms = timed_extract(np.asarray(image), original)
-    item.meta = with_sidecar_position(path, read_photo_meta(data))  # a sidecar's GPS wins
-    return item
+    """:func:`describe_photo` of a local file."""
+    return describe_photo(LocalFile(path), model, local_features, features_decode)
 
 
 def embed_files(
