@@ -170,7 +170,7 @@ class EmbedWorker:
             self.decoder = GpuDecoder(ModelInput(self.info))
             where = f"on the CPU: {self.decoder.reason}" if self.decoder.reason else "on the GPU"
             self.note += f", decoding {where}"
-        log.warning("worker %s: %s", os.getpid(), self.embedder.provider_report)
+        log.info("worker %s: %s", os.getpid(), self.embedder.provider_report)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         info, n = self.info, batch.num_rows
