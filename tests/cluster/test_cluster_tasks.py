@@ -1,0 +1,59 @@
+"""The two stages of a cluster run, called directly (no Ray): a decode task and a model
+worker give what the desktop's pipeline gives, also with GPU decoding asked for on a machine
+where it falls back to the CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sciceapp.cluster import CPU_DECODE, GPU_DECODE
+from sciceapp.cluster.tasks import EmbedWorker, describe_batch, fixed_rows
+from sciceapp.engine.onnx_model import Embedder
+from sciceapp.engine.pipeline import embed_files, scan
+
+
+def _listing(paths) -> pa.Table:
+    return pa.table(
+        {
+            "name": [str(p) for p in paths],
+            "shard": ["s"] * len(paths),
+            "size": [0] * len(paths),  # local files are measured when read
+            "mtime_ns": [0] * len(paths),
+        }
+    )
+
+
+def test_decode_task_and_worker_give_the_desktop_pipeline_s_descriptors(
+    toy_model, exif_samples, tmp_path
+):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a picture")
+    paths = scan([exif_samples / "gps", exif_samples / "orientation"]) + [broken]
+    embedder = Embedder(toy_model)
+    desktop = [item for batch in embed_files(paths, embedder) for item in batch.items]
+    vectors = np.concatenate([b.vectors for b in embed_files(paths, embedder) if len(b.ok)])
+    expected_reasons = [item.error for item in desktop]
+
+    worker = EmbedWorker(
+        model_path=str(toy_model), model_sha256=embedder.info.sha256, model_bytes=None
+    )
+    for decode in (CPU_DECODE, GPU_DECODE):  # no nvImageCodec here: GPU decoding falls back
+        worker = EmbedWorker(
+            model_path=str(toy_model),
+            model_sha256=embedder.info.sha256,
+            model_bytes=None,
+            decode=decode,
+        )
+        out = worker(describe_batch(_listing(paths), info=embedder.info, decode=decode))
+        assert out.column("reason").to_pylist() == expected_reasons, decode
+        assert out.column("sha256").to_pylist() == [item.sha256 for item in desktop]
+        ok = np.array([r is None for r in expected_reasons])
+        got = fixed_rows(out.column("descriptor"), embedder.info.descriptor_dim)[ok]
+        np.testing.assert_allclose(got, vectors, atol=1e-6, err_msg=decode)
+        gps = [(r["lat"], r["lon"]) for r in out.select(["lat", "lon"]).to_pylist()]
+        assert gps == [
+            (i.meta.gps.lat, i.meta.gps.lon) if i.meta and i.meta.gps else (None, None)
+            for i in desktop
+        ]
+    assert "decoding on the CPU: nvImageCodec is not installed" in worker.note
