@@ -31,13 +31,11 @@ def test_decode_task_and_worker_give_the_desktop_pipeline_s_descriptors(
     broken.write_bytes(b"\xff\xd8\xff\xe0 not a picture")
     paths = scan([exif_samples / "gps", exif_samples / "orientation"]) + [broken]
     embedder = Embedder(toy_model)
-    desktop = [item for batch in embed_files(paths, embedder) for item in batch.items]
-    vectors = np.concatenate([b.vectors for b in embed_files(paths, embedder) if len(b.ok)])
+    batches = list(embed_files(paths, embedder))
+    desktop = [item for batch in batches for item in batch.items]
+    vectors = np.concatenate([batch.vectors for batch in batches if batch.ok])
     expected_reasons = [item.error for item in desktop]
 
-    worker = EmbedWorker(
-        model_path=str(toy_model), model_sha256=embedder.info.sha256, model_bytes=None
-    )
     for decode in (CPU_DECODE, GPU_DECODE):  # no nvImageCodec here: GPU decoding falls back
         worker = EmbedWorker(
             model_path=str(toy_model),
