@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import time
 import warnings
 from collections import Counter
@@ -68,6 +69,29 @@ class ClusterReport:
         return Counter(reason for _, reason in self.skipped)
 
 
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """``ClusterError`` at once for a ``host:port`` nothing answers on: Ray itself retries
+    such an address for minutes before it gives up."""
+    if address == "auto" or address.startswith("local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(
+            f"{address!r} is not a Ray address; give host:port (the head's GCS, 6379 by "
+            "default), ray://host:10001, or auto."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"No Ray cluster answers at {address} ({exc.strerror or exc}). Check --address "
+            "(or RAY_ADDRESS) and that the cluster is up, or leave both unset to run here."
+        ) from exc
+
+
 @contextlib.contextmanager
 def connected(address: str | None) -> Iterator[None]:
     """Ray, connected: an already initialised one as is; ``address`` (or RAY_ADDRESS) as an
@@ -78,6 +102,8 @@ def connected(address: str | None) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)

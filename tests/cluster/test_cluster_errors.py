@@ -26,7 +26,7 @@ def test_without_ray_it_says_to_install_the_cluster_extra(capsys, monkeypatch, t
 
 
 @pytest.mark.parametrize(
-    "problem", ["bad model", "empty input", "missing input", "provider", "file output"]
+    "problem", ["bad model", "empty input", "missing input", "provider", "file output", "address"]
 )
 def test_bad_input_is_a_message_not_a_traceback(capsys, toy_model, tmp_path, exif_samples, problem):
     import ray
@@ -41,6 +41,7 @@ def test_bad_input_is_a_message_not_a_traceback(capsys, toy_model, tmp_path, exi
         "missing input": "does not exist",
         "provider": "Unknown provider 'gpu-please'",
         "file output": "must be a folder",
+        "address": "No Ray cluster answers at 127.0.0.1:1",
     }[problem]
     if problem == "bad model":
         model = str(tmp_path / "model.onnx")
@@ -49,6 +50,8 @@ def test_bad_input_is_a_message_not_a_traceback(capsys, toy_model, tmp_path, exi
         inputs = [str(empty)]
     elif problem == "missing input":
         inputs = [str(tmp_path / "nowhere")]
+    elif problem == "address":  # nothing listens on port 1: refused at once, not retried
+        extra = ["--address", "127.0.0.1:1"]
     elif problem == "provider":
         extra = ["--provider", "gpu-please"]
     else:
