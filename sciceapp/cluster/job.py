@@ -165,9 +165,9 @@ class _ShardSink:
         from sciceapp.engine.shards import ShardRow, ShardWriter
 
         vectors = fixed_rows(table.column("descriptor"), self.dim)
-        for row, vector in zip(
-            table.drop_columns(["descriptor"]).to_pylist(), vectors, strict=True
-        ):
+        report.workers.update(table.column("worker").unique().to_pylist())
+        rows = table.drop_columns(["descriptor", "worker"]).to_pylist()
+        for row, vector in zip(rows, vectors, strict=True):
             shard, reason = row["shard"], row["reason"]
             if row["name"] in self.seen:
                 continue

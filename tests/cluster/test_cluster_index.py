@@ -72,6 +72,7 @@ def test_shards_import_into_the_collection_collection_add_makes(
     assert len(list(shards.glob("photos-*.parquet"))) == -(-len(cluster) // 25) > 2
     skipped_here = sum(row["reason"] is not None for row, _ in cluster.values())
     assert f"{skipped_here} skipped" in summary and "photos/s" in summary
+    assert "Workers: model on CPUExecutionProvider" in summary
 
     common = ("--model", str(toy_model), "--local-features", "off")
     _cli("collection", "create", "added", *common)
