@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import sqlite3
 import threading
@@ -687,7 +688,7 @@ class _Run:
             error = CancelledError(
                 f"Indexing of {self.c.name!r} cancelled: {self.report.added} added and "
                 f"{self.report.updated} updated photos are kept; run `sciceapp collection "
-                "update` to finish."
+                f"update {shlex.quote(self.c.name)}` to finish."
             )
             error.report = self.report  # type: ignore[attr-defined]
             raise error from exc

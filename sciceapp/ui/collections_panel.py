@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from sciceapp.engine.labels import model_text
 from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.workers import UNKNOWN_TOTAL
 
 INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ"}
@@ -75,6 +76,8 @@ class CollectionsPanel(QWidget):
         self.new_button.setToolTip("Create a collection from one or more folders (Ctrl+N)")
         self.update_button.setToolTip("Index new and changed photos, forget deleted ones (F5)")
         self.progress = QProgressBar()
+        self.progress_text = ProgressText("photos")
+        self.busy_title = ""
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
@@ -173,18 +176,22 @@ class CollectionsPanel(QWidget):
         self.progress.show()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
+        self.busy_title = message
+        self.progress_text.reset()
         self.progress_label.setText(message)
         self.new_button.setEnabled(False)
         self._show_details()
 
     def set_progress(self, done: int, total: int, message: str) -> None:
+        """The job's title, then its counts and time left ("12 of 50 photos, about 30 s
+        left"); the bar itself shows the percentage."""
         if total == UNKNOWN_TOTAL or total <= 0:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
-        if message:
-            self.progress_label.setText(message)
+        line = self.progress_text.text(done, total, message)
+        self.progress_label.setText(f"{self.busy_title}\n{line}" if line else self.busy_title)
 
     def set_idle(self, message: str = "") -> None:
         self.progress.hide()

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 
 from sciceapp.ui import jobs
 from sciceapp.ui.guard import catch_all
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.progress_text import ProgressText
+from sciceapp.ui.workers import Worker, show_progress
 
 AUTO = "auto (fastest measured)"
 
@@ -43,6 +44,7 @@ class CpuPathsPanel(QGroupBox):
         self.measure_button.setEnabled(False)
         self.measure_button.clicked.connect(self.measure)
         self.progress = QProgressBar()
+        self.progress_text = ProgressText("")  # calibration steps of several kinds
         self.progress.hide()
         row = QHBoxLayout()
         row.addWidget(QLabel("Run with"))
@@ -65,6 +67,7 @@ class CpuPathsPanel(QGroupBox):
             return None
         self.measure_button.setEnabled(False)
         self.progress.setRange(0, 0)
+        self.progress_text.reset()
         self.progress.show()
         return self._start(jobs.tune_model, self.window_.data_dir, self.model_path)
 
@@ -85,10 +88,7 @@ class CpuPathsPanel(QGroupBox):
 
     @catch_all
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"%v/%m {message}")
+        show_progress(self.progress, done, total, message, self.progress_text)
 
     @catch_all
     def _shown(self, paths: jobs.CpuPaths) -> None:

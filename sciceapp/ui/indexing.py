@@ -57,11 +57,24 @@ class IndexingController(QObject):
         self.provider = provider
         self.state: jobs.CollectionsState | None = None
         self.job: Worker | None = None
+        self.job_collection = ""  # the collection the running job indexes
         panel.cancel_requested.connect(self.cancel)
 
     @property
     def busy(self) -> bool:
         return self.job is not None
+
+    def busy_text(self, name: str) -> str:
+        """Why indexing ``name`` cannot start now (only one indexing job runs at a time)."""
+        if self.job_collection == name:
+            return (
+                f"“{name}” is being indexed already; its progress is shown below the "
+                "collections (Cancel stops it, keeping what is done)."
+            )
+        return (
+            f"“{self.job_collection}” is being indexed; wait for it, or cancel it, before "
+            f"indexing “{name}”."
+        )
 
     def refresh(self, select: str | None = None, then: Callable[[], None] | None = None) -> Worker:
         """Reload the collections (in a worker); ``then`` runs afterwards, also on failure."""
@@ -125,10 +138,11 @@ class IndexingController(QObject):
 
     def _index(self, name: str, fn: Callable[..., Any], *args: Any, verb: str) -> Worker | None:
         if self.busy:
-            self.failed.emit("Another collection is being indexed; wait for it or cancel it first.")
+            self.failed.emit(self.busy_text(name))
             return None
         worker = Worker(fn, self.data_dir(), *args, name=f"index {name}")
         self.job = worker
+        self.job_collection = name
         worker.signals.progress.connect(self.panel.set_progress)
         worker.signals.result.connect(lambda report: self._indexed(name, report))
         worker.signals.cancelled.connect(lambda text: self._stopped(name, text))

@@ -8,6 +8,8 @@ functions so the window opens without paying for those imports.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +83,39 @@ def index_folders(
     else:
         collection = library.open_collection(name)
     collection.provider = provider
-    return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
+    with _finish_with_update(name):
+        return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 
 
 def update_collection(
     data_dir: Path, name: str, provider: str = "auto", *, progress: ProgressFn, cancel: CancelToken
 ) -> Any:
-    return _open(data_dir, name, provider).update(progress=progress, cancel=cancel)
+    collection = _open(data_dir, name, provider)
+    with _finish_with_update(name):
+        return collection.update(progress=progress, cancel=cancel)
+
+
+@contextmanager
+def _finish_with_update(name: str) -> Iterator[None]:
+    """A cancelled indexing job says, in the window's terms, what was kept and how to finish
+    (the engine's message names the command line's way)."""
+    from sciceapp.errors import CancelledError
+
+    try:
+        yield
+    except CancelledError as exc:
+        report = getattr(exc, "report", None)
+        kept = (
+            f"{report.added} added and {report.updated} updated photos are kept"
+            if report is not None
+            else "what was done is kept"
+        )
+        error = CancelledError(
+            f"Indexing of “{name}” cancelled: {kept}. To finish, select “{name}” and press "
+            "Update (F5)."
+        )
+        error.report = report  # type: ignore[attr-defined]
+        raise error from exc
 
 
 def remove_collection(

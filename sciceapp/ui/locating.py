@@ -15,6 +15,7 @@ from sciceapp.ui import jobs, map_render
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.map_widget import MapView
 from sciceapp.ui.match_strip import MatchStrip
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.queries import QueryTableModel
 from sciceapp.ui.workers import Worker, WorkerPool
 
@@ -65,8 +66,11 @@ class QueryController(QObject):
             settings.provider,
             name="locate",
         )
+        counts = ProgressText("photos")
         worker.signals.progress.connect(
-            lambda done, total, _m: self.message.emit(f"Locating {done}/{total}…")
+            lambda done, total, _m: self.message.emit(
+                f"Locating in “{collection}”: {counts.text(done, total)}…"
+            )
         )
         worker.signals.result.connect(lambda results: self._located(rows, results))
         worker.signals.errored.connect(lambda text: self._not_located(rows, text, failed=True))

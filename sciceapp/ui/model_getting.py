@@ -6,17 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sciceapp.ui.progress_text import duration_text
+
 ASSUMED_MB_PER_S = 10.0  # for the estimate before anything has arrived
 BYTES_SUFFIX = "(bytes)"
-
-
-def duration_text(seconds: float) -> str:
-    """``45 s``, ``3 min``, ``1 h 10 min``."""
-    seconds = max(0, round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def get_choice_text(manifest: Any) -> str:

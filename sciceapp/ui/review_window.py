@@ -28,8 +28,9 @@ from sciceapp.ui import jobs
 from sciceapp.ui.dialogs import open_dialog
 from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.table_model import Index, RowsTableModel
-from sciceapp.ui.workers import Worker
+from sciceapp.ui.workers import Worker, show_progress
 
 COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
 FLAG_COLOR = QColor("#fde2e1")
@@ -139,6 +140,7 @@ class ReviewWindow(QDialog):
             "Predictions that no match confirmed geometrically are left alone unless this is on"
         )
         self.progress = QProgressBar()
+        self.progress_text = ProgressText("photos")
         self.progress.hide()
         self.summary = QLabel(
             "Open a folder of geotagged photos to check their GPS against what they show."
@@ -219,14 +221,13 @@ class ReviewWindow(QDialog):
         worker.signals.errored.connect(self.window_.show_error)
         worker.signals.finished.connect(self.progress.hide)
         self.progress.setRange(0, 0)
+        self.progress_text.reset()
         self.progress.show()
         self.summary.setText(f"Reviewing {folder} against “{name}”…")
         return self.window_.pool.start(worker)
 
-    def _on_progress(self, done: int, total: int, _message: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        show_progress(self.progress, done, total, message, self.progress_text)
 
     @catch_all
     def _reviewed(self, rows: list[Any]) -> None:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp.ui import jobs
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.workers import Worker, show_progress
 
 GAP_PX = 12
@@ -142,6 +143,7 @@ class WhyMatchDialog(QDialog):
         self.verdict.setWordWrap(True)
         self.view = CorrespondenceView()
         self.progress = QProgressBar()
+        self.progress_text = ProgressText("steps")
         self.progress.setRange(0, 0)
         self.cancel_button = QPushButton("Cancel")
         self.close_button = QPushButton("Close")
@@ -164,7 +166,7 @@ class WhyMatchDialog(QDialog):
         window.pool.start(self.worker)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        show_progress(self.progress, done, total, message)
+        show_progress(self.progress, done, total, message, self.progress_text)
 
     @catch_all
     def _on_result(self, explanation: Any) -> None:

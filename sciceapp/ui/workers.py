@@ -14,21 +14,26 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
-from sciceapp.errors import CancelledError
+from sciceapp.errors import CancelledError, SciceappError
 from sciceapp.progress import CancelToken
 from sciceapp.ui.guard import describe
+from sciceapp.ui.progress_text import ProgressText
 
 log = logging.getLogger("sciceapp.ui")
 
 UNKNOWN_TOTAL = -1
 
 
-def show_progress(bar: Any, done: int, total: int, message: str) -> None:
-    """A worker's ``progress`` signal on a QProgressBar (busy while the total is unknown)."""
+def show_progress(
+    bar: Any, done: int, total: int, message: str, text: ProgressText | None = None
+) -> None:
+    """A worker's ``progress`` signal on a QProgressBar (busy while the total is unknown),
+    with the counts and time left that ``text`` (the job's ``ProgressText``) measures."""
     if total > 0:
         bar.setRange(0, total)
         bar.setValue(done)
-    bar.setFormat(f"{message}  %p%" if message else "%p%")
+    line = text.text(done, total, message) if text is not None else message
+    bar.setFormat(f"{line}  %p%" if line else "%p%")
 
 
 class WorkerSignals(QObject):
@@ -73,6 +78,9 @@ class Worker(QRunnable):
         except CancelledError as exc:
             log.info("%s cancelled", self.name)
             self.signals.cancelled.emit(str(exc))
+        except SciceappError as exc:  # the user's to fix, said in the message: no traceback
+            log.warning("%s failed: %s", self.name, exc)
+            self.signals.errored.emit(describe(exc))
         except Exception as exc:
             log.warning("%s failed", self.name, exc_info=True)
             self.signals.errored.emit(describe(exc))

@@ -191,6 +191,8 @@ def test_cancel_keeps_finished_batches(collection, make_photos):
         collection.add([folder], progress=progress, cancel=token)
     report = info.value.report
     assert report.cancelled and report.added == 3
+    # the way to finish names the collection (the command needs it)
+    assert f"`sciceapp collection update {collection.name}`" in str(info.value)
     assert collection.summary().indexed == 3
     assert_consistent(collection)
     rest = collection.update()
