@@ -33,6 +33,14 @@ prints what the exact neighbourhoods look like: the median gap between the 10th 
 scores (what an approximate index must not blur to keep recall@10), and the share of each
 exact top-10 that shows the query's own place, its street, or elsewhere.
 
+Kinds: the app's ``VectorIndex`` kinds (``flat``, ``pca``, ``ivfpq``) held in memory, and the
+two that read the collection's descriptor store (``sciceapp.engine.store``), written for this
+run under ``--store-dir`` (float16 rows unless ``--store-dtype float32``): ``store`` (exact
+search streaming over the memory-mapped store, what a flat collection does) and
+``twostage`` (an ivfpq shortlist of ``--shortlist`` photos re-ranked exactly from the store).
+For those, bytes/vector counts what stays in memory; the store's rows are on disk and in the
+page cache. Each table row also gives the process's peak resident memory so far.
+
 Output: a Markdown table per size with, for each kind, build time (train + add), ms per query
 for a batch of queries and for single queries, recall@1 and recall@10 against exact search,
 place@1 (share of queries whose first result shows their place), bytes per vector, and ratios
@@ -44,13 +52,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import shutil
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
 
 from sciceapp.engine import index as index_module
+from sciceapp.engine import store as store_module
 from sciceapp.engine.index import IndexParams, VectorIndex, recall_at_k
+from sciceapp.engine.open_index import OpenIndex
 
 FLAT_LIMIT_BYTES = 8 * 2**30  # a flat index above this is not built on this machine
 
@@ -190,20 +203,69 @@ def describe_neighbourhoods(data, scores, ids, places, k) -> str:
     return line + f"; {distinct:.1f} places per top-{k}"
 
 
+STORE_KINDS = ("store", "twostage")
+
+
 def bytes_per_vector(kind: str, dim: int, params: IndexParams) -> int:
+    """Bytes per photo held in memory (the store kinds' rows are in the mapped file)."""
     if kind == "flat":
         return 4 * dim + 8
     if kind == "pca":
         return 4 * params.effective_pca_dim(dim) + 8
-    return params.pq_m + 8
+    if kind == "store":
+        return 8  # the row map
+    return params.pq_m + 8 + 8  # ivfpq (codes + ids); twostage adds the store's row map
 
 
-def build(kind, data, dim, n, params, max_train, chunk) -> tuple[VectorIndex, float]:
-    t0 = time.perf_counter()
-    index = VectorIndex(dim, kind, params)
-    if kind != "flat":
-        index.train(make_chunk(data, 0, max_train, data.seed + 1))  # held-out training data
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_now() -> str:
+    """Current resident memory, anonymous (the process's own) and file-backed (mapped pages)."""
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return f"anon {fields.get('RssAnon', '?')}, file {fields.get('RssFile', '?')}"
+
+
+def _fill_store(folder: Path, data, dim, n, chunk, dtype, index) -> store_module.DescriptorStore:
+    """Write every database vector to a store in ``folder`` (and add it to ``index``)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    writer = store_module.StoreWriter(folder, dim, dtype, [])
     for start, x in chunks(data, n, chunk):
+        ids = np.arange(start, start + len(x))
+        writer.append(ids, x)
+        if index is not None:
+            index.add(ids, x)
+    writer.committed(writer.flush(1))
+    segments = list(writer.segments)
+    writer.close()
+    return store_module.DescriptorStore(folder, dim, dtype, segments)
+
+
+def build(kind, data, dim, n, params, args) -> tuple[object, float]:
+    t0 = time.perf_counter()
+    index = VectorIndex(dim, {"twostage": "ivfpq", "store": "flat"}.get(kind, kind), params)
+    if kind not in ("flat", "store"):
+        held_out = make_chunk(data, 0, args.max_train, data.seed + 1)
+        index.train(held_out)  # held-out training data
+        del held_out
+    if kind in STORE_KINDS:
+        folder = Path(args.store_dir) / f"{n}"
+        # Exact search converts float16 rows as it streams them (numpy: about 25 ns a value),
+        # so the exact store is float32, as a flat collection's is by default.
+        dtype = args.store_dtype if kind == "twostage" else "float32"
+        store = _fill_store(
+            folder, data, dim, n, args.chunk, dtype, index if kind != "store" else None
+        )
+        built = OpenIndex(1, "flat" if kind == "store" else kind, store, None, params)
+        if kind == "twostage":
+            built.index = index
+        return built, time.perf_counter() - t0
+    for start, x in chunks(data, n, args.chunk):
         index.add(np.arange(start, start + len(x)), x)
     return index, time.perf_counter() - t0
 
@@ -227,20 +289,21 @@ def run_size(args, data, params, n) -> None:
     print(describe_neighbourhoods(data, scores, truth, places, args.k) + "\n")
     print(
         "| kind | build s | ms/query (batch) | ms/query (single) | recall@1 | recall@10 "
-        "| place@1 | bytes/vector | build vs flat | batch latency vs flat |"
+        "| place@1 | bytes/vector in RAM | build vs flat | batch latency vs flat | peak RSS MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     flat = None
     for kind in args.kinds:
         size = n * bytes_per_vector(kind, args.dim, params)
         if size > FLAT_LIMIT_BYTES:
             print(
                 f"| {kind} | not built: {size / 2**30:.0f} GiB does not fit this machine's "
-                "memory | | | | | | | | |"
+                "memory | | | | | | | | | |"
             )
             continue
-        index, build_s = build(kind, data, args.dim, n, params, args.max_train, args.chunk)
+        index, build_s = build(kind, data, args.dim, n, params, args)
         batch_ms, single_ms, ids = time_search(index, queries, args.k, args.singles)
+        memory = rss_now()
         del index
         recall_1 = recall_at_k(ids, truth, 1)
         recall = recall_at_k(ids, truth, args.k)
@@ -251,7 +314,7 @@ def run_size(args, data, params, n) -> None:
         print(
             f"| {kind} | {build_s:.1f} | {batch_ms:.2f} | {single_ms:.2f} | {recall_1:.3f} "
             f"| {recall:.3f} | {place_at_1:.2f} | {bytes_per_vector(kind, args.dim, params)} "
-            f"| {ratios} |",
+            f"| {ratios} | {peak_rss_mib():.0f} ({memory}) |",
             flush=True,
         )
 
@@ -277,6 +340,12 @@ def main() -> None:
     parser.add_argument("--pq-m", type=int, default=128)
     parser.add_argument("--nprobe", type=int, default=32)
     parser.add_argument("--max-train", type=int, default=10_000)
+    parser.add_argument("--shortlist", type=int, default=256, help="twostage: re-ranked per query")
+    parser.add_argument("--store-dir", default="/tmp/sciceapp-bench-store")
+    parser.add_argument(
+        "--store-dtype", choices=store_module.DTYPES, default="float16", help="twostage's store"
+    )
+    parser.add_argument("--keep-store", action="store_true", help="leave the stores on disk")
     parser.add_argument("--chunk", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -303,7 +372,7 @@ def main() -> None:
     if any(n % street_rows for n in args.sizes):
         parser.error(f"--sizes must be multiples of {street_rows}")
     faiss.omp_set_num_threads(args.threads)
-    params = IndexParams(args.pca_dim, args.nlist, args.pq_m, 8, args.nprobe)
+    params = IndexParams(args.pca_dim, args.nlist, args.pq_m, 8, args.nprobe, args.shortlist)
     print(
         f"# bench_search: {args.data} data"
         + (f" (spectrum exponent {args.spectrum_exponent})" if args.data == "hard" else "")
@@ -317,8 +386,12 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f} at start"
     )
     t0 = time.perf_counter()
-    for n in args.sizes:
-        run_size(args, data, params, n)
+    try:
+        for n in args.sizes:
+            run_size(args, data, params, n)
+    finally:
+        if not args.keep_store:
+            shutil.rmtree(args.store_dir, ignore_errors=True)
     print(
         f"\n# total {time.perf_counter() - t0:.0f} s, "
         f"load average {os.getloadavg()[0]:.1f} at the end"

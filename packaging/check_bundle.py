@@ -159,6 +159,20 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert best["score"] > 0.99, f"self-similarity {best['score']}"
     # local features and the two-view fit run on OpenCV's compiled library: in the bundle too
     assert best["verified"] and best["inliers"] >= 100, f"not verified frozen: {best}"
+    # Parquet shards go through pyarrow's compiled library: export the collection and import
+    # it into another, all frozen, and the copy holds every photo
+    shards = data_dir / "shards"
+    copy = [cli, "collection", "create", "copy", "--model", str(data_dir / "models" / model.name)]
+    for step in (
+        [cli, "collection", "export-shards", "demo", str(shards), "-q"],
+        copy,
+        [cli, "collection", "import", "copy", str(shards), "-q"],
+    ):
+        result = _run(step, data_dir)
+        assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
+    result = _run([cli, "collection", "show", "copy", "--json"], data_dir)
+    copied = json.loads(result.stdout)
+    assert (copied["indexed"], copied["total"]) == (shown["indexed"], shown["total"]), copied
     shot = data_dir / "lookup.png"
     gui = [str(bundle / "sciceapp-gui"), "--collection", "demo", "--query", str(query)]
     result = _run([*gui, "--screenshot", str(shot)], data_dir)
@@ -166,7 +180,8 @@ def check_demo_lookup(bundle: Path, data_dir: Path, model: Path, photos: Path) -
     assert shot.is_file(), "no screenshot written"
     return (
         f"{shown['indexed']} photos indexed ({len(heic)} HEIC), {len(shown['skipped_files'])} "
-        f"skipped, {query.name} found itself with locate and in the window"
+        f"skipped, {query.name} found itself with locate and in the window, and the "
+        "collection went through Parquet shards into another"
     )
 
 

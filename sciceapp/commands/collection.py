@@ -1,4 +1,5 @@
-"""`sciceapp collection`: create, fill, update, list, show and remove reference collections.
+"""`sciceapp collection`: create, fill, update, import, export, list, show and remove
+reference collections.
 
 Indexing shows a tqdm bar; Ctrl-C stops after the batch in progress and keeps everything
 finished before it (the next `add` or `update` goes on from there).
@@ -12,14 +13,14 @@ import sys
 from typing import Any
 
 from sciceapp.commands.arguments import integer
-from sciceapp.engine.defaults import INDEX_PARAM_RANGES
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM, INDEX_PARAM_RANGES
 
 SKIPPED_SHOWN = 20
 MAX_BATCH_SIZE = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``collection create|add|update|list|show|remove``."""
+    """Add ``collection create|add|update|import|export-shards|list|show|remove``."""
     group = subparsers.add_parser("collection", help="build and inspect reference collections")
     sub = group.add_subparsers(dest="collection_command", metavar="ACTION", required=True)
 
@@ -34,11 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     create.add_argument(
         "--index-kind",
-        choices=("flat", "pca", "ivfpq"),
-        default="flat",
-        help="flat: exact search (default). pca / ivfpq: smaller and faster for very large "
-        "collections, slightly less exact; the collection stays exact until it has enough "
-        "photos to train them, and `show` reports their recall against exact search",
+        choices=("auto", "flat", "pca", "ivfpq", "twostage"),
+        default="auto",
+        help="auto (default): exact search while it is the faster, the two-stage kind from "
+        f"{AUTO_TWOSTAGE_FROM} photos. flat: always exact. twostage: a compressed shortlist "
+        "re-ranked exactly from the stored descriptors, for large collections. pca / ivfpq: "
+        "compressed only, smaller and less exact. The collection stays exact until it has "
+        "enough photos to train them, and `show` says which kind is in use, why, and its "
+        "recall against exact search",
+    )
+    create.add_argument(
+        "--store-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="type of the stored descriptors: float32 (default) or float16 (half the disk)",
     )
     create.add_argument(
         "--local-features",
@@ -47,13 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="store SIFT features of every photo, so that matches can be verified "
         "geometrically (default on; about 264 KB and a few hundred ms of indexing per photo)",
     )
-    tuning = create.add_argument_group("compressed index settings (pca and ivfpq)")
+    tuning = create.add_argument_group("compressed index settings (pca, ivfpq, twostage)")
     for option, text in (
         ("--pca-dim", "reduced descriptor size (default 1024)"),
         ("--nlist", "ivfpq: inverted lists (default 256)"),
         ("--pq-m", "ivfpq: bytes per photo (default 128)"),
         ("--pq-bits", "ivfpq: bits per code (default 8)"),
         ("--nprobe", "ivfpq: lists searched (default 32)"),
+        ("--shortlist", "twostage: photos re-ranked exactly per query (default 256)"),
     ):
         low, high = INDEX_PARAM_RANGES[option[2:].replace("-", "_")]
         tuning.add_argument(option, type=integer(low, high), help=f"{text}; {low} to {high}")
@@ -81,6 +92,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(update)
     update.set_defaults(func=_update)
+
+    importing = sub.add_parser(
+        "import", help="add photos described elsewhere, from Parquet shards (docs/shards.md)"
+    )
+    importing.add_argument("name")
+    importing.add_argument("shards", nargs="+", metavar="SHARD", help="shard files or folders")
+    importing.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    importing.set_defaults(func=_import)
+
+    export = sub.add_parser(
+        "export-shards", help="write the collection as Parquet shards (backup, moving machines)"
+    )
+    export.add_argument("name")
+    export.add_argument("folder", metavar="DIR")
+    export.add_argument("--rows-per-shard", type=int, default=100_000)
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    export.set_defaults(func=_export)
 
     drop = sub.add_parser("remove-folder", help="stop tracking a folder and drop its photos")
     drop.add_argument("name")
@@ -137,15 +165,16 @@ def _create(args: argparse.Namespace) -> int:
 
     chosen = {
         key: getattr(args, key)
-        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe")
+        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist")
         if getattr(args, key) is not None
     }
-    params = IndexParams(**chosen)
+    params = IndexParams(**chosen) if chosen else None
     collection = _library(args).create_collection(
         args.name,
         args.model,
         index_kind=args.index_kind,
         index_params=params,
+        store_dtype=args.store_dtype,
         local_features=args.local_features == "on",
     )
     print(f"Created collection {collection.name!r} with {collection.model_label}.")
@@ -156,37 +185,45 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace, job: str) -> int:
+    from sciceapp.engine.collection import CollectionOptions
+
+    options = CollectionOptions(provider=args.provider, batch_size=args.batch_size)
+    collection = _library(args).open_collection(args.name, options)
+    what = f"{job} {collection.name}"
+    switch = getattr(args, "local_features", None)
+    if job == "add":
+        done = _reporting(args, what, "photo", collection.add, args.paths)
+    elif job == "update" and switch is not None:
+        done = _reporting(args, what, "photo", collection.set_local_features, switch == "on")
+        print(f"Local features {switch} for {collection.name!r}.")
+    elif job == "update":
+        done = _reporting(args, what, "photo", collection.update, prune_missing=args.prune_missing)
+    elif job == "remove-folder":
+        done = _reporting(args, what, "photo", collection.remove_folder, args.path)
+    else:
+        done = _reporting(args, what, "photo", collection.rebuild)
+    # Said after the job: the model session starts while the first photos are decoded, and on
+    # a CPU its first use measures which way of running it is fastest here.
+    print(collection.embedder().provider_report.splitlines()[0], file=sys.stderr)
+    return done
+
+
+def _reporting(
+    args: argparse.Namespace, what: str, unit: str, job: Any, *job_args: Any, **job_kw: Any
+) -> int:
+    """Run ``job(*job_args, **job_kw, progress=, cancel=)`` under a tqdm bar and print its
+    report (also the part a cancel kept)."""
     from sciceapp.errors import CancelledError
     from sciceapp.progress import CancelToken, TqdmProgress
 
-    collection = _library(args).open_collection(args.name)
-    collection.provider = args.provider
-    collection.batch_size = args.batch_size
-    cancel = CancelToken()
     try:
-        with TqdmProgress(f"{job} {collection.name}", unit="photo", disable=args.quiet) as bar:
-            switch = getattr(args, "local_features", None)
-            if job == "add":
-                report = collection.add(args.paths, progress=bar, cancel=cancel)
-            elif job == "update" and switch is not None:
-                report = collection.set_local_features(switch == "on", progress=bar, cancel=cancel)
-                print(f"Local features {switch} for {collection.name!r}.")
-            elif job == "update":
-                report = collection.update(
-                    progress=bar, cancel=cancel, prune_missing=args.prune_missing
-                )
-            elif job == "remove-folder":
-                report = collection.remove_folder(args.path, progress=bar, cancel=cancel)
-            else:
-                report = collection.rebuild(progress=bar, cancel=cancel)
+        with TqdmProgress(what, unit=unit, disable=args.quiet) as bar:
+            report = job(*job_args, **job_kw, progress=bar, cancel=CancelToken())
     except CancelledError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
             _print_report(partial)
         raise
-    # Said after the job: the model session starts while the first photos are decoded, and on
-    # a CPU its first use measures which way of running it is fastest here.
-    print(collection.embedder().provider_report.splitlines()[0], file=sys.stderr)
     _print_report(report)
     return 0
 
@@ -208,6 +245,25 @@ def _print_report(report: Any) -> None:
             "comes back with them). To drop them: `sciceapp collection remove-folder NAME "
             "FOLDER`, or `update --prune-missing`."
         )
+
+
+def _import(args: argparse.Namespace) -> int:
+    collection = _library(args).open_collection(args.name)
+    return _reporting(
+        args, f"import {collection.name}", "row", collection.import_shards, args.shards
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sciceapp.progress import TqdmProgress
+
+    collection = _library(args).open_collection(args.name)
+    with TqdmProgress(f"export {collection.name}", unit="row", disable=args.quiet) as bar:
+        written = collection.export_shards(
+            args.folder, rows_per_shard=args.rows_per_shard, progress=bar
+        )
+    print(f"Wrote {len(written)} shard(s) to {args.folder}.")
+    return 0
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -289,15 +345,21 @@ def _features_text(summary: Any) -> str:
 
 
 def _index_text(summary: Any) -> str:
+    exact = "flat (exact inner-product search over the stored descriptors)"
     if summary.index_kind == "flat":
-        return "flat (exact inner-product search)"
+        return f"{exact}, as chosen"
     if summary.index_kind_used == "flat":
-        return f"{summary.index_kind} requested, flat (exact) in use: {summary.index_flat_reason}"
+        return f"{summary.index_kind} requested, {exact} in use: {summary.index_flat_reason}"
     recall = summary.index_recall_at_10
     measured = f"{recall:.3f}" if recall is not None else "not measured"
+    what = (
+        "a compressed shortlist re-ranked exactly with the stored descriptors"
+        if summary.index_kind_used == "twostage"
+        else "compressed"
+    )
     return (
-        f"{summary.index_kind_used} (compressed); recall@10 against exact search {measured}, "
-        "measured on this collection's own photos when it converted"
+        f"{summary.index_kind_used} ({what}), {summary.index_reason}; recall@10 against exact "
+        f"search {measured}, measured on this collection's own photos when it converted"
     )
 
 

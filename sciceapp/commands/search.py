@@ -130,12 +130,13 @@ def _verification_note(collection: Any, args: argparse.Namespace) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    collection = _library(args).open_collection(args.collection)
-    if getattr(args, "provider", None):
-        collection.provider = args.provider
-    if getattr(args, "batch_size", None):
-        collection.batch_size = args.batch_size
-    return collection
+    from sciceapp.engine.collection import CollectionOptions
+
+    options = CollectionOptions(
+        provider=getattr(args, "provider", None) or "auto",
+        batch_size=getattr(args, "batch_size", None) or None,
+    )
+    return _library(args).open_collection(args.collection, options)
 
 
 def _model_label(collection: Any) -> str:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sciceapp.atomic import is_disk_full
+from sciceapp.engine import catalogue
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.pipeline import GlobalModel, Prepared, extract_files
 from sciceapp.errors import CollectionError
@@ -33,18 +34,6 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY_S = 30.0
 """Seconds between fsyncs while completing features: at most this much is redone after a crash."""
-
-
-def live_indexed(conn: sqlite3.Connection, collection_id: int) -> dict[int, str]:
-    """Row id -> path of the collection's live indexed photos."""
-    return {
-        int(row[0]): row[1]
-        for row in conn.execute(
-            "SELECT id, path FROM photos WHERE collection_id = ? AND state = 'indexed' "
-            "AND deleted_gen IS NULL",
-            (collection_id,),
-        )
-    }
 
 
 @contextmanager
@@ -73,7 +62,7 @@ class RunFeatures:
     def start(self) -> None:
         """Prune the store to the live indexed photos (also run at the end of a run)."""
         with _writing(self.store):
-            self.store.prune(live_indexed(self.conn, self.collection_id))
+            self.store.prune(catalogue.live_indexed(self.conn, self.collection_id))
 
     def add(self, ok: Sequence[Prepared], ids: Sequence[int]) -> None:
         """Append the features of a committed batch (``ids``: the rows of ``ok``, in order)."""
@@ -96,7 +85,7 @@ class RunFeatures:
         """Extract and store the features of live indexed photos that have none; returns how
         many were added. ``model``: the collection's, to read photos as indexing does.
         Raises ``CancelledError`` (keeping what was stored) when cancelled."""
-        live = live_indexed(self.conn, self.collection_id)
+        live = catalogue.live_indexed(self.conn, self.collection_id)
         missing = sorted(set(live) - self.store.ids())
         if not missing:
             return 0

@@ -18,9 +18,18 @@ INDEX_PARAM_RANGES: dict[str, tuple[int, int]] = {
     "pq_m": (1, 65536),
     "pq_bits": (1, 16),
     "nprobe": (1, 65536),
+    "shortlist": (1, 16384),
 }
 """Allowed values (inclusive) of each compressed-index setting. faiss aborts the process
 (SIGSEGV) on some values outside these, so nothing reaches it unchecked
 (``engine.index.check_params``)."""
 DEFAULT_VERIFY_TOP_K = 20
 """Matches per query checked by geometric verification (local features, two-view fit)."""
+AUTO_TWOSTAGE_FROM = 50_000
+"""Photos from which a collection of index kind ``auto`` converts to ``twostage``: the size
+where exact search (streaming the whole store per query) becomes slower than the two-stage
+kind (a fixed-cost shortlist plus the re-rank of ``shortlist`` rows). Provisional, from benchmarks/RESULTS.md "Collections at
+scale": exact search cost grows with the collection (269 ms per query in batches at 100k
+base-size descriptors under load, where ivfpq took 81 ms), and at 20k x 512 the two-stage kind
+already answered in 11 ms against 25 ms for exact search. The measured crossover at the base
+size (bench_search.py at several sizes) replaces this number when it is in RESULTS.md."""

@@ -10,43 +10,52 @@ Kinds (one table, :data:`KINDS`):
   quantisation to ``pq_m`` bytes per photo (128 by default), searching ``nprobe`` lists.
   Needs ``max(39 * nlist, 39 * 2**pq_bits, pca_dim)`` training vectors (faiss' k-means rule
   of thumb of 39 points per centroid).
+- ``twostage``: the ``ivfpq`` index as a shortlist of ``shortlist`` photos per query, which
+  the collection re-ranks exactly with the full vectors of its descriptor store
+  (``store.DescriptorStore.rerank``); this module holds the shortlist part.
 
 Descriptors are L2-normalised, so for the reduced kinds the squared L2 distance ``d2`` in the
 reduced space approximates ``2 - 2 * cosine``; their scores are reported as ``1 - d2 / 2`` so
 that every kind returns cosine-like similarities (higher is better) on the same scale.
 ``VectorIndex.build`` falls back to ``flat`` when there are too few vectors to train on.
 
-File format (``save``/``load``): a magic line, one JSON header line (kind, dim, parameters,
-owner: the collection and generation it was saved for), a line with the SHA-256 of the header
-line and the payload, then ``faiss.serialize_index`` bytes. A file that fails any check raises
-:class:`CollectionError` before faiss sees it. (Files of format 1, whose checksum covered the
-payload only, are refused: `collection rebuild` makes a new one from the catalogue.)
+Files: ``save`` writes faiss' own format (``faiss.write_index`` through a callback that
+hashes the bytes as they stream to the file, so nothing is serialised into memory first) and
+returns the SHA-256; ``load`` checks that checksum by streaming the file, then hands the path
+to ``faiss.read_index``; with ``mmap=True`` (``IO_FLAG_MMAP_IFC``) the flat parts of the index
+(the reduced vectors of ``pca``) stay in the file's pages instead of being copied into memory.
+The kind and parameters are recorded by the caller (the catalogue), not in the file.
+The files of sciceapp before the descriptor store (a magic line and a JSON header before the
+faiss bytes) are read by ``migration.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from sciceapp.atomic import write_bytes_atomic
+from sciceapp.atomic import atomic_write
 from sciceapp.engine.defaults import INDEX_PARAM_RANGES
-from sciceapp.errors import CollectionError
+from sciceapp.errors import CancelledError, CollectionError
+from sciceapp.progress import CancelToken
+from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"SCICEAPP-FAISS 2\n"
+KINDS = ("flat", "pca", "ivfpq", "twostage")
+IVF_KINDS = ("ivfpq", "twostage")
+KMEANS_ITERATIONS = 20
+HASH_BLOCK = 2**20
 REBUILD_HINT = (
     "Rebuild it with `sciceapp collection rebuild NAME` (the catalogue keeps every photo)."
 )
-KINDS = ("flat", "pca", "ivfpq")
 KMEANS_POINTS_PER_CENTROID = 39
 # PCA is fitted on at most this many vectors per output dimension: faiss' PCA costs the cube
 # of min(N, D) (minutes for D = 10752), and 4 x 1024 vectors already give a stable subspace.
@@ -86,6 +95,7 @@ class IndexParams:
     pq_m: int = 128
     pq_bits: int = 8
     nprobe: int = 32
+    shortlist: int = 256  # twostage: photos per query re-ranked with their full vectors
 
     def effective_pca_dim(self, dim: int) -> int:
         return min(self.pca_dim, dim)
@@ -102,7 +112,7 @@ def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
         value = getattr(params, name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
-    if kind == "ivfpq":
+    if kind in IVF_KINDS:
         reduced = params.effective_pca_dim(dim)
         if reduced % params.pq_m:
             raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
@@ -126,7 +136,7 @@ def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None)
     pca_dim = params.effective_pca_dim(dim)
     if kind == "pca":
         return pca_dim
-    return max(
+    return max(  # ivfpq and twostage
         KMEANS_POINTS_PER_CENTROID * params.nlist,
         KMEANS_POINTS_PER_CENTROID * 2**params.pq_bits,
         pca_dim,
@@ -195,6 +205,7 @@ class VectorIndex:
         ivf.nprobe = self.params.nprobe
         # The IVF keeps the ids it is given, so it needs no IDMap (whose remove would break).
         index = faiss.IndexPreTransform(pca, ivf)
+        self._ivf = ivf
         self._parts = (quantizer, ivf, pca)  # faiss does not own these: keep them alive
         return index
 
@@ -241,8 +252,10 @@ class VectorIndex:
     def is_trained(self) -> bool:
         return bool(self._index.is_trained)
 
-    def train(self, vectors: np.ndarray) -> None:
-        """Train a ``pca`` or ``ivfpq`` index; ``CollectionError`` with too few vectors."""
+    def train(self, vectors: np.ndarray, cancel: CancelToken | None = None) -> None:
+        """Train a ``pca``, ``ivfpq`` or ``twostage`` index; ``CollectionError`` with too few
+        vectors. ``cancel`` is checked between the steps of training (each k-means
+        iteration, each PQ sub-quantiser), so a cancelled training stops within seconds."""
         vectors = _as_matrix(vectors, self.dim, "training vectors")
         needed = min_training_vectors(self.kind, self.dim, self.params)
         if len(vectors) < needed:
@@ -254,9 +267,16 @@ class VectorIndex:
             return
         pca = faiss.downcast_VectorTransform(_pre_transform(self._index).chain.at(0))
         if not pca.is_trained:
+            _check(cancel)
             limit = PCA_TRAIN_PER_DIM * self.params.effective_pca_dim(self.dim)
             pca.train(vectors[:: max(1, -(-len(vectors) // limit))])  # an even subsample
-        self._index.train(vectors)  # trains what is left (the IVF and PQ); PCA is kept
+        if self.kind == "pca":
+            self._index.train(vectors)  # nothing left to train but faiss' flag; PCA is kept
+            return
+        _check(cancel)
+        reduced = pca.apply(vectors)
+        _train_ivfpq(self._ivf, reduced, cancel)
+        faiss.downcast_index(self._index).is_trained = True
 
     def add(self, ids: object, vectors: np.ndarray) -> None:
         """Add ``vectors [N, dim]`` under ``ids [N]``; an id already present is replaced."""
@@ -292,7 +312,7 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """Every id in the index, ``int64 [ntotal]`` (sorted)."""
-        if self.kind == "ivfpq":
+        if self.kind in IVF_KINDS:
             ivf = faiss.extract_index_ivf(self._index)
             lists = [
                 faiss.rev_swig_ptr(ivf.invlists.get_ids(i), ivf.invlists.list_size(i)).copy()
@@ -335,86 +355,137 @@ class VectorIndex:
         return scores, ids.astype(np.int64)
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], owner: dict | None = None) -> None:
-        """Write atomically: temp file in the same folder, fsync, ``os.replace``.
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write faiss' format atomically (temp file, fsync, ``os.replace``), hashing the bytes
+        as faiss streams them; returns their SHA-256 (for :meth:`load`)."""
+        digest = hashlib.sha256()
+        with atomic_write(path, "wb") as handle:
 
-        ``owner`` (JSON values, e.g. the collection's uid and the generation) is stored in the
-        checksummed header; :meth:`load` refuses the file for any other owner.
-        """
-        path = Path(path)
-        payload = faiss.serialize_index(self._index).tobytes()
-        header = json.dumps(
-            {
-                "kind": self.kind,
-                "dim": self.dim,
-                "params": asdict(self.params),
-                "fallback_reason": self.fallback_reason,
-                "owner": owner,
-                "payload_bytes": len(payload),
-            },
-            sort_keys=True,
-        ).encode()
-        digest = _checksum(header, payload)
-        write_bytes_atomic(path, MAGIC + header + b"\n" + digest + b"\n" + payload)
+            def write(chunk: bytes) -> int:
+                digest.update(chunk)
+                return handle.write(chunk)
+
+            writer = faiss.PyCallbackIOWriter(write)
+            faiss.write_index(self._index, writer)
+            del writer  # flushes faiss' buffer into ``write``
+        return digest.hexdigest()
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], owner: dict | None = None, fix: str = REBUILD_HINT
+        cls,
+        path: str | os.PathLike[str],
+        kind: str | None = None,
+        params: IndexParams | None = None,
+        sha256: str | None = None,
+        mmap: bool = False,
+        fix: str = REBUILD_HINT,
     ) -> VectorIndex:
-        """Read a file written by :meth:`save`; ``CollectionError`` (ending with ``fix``) if it
-        is missing, damaged, or (with ``owner``) written for another owner."""
+        """Read a file written by :meth:`save`, checking ``sha256`` first when given.
+
+        ``kind``: the kind recorded for it (``None``: told from the file; ``twostage`` files
+        read as ``ivfpq`` then). ``mmap``: keep flat parts in the file's pages (read-only use).
+        ``CollectionError`` (ending with ``fix``) if the file is missing, damaged (its
+        checksum is not ``sha256``: the catalogue's record of the file it saved, so a file
+        copied from another collection or restored from an older save is refused too) or not
+        a faiss index.
+        """
         path = Path(path)
+        if not path.is_file():
+            raise CollectionError(f"Cannot read the index file {path}: it is missing. {fix}")
+        if sha256 is not None:
+            try:
+                found = sha256_file(path)
+            except OSError as exc:
+                raise CollectionError(f"Cannot read the index file {path}: {exc}. {fix}") from exc
+            if found != sha256:
+                raise CollectionError(
+                    f"The index file {path} is truncated or corrupt (checksum mismatch). {fix}"
+                )
+        flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CollectionError(f"Cannot read the index file {path}: {exc}. {fix}") from exc
-        if not data.startswith(MAGIC):
-            raise CollectionError(f"{path} is not a sciceapp index file. {fix}")
-        header_end = data.find(b"\n", len(MAGIC))
-        digest_end = data.find(b"\n", header_end + 1) if header_end >= 0 else -1
-        header_bytes = data[len(MAGIC) : header_end]
-        payload = data[digest_end + 1 :]
-        if digest_end < 0 or data[header_end + 1 : digest_end] != _checksum(header_bytes, payload):
-            raise CollectionError(
-                f"The index file {path} is truncated or corrupt (checksum mismatch). {fix}"
-            )
-        try:
-            header = json.loads(header_bytes)
-            kind, dim = header["kind"], header["dim"]
-            params = check_params(kind, dim, params_from_dict(header["params"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CollectionError(
-                f"The index file {path} has a damaged header ({exc}). {fix}"
-            ) from exc
-        if owner is not None and header.get("owner") != owner:
-            raise CollectionError(
-                f"The index file {path} belongs to another collection or generation "
-                f"({header.get('owner')}, expected {owner}): it was copied or restored from "
-                f"elsewhere. {fix}"
-            )
-        try:
-            faiss_index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
+            faiss_index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             raise CollectionError(f"faiss cannot read the index file {path}: {exc}. {fix}") from exc
-        if faiss_index.d != dim:
+        found_kind = _kind_of(faiss_index)
+        if found_kind is None or (kind is not None and _structure(kind) != found_kind):
             raise CollectionError(
-                f"The index file {path} holds {faiss_index.d}-d vectors, not {dim}. {fix}"
+                f"The index file {path} is not a {kind or 'sciceapp'} index. {fix}"
             )
+        return cls._wrap(faiss_index, kind or found_kind, params or IndexParams())
+
+    @classmethod
+    def _wrap(cls, faiss_index: faiss.Index, kind: str, params: IndexParams) -> VectorIndex:
         index = cls.__new__(cls)
-        index.dim, index.kind, index.params = dim, kind, params
-        index.fallback_reason = header.get("fallback_reason")
+        index.dim, index.kind, index.params = int(faiss_index.d), kind, params
+        index.fallback_reason = None
         index._index = faiss_index
-        if kind == "ivfpq":
-            faiss.extract_index_ivf(faiss_index).nprobe = params.nprobe
+        if kind in IVF_KINDS:
+            index._ivf = faiss.extract_index_ivf(faiss_index)
+            index._ivf.nprobe = params.nprobe
         return index
 
 
-def _checksum(header: bytes, payload: bytes) -> bytes:
-    """SHA-256 (hex) of the header line and the payload: neither can change unnoticed."""
-    digest = hashlib.sha256(header)
-    digest.update(b"\n")
-    digest.update(payload)
-    return digest.hexdigest().encode()
+def _check(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise CancelledError("Training the index was cancelled; the exact index is kept.")
+
+
+def _kmeans(
+    x: np.ndarray, k: int, cancel: CancelToken | None, seed: int, init: np.ndarray | None = None
+) -> np.ndarray:
+    """``k`` centroids of ``x`` by faiss' k-means, one iteration per call so ``cancel`` is
+    checked between iterations."""
+    centroids = init
+    for step in range(KMEANS_ITERATIONS):
+        _check(cancel)
+        km = faiss.Kmeans(x.shape[1], k, niter=1, seed=seed + step)
+        km.cp.max_points_per_centroid = 256
+        km.train(x, init_centroids=centroids)
+        centroids = km.centroids.copy()
+    return centroids
+
+
+def _train_ivfpq(ivf: faiss.IndexIVFPQ, reduced: np.ndarray, cancel: CancelToken | None) -> None:
+    """What ``ivf.train`` does (coarse k-means, then PQ on the residuals), step by step."""
+    reduced = np.ascontiguousarray(reduced, dtype=np.float32)
+    coarse = _kmeans(reduced, ivf.nlist, cancel, seed=1)
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    quantizer.reset()
+    quantizer.add(coarse)
+    _, assigned = quantizer.search(reduced, 1)
+    residuals = reduced - coarse[assigned[:, 0]]
+    pq = ivf.pq
+    ksub, dsub = 1 << pq.nbits, pq.dsub
+    books = np.empty((pq.M, ksub, dsub), np.float32)
+    for m in range(pq.M):
+        books[m] = _kmeans(
+            np.ascontiguousarray(residuals[:, m * dsub : (m + 1) * dsub]),
+            ksub,
+            cancel,
+            seed=100 + m,
+        )
+    faiss.copy_array_to_vector(books.ravel(), pq.centroids)
+    ivf.is_trained = True
+    ivf.precompute_table()
+
+
+def _structure(kind: str) -> str:
+    return "ivfpq" if kind in IVF_KINDS else kind
+
+
+def _kind_of(index: faiss.Index) -> str | None:
+    """``flat``, ``pca`` or ``ivfpq`` from the faiss index's structure; None if foreign."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIDMap2):
+        inner = faiss.downcast_index(index.index)
+        if isinstance(inner, faiss.IndexFlatIP):
+            return "flat"
+        if isinstance(inner, faiss.IndexPreTransform):
+            return "pca"
+        return None
+    if isinstance(index, faiss.IndexPreTransform):
+        return "ivfpq" if isinstance(faiss.downcast_index(index.index), faiss.IndexIVFPQ) else None
+    return None
 
 
 def _pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:

@@ -28,7 +28,13 @@ from sciceapp.ui.guard import catch_all
 from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.workers import UNKNOWN_TOTAL
 
-INDEX_KIND_NAMES = {"flat": "exact", "pca": "PCA", "ivfpq": "IVF-PQ"}
+INDEX_KIND_NAMES = {
+    "auto": "automatic",
+    "flat": "exact",
+    "pca": "PCA",
+    "ivfpq": "IVF-PQ",
+    "twostage": "two-stage",
+}
 
 
 def index_text(summary: Any) -> str:
@@ -36,13 +42,16 @@ def index_text(summary: Any) -> str:
     recall against exact search once compressed, or why it is still exact."""
     asked, used = summary.index_kind, summary.index_kind_used
     used_name = INDEX_KIND_NAMES.get(used, used)
+    why = f" ({summary.index_reason})" if asked == "auto" else ""
     if used != "flat":
         recall = summary.index_recall_at_10
         if recall is None:
-            return f"Index: {used_name}"
-        return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion)"
+            return f"Index: {used_name}{why}"
+        return f"Index: {used_name}, recall@10 {recall:.2f} vs exact (measured at conversion){why}"
     if asked == "flat":
         return "Index: exact"
+    if asked == "auto":
+        return f"Index: exact{why}"
     reason = summary.index_flat_reason or "it has not converted yet"
     return f"Index: exact for now ({INDEX_KIND_NAMES.get(asked, asked)} asked for): {reason}"
 

@@ -100,7 +100,7 @@ class IndexingController(QObject):
         name: str,
         folders: list[str],
         model_path: str,
-        index_kind: str = "flat",
+        index_kind: str = "auto",
         local_features: bool = True,
     ) -> Worker | None:
         """Create ``name`` bound to ``model_path`` with ``index_kind`` (and local features or

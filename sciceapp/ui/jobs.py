@@ -31,11 +31,15 @@ def _library(data_dir: Path) -> Any:
     return Library(data_dir)
 
 
+def _options(provider: str) -> Any:
+    from sciceapp.engine.collection import CollectionOptions
+
+    return CollectionOptions(provider=provider)
+
+
 def _open(data_dir: Path, name: str, provider: str = "auto") -> Any:
     """The collection, set to embed with the user's provider preference."""
-    collection = _library(data_dir).open_collection(name)
-    collection.provider = provider
-    return collection
+    return _library(data_dir).open_collection(name, _options(provider))
 
 
 def find_photos(
@@ -67,7 +71,7 @@ def index_folders(
     folders: list[str],
     model_path: str | None,
     provider: str = "auto",
-    index_kind: str = "flat",
+    index_kind: str = "auto",
     local_features: bool = True,
     *,
     progress: ProgressFn,
@@ -78,11 +82,14 @@ def index_folders(
     library = _library(data_dir)
     if model_path:
         collection = library.create_collection(
-            name, model_path, index_kind=index_kind, local_features=local_features
+            name,
+            model_path,
+            index_kind=index_kind,
+            local_features=local_features,
+            options=_options(provider),
         )
     else:
-        collection = library.open_collection(name)
-    collection.provider = provider
+        collection = library.open_collection(name, _options(provider))
     with _finish_with_update(name):
         return collection.add([str(f) for f in folders], progress=progress, cancel=cancel)
 

@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
         self,
         name: str,
         folders: list[str],
-        index_kind: str = "flat",
+        index_kind: str = "auto",
         local_features: bool = True,
     ) -> Any:
         """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""

@@ -32,7 +32,9 @@ from sciceapp.ui.guard import catch_all
 
 # (kind, button text); the order is the order on screen.
 INDEX_CHOICES: tuple[tuple[str, str], ...] = (
-    ("flat", "Exact (best quality; up to ~100k photos)"),
+    ("auto", "Automatic (exact while it is the faster, then two-stage)"),
+    ("flat", "Exact (best quality; slower as the collection grows)"),
+    ("twostage", "Two-stage (100k photos and more; exact re-rank of a compressed shortlist)"),
     ("pca", "Compressed PCA"),
     ("ivfpq", "Compressed IVF-PQ (millions of photos; approximate)"),
 )
@@ -56,9 +58,16 @@ def _size_text(n_bytes: float) -> str:
 def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     """What choosing ``kind`` means, with numbers for the model's ``descriptor_dim`` (None: the
     model is unknown, so the numbers that depend on it are left out)."""
+    from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
     from sciceapp.engine.index import IndexParams, min_training_vectors
 
     params = IndexParams()
+    if kind == "auto":
+        return (
+            f"Searches every photo exactly up to {AUTO_TWOSTAGE_FROM:,} photos, where exact "
+            "search becomes the slower one; from there it converts itself to the two-stage "
+            "kind. The collection's details say which is in use and why."
+        )
     if kind == "flat":
         if descriptor_dim is None:
             return "Searches every photo exactly. Memory grows with the model's descriptor size."
@@ -74,6 +83,12 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
         needed = min_training_vectors(kind, descriptor_dim, params)
         when = f"Starts exact and converts itself once it has {needed} photos."
         reduced = params.effective_pca_dim(descriptor_dim)
+    if kind == "twostage":
+        return (
+            f"Finds a shortlist of {params.shortlist} photos per query in a compressed index "
+            f"(about {params.pq_m} bytes per photo in memory), then ranks it exactly with the "
+            f"stored descriptors: close to exact search, far faster on big collections. {when}"
+        )
     if kind == "pca":
         return (
             f"Reduces each descriptor to {reduced} numbers ({_size_text(4 * reduced)} per photo) "
@@ -129,7 +144,7 @@ class NewCollectionDialog(QDialog):
             self.kind_help[kind] = explanation
             kinds.addWidget(button)
             kinds.addWidget(explanation)
-        self.kind_buttons["flat"].setChecked(True)
+        self.kind_buttons["auto"].setChecked(True)
         self.local_features = QCheckBox(LOCAL_FEATURES_TEXT)
         self.local_features.setChecked(True)  # the engine's default: verification on
         self.local_features_help = QLabel(LOCAL_FEATURES_HELP)

@@ -24,8 +24,9 @@ from sciceapp.engine.library import Library
 
 HERE = Path(__file__).resolve().parent
 
+BAD_SHARDS = ("junk", "truncated", "version", "dimension", "columns", "types", "no-path")
 # {data} the populated data folder, {model} its model, {photo} one photo, {photos} their
-# folder, {tmp} a scratch folder with bad files in it (see `bad_files`).
+# folder, {tmp} a scratch folder with bad files in it (see `bad_files`), {shards} bad shards.
 USER_MISTAKES = [
     ["collection", "create", "x", "--model", "{model}", "--index-kind", "ivfpq", "--nlist", "0"],
     ["collection", "create", "x", "--model", "{model}", "--index-kind", "ivfpq", "--pq-bits", "40"],
@@ -65,6 +66,9 @@ BAD_FILES = [
     ["collection", "create", "y", "--model", "{tmp}/zero.jpg"],
     ["review", "-c", "c", "{photos}", "--csv", "/dev/full"],
     ["locate", "-c", "c", "{photo}", "--output", "/dev/full"],
+    # Shards (see `_bad_shards`): not Parquet, cut short, another format version, another
+    # descriptor size, a column missing, a column of another type, rows without a path.
+    *(["collection", "import", "c", f"{{shards}}/{name}.parquet"] for name in BAD_SHARDS),
 ]
 BAD_FOLDERS = [
     ["--data-dir", "{tmp}/notes.jpg", "collection", "list"],
@@ -81,6 +85,8 @@ SUBPROCESS = [
     ["locate", "-c", "c", "{tmp}/zero.jpg", "-q"],
     ["--data-dir", "{tmp}/notes.jpg", "collection", "list"],
     ["collection", "create", "x", "--model", "{model}", "--index-kind", "ivfpq", "--nlist", "0"],
+    ["collection", "import", "c", "{shards}/truncated.parquet", "-q"],
+    ["collection", "import", "c", "{shards}/no-path.parquet", "-q"],
 ]
 
 
@@ -99,7 +105,44 @@ def populated(tmp_path_factory) -> Path:
     model = engine.build_toy_model(root / "toy.onnx")
     photos = [engine.write_photo(root / "photos" / f"p{i}.jpg", seed=i) for i in range(3)]
     Library(root / "data").create_collection("c", model).add(photos)
+    _bad_shards(Library(root / "data").open_collection("c"), root / "shards")
     return root
+
+
+def _bad_shards(collection, folder: Path) -> None:
+    """One shard per name of ``BAD_SHARDS`` in ``folder``, each wrong in one way."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sciceapp.engine.shards import ShardMeta, schema
+
+    (good,) = collection.export_shards(folder / "good")
+    table = pq.read_table(good)
+    data = good.read_bytes()
+    (folder / "junk.parquet").write_bytes(b"PAR1" + b"not parquet at all" * 10)
+    (folder / "truncated.parquet").write_bytes(data[: len(data) // 2])
+
+    def write(name: str, table: pa.Table, meta: ShardMeta) -> None:
+        pq.write_table(table.replace_schema_metadata(meta.as_metadata()), folder / name)
+
+    meta = ShardMeta(collection.model_sha256, collection.descriptor_dim, collection.model_label)
+    write("version.parquet", table, dataclasses.replace(meta, schema_version="2"))
+    small = ShardMeta(meta.model_sha256, 7, meta.model_label)
+    rows = table.drop_columns(["descriptor"]).to_pylist()
+    seven = pa.table(
+        {**{n: [r[n] for r in rows] for n in rows[0]}, "descriptor": [[0.5] * 7] * len(rows)},
+        schema=schema(small),
+    )
+    write("dimension.parquet", seven, small)
+    write("columns.parquet", table.drop_columns(["sha256"]), meta)
+    write(
+        "types.parquet", table.set_column(1, "size", table.column("size").cast(pa.string())), meta
+    )
+    nullable = table.schema.set(0, pa.field("path", pa.string(), nullable=True))
+    no_path = table.cast(nullable).set_column(0, "path", pa.array([None] * len(table), pa.string()))
+    write("no-path.parquet", no_path, meta)
 
 
 def _read_only(folder: Path) -> bool:
@@ -138,6 +181,7 @@ def bad_files(tmp_path, populated):
         "photo": str(populated / "photos" / "p0.jpg"),
         "photos": str(populated / "photos"),
         "tmp": str(tmp),
+        "shards": str(populated / "shards"),
     }
     yield values, writable_back
     subprocess.run(["chattr", "-i", str(tmp / "read-only")], capture_output=True, check=False)
@@ -194,3 +238,27 @@ def test_top_k_is_clamped_to_the_collection_size(bad_files):
     query = collection.index().stored_vectors()[1][:1]
     (hits,) = collection.search(query, 10**9)  # asked 7.45 GiB of results before
     assert len(hits) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("junk", "not a readable Parquet shard"),
+        ("truncated", "not a readable Parquet shard"),
+        ("version", "shard format version '2'"),
+        ("dimension", "descriptors of 7 values"),
+        ("columns", "no 'sha256' column"),
+        ("types", "column 'size' is string, not int64"),
+        ("no-path", "rows without path"),
+    ],
+)
+def test_a_bad_shard_is_refused_with_what_is_wrong_and_nothing_imported(
+    bad_files, name, said, capsys
+):
+    values, _ = bad_files
+    before = Library(values["data"]).open_collection("c").summary()
+    argv = _argv(["collection", "import", "c", f"{{shards}}/{name}.parquet", "-q"], values)
+    assert main(argv) == 2
+    assert said in capsys.readouterr().err
+    after = Library(values["data"]).open_collection("c").summary()
+    assert (after.indexed, after.total) == (before.indexed, before.total)

@@ -82,7 +82,27 @@ def test_schema_3_records_the_index_in_use_for_existing_collections(data_dir: Pa
             "SELECT index_kind_used, index_recall_at_10, index_params FROM collections"
         ).fetchone()
         assert tuple(row) == ("flat", None, None)
+    with closing(catalogue.connect(data_dir)) as conn:
         catalogue.commit_saved(conn, 1, 4, catalogue.IndexState("pca", 0.9))
         row = conn.execute("SELECT saved_gen, index_kind_used, index_recall_at_10 FROM collections")
         assert tuple(row.fetchone()) == (4, "pca", 0.9)
     assert (data_dir / "catalogue.sqlite.v2.bak").is_file()
+
+
+def test_a_migration_step_is_run_statement_by_statement_never_split_on_semicolons(
+    data_dir: Path, monkeypatch
+):
+    from sciceapp.engine import catalogue_db
+
+    with closing(catalogue.connect(data_dir)) as conn:
+        _add_old_collection(conn)
+    # A statement holding ";" in a literal: splitting the script on ";" would break it.
+    step = ("UPDATE collections SET model_label = 'before; after' WHERE name = 'old'",)
+    steps = (*catalogue_db.MIGRATIONS, step)
+    monkeypatch.setattr(catalogue_db, "MIGRATIONS", steps)
+    monkeypatch.setattr(catalogue_db, "SCHEMA_VERSION", len(steps))
+    with closing(catalogue.connect(data_dir, target=len(steps))) as conn:
+        assert catalogue.schema_version(conn) == len(steps)
+        label = conn.execute("SELECT model_label FROM collections").fetchone()[0]
+    assert label == "before; after"
+    assert all(isinstance(s, tuple) for s in catalogue.MIGRATIONS)  # statements, not scripts

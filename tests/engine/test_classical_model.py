@@ -145,11 +145,9 @@ def test_cli_create_add_locate_and_labels(
 # index is saved ("unsaved").
 CHILD = r"""
 import sys
-from sciceapp.engine.library import Library
+from sciceapp.engine.library import CollectionOptions, Library
 data, folder, mode = sys.argv[1:4]
-collection = Library(data).open_collection("c")
-collection.batch_size = 2
-collection.checkpoint_s = 1e9
+collection = Library(data).open_collection("c", CollectionOptions(batch_size=2, checkpoint_s=1e9))
 
 def progress(done, total, message=""):
     learning = message == "learning the vocabulary"

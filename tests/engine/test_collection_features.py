@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sciceapp.engine.feature_store import FILE_NAME, FeatureStore
-from sciceapp.engine.library import Library
+from sciceapp.engine.library import CollectionOptions, Library
 from sciceapp.engine.local_features import extract_features
 
 SACRE = ("02928139_3448003521.jpg", "44120379_8371960244.jpg", "71295362_4051449754.jpg")
@@ -128,11 +128,10 @@ def _saved_ids(collection) -> set[int]:
 CHILD = r"""
 import sys
 from sciceapp.engine import feature_store
-from sciceapp.engine.library import Library
+from sciceapp.engine.library import CollectionOptions, Library
 data, folder, mode = sys.argv[1:4]
-collection = Library(data).open_collection("c")
-collection.batch_size = 2
-collection.checkpoint_s = 0 if mode == "saved" else 1e9
+options = CollectionOptions(batch_size=2, checkpoint_s=0 if mode == "saved" else 1e9)
+collection = Library(data).open_collection("c", options)
 syncs = 0
 real_sync = feature_store.FeatureStore.sync
 real_append = feature_store.FeatureStore.append
@@ -226,9 +225,12 @@ def test_full_disk_while_writing_features_loses_nothing(
     from sciceapp.errors import CollectionError
 
     photos = make_photos(6)
-    collection = Library(data_dir).create_collection("c", toy_model, local_features=True)
-    collection.batch_size = 2
-    collection.checkpoint_s = 0  # a save after every batch
+    collection = Library(data_dir).create_collection(
+        "c",
+        toy_model,
+        local_features=True,
+        options=CollectionOptions(batch_size=2, checkpoint_s=0),  # a save after every batch
+    )
     real_append = FeatureStore.append
     calls = []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import faiss
 import numpy as np
 import pytest
@@ -60,13 +62,28 @@ def test_remove_then_save_and_load_keep_the_same_answers(vectors, kind, tmp_path
     assert 1005 not in ids
 
     path = tmp_path / "saved" / "c.faiss"
-    index.save(path)
+    sha = index.save(path)
     assert [p.name for p in path.parent.iterdir()] == ["c.faiss"]  # no temp file left behind
-    loaded = VectorIndex.load(path)
-    assert (loaded.kind, loaded.dim, loaded.ntotal) == (kind, DIM, 1998)
-    queries = vectors[:50]
-    assert np.array_equal(loaded.search(queries, 10)[1], index.search(queries, 10)[1])
-    assert np.array_equal(loaded.ids(), index.ids())
+    assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
+    for mmap in (False, True):
+        loaded = VectorIndex.load(path, kind, SMALL, sha256=sha, mmap=mmap)
+        assert (loaded.kind, loaded.dim, loaded.ntotal) == (kind, DIM, 1998)
+        queries = vectors[:50]
+        assert np.array_equal(loaded.search(queries, 10)[1], index.search(queries, 10)[1])
+        assert np.array_equal(loaded.ids(), index.ids())
+
+
+def test_save_streams_faiss_format_without_a_copy_in_memory(vectors, tmp_path, monkeypatch):
+    index = VectorIndex.build(DIM, IDS, vectors, "pca", SMALL)
+
+    def copy_in_memory(*args):
+        raise AssertionError("serialised into memory")
+
+    monkeypatch.setattr(faiss, "serialize_index", copy_in_memory)
+    index.save(tmp_path / "c.faiss")
+    plain = faiss.read_index(str(tmp_path / "c.faiss"))  # faiss' own format, nothing added
+    assert plain.ntotal == 2000
+    assert VectorIndex.load(tmp_path / "c.faiss").kind == "pca"  # the kind read from its shape
 
 
 def test_adding_an_existing_id_replaces_its_vector(vectors):
@@ -113,21 +130,23 @@ def test_wrong_shapes_and_kinds_are_refused(vectors):
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "faiss_notices"),
     [
-        lambda b: b[: len(b) // 2],  # truncated
-        lambda b: b[:-40] + bytes(40),  # payload overwritten
-        lambda b: b"garbage" + b[7:],  # wrong magic
-        lambda b: b.replace(b'"kind"', b'"kimd"', 1),  # damaged header
-        lambda b: b"",
+        (lambda b: b[: len(b) // 2], True),  # truncated
+        (lambda b: b[:-40] + bytes(40), False),  # vectors overwritten: only the checksum sees it
+        (lambda b: b"garbage" + b[7:], True),  # not faiss' header
+        (lambda b: b"", True),
     ],
 )
-def test_a_damaged_file_raises_collection_error(vectors, tmp_path, damage):
+def test_a_damaged_file_raises_collection_error(vectors, tmp_path, damage, faiss_notices):
     path = tmp_path / "c.faiss"
-    VectorIndex.build(DIM, IDS[:100], vectors[:100]).save(path)
+    sha = VectorIndex.build(DIM, IDS[:100], vectors[:100], "pca", SMALL).save(path)
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(CollectionError, match="collection rebuild|not a sciceapp"):
-        VectorIndex.load(path)
+    with pytest.raises(CollectionError, match="checksum mismatch.*collection rebuild"):
+        VectorIndex.load(path, "pca", SMALL, sha256=sha)
+    if faiss_notices:  # without the checksum, faiss refuses it
+        with pytest.raises(CollectionError, match="collection rebuild"):
+            VectorIndex.load(path)
 
 
 def test_missing_file_raises_collection_error(tmp_path):

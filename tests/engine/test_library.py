@@ -6,20 +6,29 @@ import errno
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from sciceapp.engine.collection import CollectionOptions
 from sciceapp.engine.library import Library
 from sciceapp.errors import CancelledError, CollectionError, ModelError
 from sciceapp.progress import CancelToken
 
 
 def assert_consistent(collection) -> None:
-    """One row per path, and the faiss ids are exactly the indexed rows."""
+    """One row per path, the searchable ids are exactly the indexed rows, and the store's
+    files hold exactly their committed segments (nothing a crash left behind counts)."""
     rows = collection.photos()
     assert len({r.path for r in rows}) == len(rows)
     indexed = {r.id for r in rows if r.state == "indexed"}
-    assert set(collection.index().ids().tolist()) == indexed
+    opened = collection.index()
+    assert set(opened.ids().tolist()) == indexed
+    live = opened.store.live_ids().tolist()
+    assert len(live) == len(set(live)) and set(live) == indexed
+    opened.store.verify()
+
+
+def store_file(collection, name: str = "vectors.bin") -> Path:
+    return collection.folder / "store" / name
 
 
 @pytest.fixture
@@ -29,9 +38,7 @@ def library(data_dir: Path) -> Library:
 
 @pytest.fixture
 def collection(library, toy_model):
-    c = library.create_collection("test", toy_model)
-    c.batch_size = 3
-    return c
+    return library.create_collection("test", toy_model, options=CollectionOptions(batch_size=3))
 
 
 def test_add_indexes_photos_with_gps_and_finds_them(collection, make_photos):
@@ -142,8 +149,7 @@ def test_model_file_changed_is_refused(collection, make_photos, model_builder):
 
 def test_disk_full_while_saving_keeps_previous_state(collection, make_photos, monkeypatch):
     collection.add(make_photos(3))
-    index_files = list(collection.folder.glob("index-*.faiss"))
-    saved_bytes = index_files[0].read_bytes()
+    saved = {name: store_file(collection, name).read_bytes() for name in ("vectors.bin", "ids.bin")}
 
     def full_disk(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -153,29 +159,59 @@ def test_disk_full_while_saving_keeps_previous_state(collection, make_photos, mo
         collection.add(make_photos(4, start=10))
     assert "Nothing stored was lost" in str(info.value)
     monkeypatch.undo()
-    assert list(collection.folder.glob("index-*")) == index_files
-    assert index_files[0].read_bytes() == saved_bytes
+    for name, data in saved.items():
+        assert store_file(collection, name).read_bytes() == data  # the appended rows cut back
     assert collection.summary().indexed == 3
     assert_consistent(collection)
     assert collection.add([make_photos(1, start=10)[0].parent]).added == 4
+    assert_consistent(collection)
 
 
-def test_crash_inside_save_leaves_old_index_and_resumes(collection, make_photos, monkeypatch):
+def test_crash_inside_save_leaves_old_store_and_resumes(collection, make_photos, monkeypatch):
+    import sqlite3
+
+    from sciceapp.engine import catalogue
+
     collection.add(make_photos(3))
-    (old_file,) = collection.folder.glob("index-*.faiss")
-    old_bytes = old_file.read_bytes()
+    old_bytes = store_file(collection).read_bytes()
 
-    def crash(src, dst):
-        raise OSError(errno.EIO, "I/O error")
+    def crash(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(CollectionError, match="as it was at its last save"):
+    monkeypatch.setattr(catalogue, "commit_saved", crash)
+    with pytest.raises(CollectionError, match="Nothing stored was lost"):
         collection.add(make_photos(3, start=20))
     monkeypatch.undo()
-    assert old_file.read_bytes() == old_bytes
+    assert store_file(collection).read_bytes() == old_bytes
     assert collection.summary().indexed == 3
     assert_consistent(collection)
     assert collection.update().added == 3
+    assert_consistent(collection)
+
+
+def test_checkpoints_append_and_never_rewrite_earlier_segments(collection, make_photos):
+    from sciceapp.engine.store import DescriptorStore
+
+    collection = collection.with_options(checkpoint_s=0)  # a checkpoint after every batch of 3
+    photos = make_photos(6)
+    collection.add(photos[:3])
+    before = {n: store_file(collection, n).read_bytes() for n in ("vectors.bin", "ids.bin")}
+    inode = store_file(collection).stat().st_ino
+    collection.add(photos[3:])
+    photos[0].unlink()
+    assert collection.update(prune_missing=True).removed == 1  # a file given to add, gone
+    row_bytes = collection.descriptor_dim * 4
+    vectors = store_file(collection).read_bytes()
+    assert store_file(collection).stat().st_ino == inode  # the same file, appended to
+    assert vectors[: len(before["vectors.bin"])] == before["vectors.bin"]
+    assert len(vectors) == 6 * row_bytes
+    assert store_file(collection, "ids.bin").read_bytes().startswith(before["ids.bin"])
+    opened = collection.index()
+    assert isinstance(opened.store, DescriptorStore)
+    segments = [(s.rows, s.deleted) for s in opened.store.segments]
+    assert segments == [(3, 0), (3, 0), (0, 1)]  # the update appended a deletion
+    assert len(store_file(collection, "deleted.bin").read_bytes()) == 8
+    assert opened.store.live_count == 5
     assert_consistent(collection)
 
 
@@ -220,12 +256,15 @@ def test_collections_list_remove_and_names(library, toy_model, make_photos):
 
 
 def test_search_ignores_ids_the_catalogue_does_not_know(collection, make_photos):
-    collection.add(make_photos(2))
-    index = collection.index()
-    vectors = np.eye(index.dim, dtype=np.float32)[:1]
-    index.add([999_999], vectors)  # e.g. a row whose deletion is committed but not saved yet
-    (hits,) = collection.search(vectors, k=3)
-    assert all(record.id != 999_999 for record, _ in hits) and len(hits) == 2
+    from contextlib import closing
+
+    collection.add(make_photos(3))
+    store = collection.index().store
+    gone = int(store.ids[0])
+    with closing(collection.library.connect()) as conn:  # e.g. a row another process removed
+        conn.execute("DELETE FROM photos WHERE id = ?", (gone,))
+    (hits,) = collection.search(store.vectors_of([gone]), k=3)
+    assert all(record.id != gone for record, _ in hits) and len(hits) == 2
 
 
 def test_tiny_scicevpr_end_to_end(library, tiny_onnx_model, exif_samples):

@@ -123,7 +123,9 @@ def test_pca_with_default_settings_converts_at_its_real_threshold(
     assert f"needs at least {needed} indexed photos" in summary.index_flat_reason
 
     collection.add(photos[-1:], progress=lambda done, total, message="": messages.append(message))
-    assert "converting the index to pca (48 photos, may take minutes)" in messages
+    assert any(
+        m.startswith("converting the index to pca (48 photos, may take minutes") for m in messages
+    )
     summary = Library(data_dir).open_collection("p").summary()
     assert (summary.index_kind_used, summary.indexed) == ("pca", needed)
     # PCA to the full size only rotates: distances and so rankings are exact's.
@@ -155,7 +157,7 @@ def test_failed_conversion_keeps_exact_search_and_every_photo(
     def broken(*args, **kwargs):
         raise MemoryError("no memory for training")
 
-    monkeypatch.setattr(conversion.VectorIndex, "build", broken)
+    monkeypatch.setattr(conversion.VectorIndex, "train", broken)
     report = collection.add(photos)
     assert report.added == 12
     summary = collection.summary()
@@ -177,11 +179,11 @@ KILLED_IN_TRAINING = r"""
 import sys
 from sciceapp.engine import index
 from sciceapp.engine.library import Library
-collection = Library(sys.argv[1]).open_collection("k")
-collection.batch_size = 2
-collection.checkpoint_s = 0
+from sciceapp.engine.collection import CollectionOptions
+options = CollectionOptions(batch_size=2, checkpoint_s=0)
+collection = Library(sys.argv[1]).open_collection("k", options)
 
-def stall(self, vectors):
+def stall(self, vectors, cancel=None):
     print("training", len(vectors), flush=True)
     sys.stdin.readline()
 
@@ -232,5 +234,78 @@ def test_a_save_clears_temp_files_that_crashed_saves_left(
     (collection.folder / "notes.tmp").write_bytes(b"not ours")
     collection.add(make_photos(1, start=30))
     names = sorted(p.name for p in collection.folder.iterdir() if "lock" not in p.name)
-    assert len(names) == 2 and names[1] == "notes.tmp"
-    assert names[0].startswith("index-") and names[0].endswith(".faiss")
+    assert names == ["notes.tmp", "store"]  # a flat collection has no index file
+
+
+def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
+    data_dir: Path, toy_model: Path, make_photos, monkeypatch
+):
+    from sciceapp.engine import index as index_module
+    from sciceapp.errors import CancelledError
+    from sciceapp.progress import CancelToken
+
+    # A shortlist as long as the collection: the exact re-rank must then give exact's answers.
+    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, shortlist=78)
+    needed = min_training_vectors("twostage", 48, params)  # 78
+    collection = Library(data_dir).create_collection("t", toy_model, "twostage", params)
+    photos = make_photos(needed)
+    token = CancelToken()
+    real_kmeans = index_module._kmeans
+    calls = []
+
+    def user_cancels_during_kmeans(*args, **kwargs):
+        calls.append(1)
+        token.cancel()  # the user presses Cancel while faiss clusters
+        return real_kmeans(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "_kmeans", user_cancels_during_kmeans)
+    with pytest.raises(CancelledError) as info:
+        collection.add(photos, cancel=token)
+    assert calls == [1]  # stopped inside the first k-means, not after training
+    assert info.value.report.added == needed
+    summary = collection.summary()
+    assert (summary.index_kind_used, summary.indexed) == ("flat", needed)
+    assert_consistent(collection)
+    monkeypatch.undo()
+    assert collection.update().unchanged == needed  # converts now, nothing re-embedded
+    summary = collection.summary()
+    assert summary.index_kind_used == "twostage"
+    assert summary.index_recall_at_10 == pytest.approx(1.0)
+    (hits,) = collection.search(own_descriptors(collection, [photos[7]]), k=3)
+    assert hits[0][0].path == str(photos[7]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert_consistent(collection)
+
+
+def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
+    data_dir: Path, toy_model: Path, make_photos, capsys, monkeypatch
+):
+    # The crossover is a measured size (defaults.AUTO_TWOSTAGE_FROM, 50 000); here it is set
+    # just above what the small two-stage settings need to train, so 160 photos cross it.
+    monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", SMALL_IVFPQ_MIN + 4)
+    dd = ["--data-dir", str(data_dir)]
+    create = [*dd, "collection", "create", "city", "--model", str(toy_model)]
+    assert main([*create, "--local-features", "off", *SMALL_IVFPQ, "--shortlist", "8"]) == 0
+    assert "chosen automatically: below 160 photos exact search is faster" in (
+        capsys.readouterr().out
+    )
+    first = make_photos(SMALL_IVFPQ_MIN)  # enough to train, below the crossover
+    assert main([*dd, "collection", "add", "city", str(first[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "city"]) == 0
+    shown = capsys.readouterr().out
+    assert "auto requested, flat (exact" in shown and "this collection has 156" in shown
+
+    more = make_photos(4, folder="more", start=500)
+    assert main([*dd, "collection", "add", "city", str(more[0].parent), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*dd, "collection", "show", "city"]) == 0
+    shown = capsys.readouterr().out
+    assert "Index:      twostage (a compressed shortlist re-ranked exactly" in shown
+    assert "chosen automatically: from 160 photos the two-stage kind is faster" in shown
+    summary = Library(data_dir).open_collection("city").summary()
+    assert (summary.index_kind, summary.index_kind_used) == ("auto", "twostage")
+    assert summary.index_recall_at_10 is not None and summary.index_flat_reason is None
+    # Re-ranked exactly: a stored photo's own descriptor finds it first, at cosine 1.
+    collection = Library(data_dir).open_collection("city")
+    (hits,) = collection.search(own_descriptors(collection, more[:1]), 3)
+    assert hits[0][0].path == str(more[0]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialogButtonBox
 from ui_helpers import WAIT_MS
 
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
 from sciceapp.engine.index import IndexParams, min_training_vectors
 from sciceapp.engine.library import Library
 
@@ -31,7 +32,8 @@ def test_new_collection_dialog_creates_the_chosen_index_kind(
     assert f"once it has {needed_ivfpq} photos" in dialog.kind_help["ivfpq"].text()
     assert f"once it has {needed_pca} photos" in dialog.kind_help["pca"].text()
     assert f"{4 * TINY_DIM / 1000:.0f} KB per photo" in dialog.kind_help["flat"].text()
-    assert dialog.index_kind() == "flat"  # exact unless the user asks otherwise
+    assert dialog.index_kind() == "auto"  # exact until two-stage is the faster
+    assert f"up to {AUTO_TWOSTAGE_FROM:,} photos" in dialog.kind_help["auto"].text()
 
     dialog.name_edit.setText("city")
     dialog.kind_buttons["ivfpq"].click()
@@ -75,6 +77,6 @@ def test_details_show_exact_and_a_converted_index_with_its_recall(
     expected = f"Index: PCA, recall@10 {summary.index_recall_at_10:.2f} vs exact"
     assert expected in details and "exact for now" not in details
 
-    window.collections.select(gps_collection)
-    assert "Index: exact" in window.collections.details.text()
+    window.collections.select(gps_collection)  # created with the default kind, auto
+    assert "Index: exact (chosen automatically: below" in window.collections.details.text()
     assert "recall@10" not in window.collections.details.text()

@@ -1,0 +1,99 @@
+"""The descriptor store: appended segments, memory-mapped exact search, damage refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sciceapp.engine import store as store_module
+from sciceapp.engine.store import DescriptorStore, StoreWriter
+from sciceapp.errors import CollectionError
+
+DIM = 24
+
+
+def _unit(rows: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((rows, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _write(folder, dtype="float32", batches=((10, 0), (7, 1))):
+    """Segments of ``rows`` vectors each (ids counting up from 100), committed."""
+    writer = StoreWriter(folder, DIM, dtype, [])
+    vectors, next_id = [], 100
+    for gen, (rows, seed) in enumerate(batches, start=1):
+        x = _unit(rows, seed)
+        writer.append(np.arange(next_id, next_id + rows), x)
+        vectors.append(x)
+        next_id += rows
+        writer.committed(writer.flush(gen))
+    segments = list(writer.segments)
+    writer.close()
+    return segments, np.concatenate(vectors)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_search_is_exact_over_live_rows(tmp_path, dtype, monkeypatch):
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 5 * DIM * 4)  # many chunks
+    segments, vectors = _write(tmp_path, dtype)
+    writer = StoreWriter(tmp_path, DIM, dtype, segments)
+    writer.delete([103, 111])
+    segments.append(writer.flush(3))
+    writer.close()
+    store = DescriptorStore(tmp_path, DIM, dtype, segments)
+    assert store.rows == 17 and store.live_count == 15
+    stored = vectors.astype(dtype).astype(np.float32)
+    queries = _unit(4, 9)
+    scores, ids = store.search(queries, 5)
+    expected = queries @ stored.T
+    expected[:, [3, 11]] = -np.inf
+    top = np.argsort(-expected, axis=1)[:, :5]
+    assert np.array_equal(ids, top + 100)
+    assert np.allclose(scores, np.take_along_axis(expected, top, 1), atol=1e-5)
+    # More than there are: -1 / -inf past the live rows.
+    scores, ids = store.search(queries[:1], 20)
+    assert (ids[0, 15:] == -1).all() and np.isneginf(scores[0, 15:]).all()
+    assert np.array_equal(store.vectors_of([100, 116]), stored[[0, 16]])
+    with pytest.raises(KeyError):
+        store.vectors_of([103])  # deleted
+    assert list(store.rows_of([116, 5, 103])) == [16, -1, -1]
+
+
+def test_rerank_orders_a_shortlist_exactly(tmp_path):
+    segments, vectors = _write(tmp_path)
+    store = DescriptorStore(tmp_path, DIM, "float32", segments)
+    query = vectors[[2]]
+    shortlist = np.array([[109, 102, 104, -1, 5]])
+    scores, ids = store.rerank(query, shortlist, 2)
+    assert ids[0].tolist() == [
+        102,
+        sorted([109, 104], key=lambda i: -float(vectors[i - 100] @ query[0]))[0],
+    ]
+    assert scores[0, 0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_writer_cuts_uncommitted_bytes_and_readers_ignore_them(tmp_path):
+    segments, _ = _write(tmp_path)
+    writer = StoreWriter(tmp_path, DIM, "float32", segments)
+    writer.append([500, 501], _unit(2, 5))  # never committed (the process died)
+    writer._files["vectors.bin"].flush()
+    size = (tmp_path / "store" / "vectors.bin").stat().st_size
+    assert size > 17 * DIM * 4
+    assert DescriptorStore(tmp_path, DIM, "float32", segments).rows == 17  # readers: committed
+    StoreWriter(tmp_path, DIM, "float32", segments).close()  # the next writer cuts them off
+    assert (tmp_path / "store" / "vectors.bin").stat().st_size == 17 * DIM * 4
+
+
+def test_truncated_or_tampered_store_is_refused(tmp_path):
+    segments, _ = _write(tmp_path)
+    vectors = tmp_path / "store" / "vectors.bin"
+    data = bytearray(vectors.read_bytes())
+    data[40] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    with pytest.raises(CollectionError, match="segment 1 does not match its checksum"):
+        DescriptorStore(tmp_path, DIM, "float32", segments).verify()
+    vectors.write_bytes(bytes(data[:100]))
+    with pytest.raises(CollectionError, match="truncated"):
+        DescriptorStore(tmp_path, DIM, "float32", segments)
+    with pytest.raises(CollectionError, match="expects float16 rows"):
+        DescriptorStore(tmp_path, DIM, "float16", segments)
