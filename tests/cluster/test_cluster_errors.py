@@ -3,6 +3,7 @@ names say which photos they cover."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -104,3 +105,21 @@ def test_local_listing_is_the_scanner_of_collection_add(exif_samples, tmp_path):
     listed = list_inputs([exif_samples, tmp_path, f"file://{exif_samples}"])
     assert [f.name for f in listed] == [str(p) for p in scan([exif_samples, tmp_path])]
     assert all(f.size == Path(f.name).stat().st_size for f in listed)
+
+
+def test_a_pyarrow_filesystem_is_listed_by_the_scanner_s_rules(exif_samples, tmp_path):
+    """What an s3:// or gs:// input gets, through pyarrow's local filesystem: the same photos
+    as the local scanner finds (image extensions, no hidden folders), with sizes and times."""
+    from sciceapp.cluster.inputs import _list_arrow
+    from sciceapp.engine.pipeline import scan
+
+    shutil.copytree(exif_samples, tmp_path / "photos")
+    (tmp_path / "photos" / ".cache").mkdir()
+    (tmp_path / "photos" / ".cache" / "thumb.jpg").write_bytes(b"")
+    (tmp_path / "photos" / "notes.txt").write_text("not a photo")
+    listed = sorted(_list_arrow(f"file://{tmp_path / 'photos'}"), key=lambda f: f.name)
+    local = scan([tmp_path / "photos"])
+    assert [f.name for f in listed] == [f"file://{p}" for p in local]
+    assert [(f.size, f.mtime_ns) for f in listed] == [
+        (p.stat().st_size, p.stat().st_mtime_ns) for p in local
+    ]
