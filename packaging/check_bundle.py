@@ -4,7 +4,9 @@ offscreen, carries its resources, and holds no torch.
     python packaging/check_bundle.py dist/sciceapp [--model DEMO.onnx --photos FOLDER]
 
 With a model and a folder of geotagged photos it also builds a collection inside the bundle
-and looks a photo up in the window (ONNX Runtime, faiss and the map, all frozen).
+and looks a photo up in the window (ONNX Runtime, faiss and the map, all frozen); with the
+photos alone, a collection of the classical, training-free model kind, located and verified
+(OpenCV frozen).
 
 Prints one line per check and exits 1 if any failed. packaging/build.sh runs it after every
 build, and tests/test_packaging_frozen.py runs it on a fresh build.
@@ -250,6 +252,36 @@ def check_model_get(bundle: Path, data_dir: Path, backbone: Path | None = None) 
     return f"model get built {model.name} ({done['size_bytes'] / 1e6:.0f} MB) from {source.name}"
 
 
+def check_classical_lookup(bundle: Path, data_dir: Path, photos: Path) -> str:
+    """The classical, training-free model kind frozen: create a collection with it (the first
+    add learns its vocabulary), locate a photo and verify it, all on OpenCV in the bundle."""
+    cli = str(bundle / "sciceapp")
+    for step in (
+        [cli, "collection", "create", "classic", "--model", "classical"],
+        [cli, "collection", "add", "classic", str(photos), "-q"],
+    ):
+        result = _run(step, data_dir)
+        assert result.returncode == 0, f"{' '.join(step[1:3])} failed: {result.stderr[-3000:]}"
+    result = _run([cli, "collection", "show", "classic", "--json"], data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = json.loads(result.stdout)
+    assert "classical, training-free" in shown["model_label"], f"model named {shown}"
+    assert shown["indexed"] > 0 and shown["local_features"], f"nothing indexed: {shown}"
+    query = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[0]
+    locate = [cli, "locate", str(query), "--collection", "classic", "--json", "--include-self"]
+    result = _run(locate, data_dir)
+    assert result.returncode == 0, f"locate failed: {result.stderr[-3000:]}"
+    (located,) = json.loads(result.stdout)
+    best = located["matches"][0]
+    assert Path(best["path"]).resolve() == query.resolve(), f"best match {best}"
+    assert best["verified"] and best["inliers"] >= 100, f"not verified frozen: {best}"
+    assert located["verified"], f"prediction not from a verified match: {located}"
+    return (
+        f"{shown['indexed']} photos indexed with {shown['model_label']}; {query.name} found "
+        f"itself first, verified with {best['inliers']} inliers"
+    )
+
+
 def check_geotag(bundle: Path, data_dir: Path) -> str:
     """exiv2 and gpxpy are frozen: write a position into a photo, read a GPX, undo the write."""
     import hashlib
@@ -315,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         model, photos = args.model.resolve(), args.photos.resolve()
         checks.append(lambda b, d: check_demo_lookup(b, d, model, photos))
         checks[-1].__name__ = "check_demo_lookup"
+    if args.photos:
+        photos = args.photos.resolve()
+        checks.append(lambda b, d: check_classical_lookup(b, d, photos))
+        checks[-1].__name__ = "check_classical_lookup"
     failed = 0
     for check in checks:
         with tempfile.TemporaryDirectory(prefix="sciceapp-check-") as data_dir:

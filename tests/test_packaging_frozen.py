@@ -58,6 +58,8 @@ def test_frozen_app_passes_the_release_checks(bundle: Path, tiny_onnx_model: Pat
         assert f"ok    {name}" in result.stdout
     assert "ok    check_window" in result.stdout
     assert "ok    check_demo_lookup" in result.stdout
+    # the classical, training-free kind: OpenCV's SIFT, VLAD and the two-view fit, frozen
+    assert "ok    check_classical_lookup" in result.stdout
     # a real model without torch: downloaded from 127.0.0.1 and built inside the bundle
     assert "ok    check_model_get" in result.stdout
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from sciceapp.errors import SciceappError
+from sciceapp.terminal import escape
 
 SIDECAR_HELP = (
     "write an XMP sidecar instead of changing the photo: 'darktable' (default) names it "
@@ -102,8 +103,8 @@ def _time_options(parser: argparse.ArgumentParser) -> None:
 
 
 def shown(text: object) -> str:
-    """``text`` with control characters escaped, for the terminal (file names can hold any)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    """``text`` for the terminal: file names and EXIF can hold control characters."""
+    return escape(str(text))
 
 
 def _journal(args: argparse.Namespace) -> Any:

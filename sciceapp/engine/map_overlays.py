@@ -1,8 +1,8 @@
 """What the map draws over a collection's photos, as plain JSON data, and where it looks.
 
 The GUI loads one page per collection (``mapview.render_map``) and then pushes these overlays
-into it (``window.sciceapp.setOverlay(name, items)``): the selected query (``queries``) and a
-survey review (``review``). ``focus_bounds`` and ``robust_bounds`` decide the view: the query's
+into it (``window.sciceapp.setOverlay(name, items)``): the selected query (``queries``), a
+survey review (``review``) and a GPX track's line (``track``, the GPX dialog's map). ``focus_bounds`` and ``robust_bounds`` decide the view: the query's
 neighbourhood, or the bulk of the photos, never stretched to world scale by one far photo.
 """
 
@@ -18,6 +18,9 @@ from sciceapp.engine.defaults import DEFAULT_RADIUS_M
 from sciceapp.engine.geo import LatLon, haversine_m
 
 if TYPE_CHECKING:  # the window imports this module; keep it free of the pipeline
+    from datetime import timedelta
+
+    from sciceapp.engine.geotag.gpx import Track
     from sciceapp.engine.locate import LocateResult
 
 MIN_CIRCLE_M = 25.0
@@ -25,6 +28,7 @@ FOCUS_MIN_SPAN_M = 1_000.0  # a query's view holds matches this far from its pre
 FOCUS_CIRCLE_FACTOR = 4.0  # ... or this many consensus circles, if farther
 OUTLIER_FACTOR = 6.0  # robust_bounds: farther than this many median distances is an outlier
 OUTLIER_MIN_SPAN_M = 2_000.0  # ... but points this close to the centre are always kept
+MAX_TRACK_VERTICES = 5_000  # a day at 1 Hz is 86 400 points: drawn thinned to this many
 
 Bounds = list[list[float]]  # [[south, west], [north, east]]
 
@@ -154,3 +158,32 @@ def review_bounds(rows: Sequence[Any]) -> Bounds | None:
     """The view for a survey: the bulk of its recorded and predicted positions."""
     points = [p for row in rows for p in (row.recorded, row.predicted) if p is not None]
     return robust_bounds(points)
+
+
+def track_overlay(
+    track: Track, max_gap: timedelta, max_vertices: int = MAX_TRACK_VERTICES
+) -> list[dict[str, Any]]:
+    """The ``track`` overlay: the track as lines ``{"points": [[lat, lon], ...], "start",
+    "end"}``, broken where two successive points are more than ``max_gap`` apart in time (no
+    photo is placed across such a gap, so no line is drawn over it), thinned evenly to at
+    most ``max_vertices`` vertices in all (each line keeps its two ends)."""
+    runs: list[list[Any]] = []
+    for point in track.points:
+        if not runs or point.time - runs[-1][-1].time > max_gap:
+            runs.append([])
+        runs[-1].append(point)
+    total = sum(len(run) for run in runs)
+    items = []
+    for run in runs:
+        keep = max(2, round(len(run) * max_vertices / max(total, 1)))
+        if len(run) > keep:
+            picks = np.unique(np.linspace(0, len(run) - 1, keep).round().astype(int))
+            run = [run[i] for i in picks]
+        items.append(
+            {
+                "points": [[p.lat, p.lon] for p in run],
+                "start": run[0].time.isoformat(),
+                "end": run[-1].time.isoformat(),
+            }
+        )
+    return items

@@ -5,13 +5,21 @@ displayable size, and the correspondences that survived geometric verification
 (``verification.py``) in the pixels of those reduced images. Computed in a worker (it
 decodes two photos and runs SIFT on both: about a second), in steps between which it can be
 cancelled.
+
+The matched photo's features are read from its collection's store when it has them
+(:func:`stored_features`): the view then shows the very correspondences that verification
+counted when the match was ranked, and skips a SIFT extraction. Only a photo without stored
+features (a collection made with them off, a photo changed since it was indexed) is
+extracted again.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +27,9 @@ from sciceapp.engine.images import load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, extract_features
 from sciceapp.engine.verification import VERIFIED_MIN_INLIERS, verify_pair
 from sciceapp.progress import CancelToken, ProgressFn
+
+if TYPE_CHECKING:
+    from sciceapp.engine.library import Collection
 
 DISPLAY_SIDE_PX = 1024
 STEPS = 5  # decode + features of each photo, then the verification
@@ -41,12 +52,36 @@ class MatchExplanation:
     tentative: int
     model: str
     min_inliers: int = VERIFIED_MIN_INLIERS
+    ref_features_stored: bool = False
+    """True when the matched photo's features came from its collection's store."""
 
 
-def _photo(path: str | os.PathLike[str]) -> tuple[np.ndarray, LocalFeatures]:
-    """The displayable image and the local features of one photo (one decode)."""
+def stored_features(
+    collection: Collection, photo_id: int | None, path: str | os.PathLike[str]
+) -> LocalFeatures | None:
+    """The features ``collection`` stores for its photo ``photo_id``, or None when it has none
+    or that row is no longer the live, indexed ``path`` (removed, re-indexed since)."""
+    if photo_id is None or not collection.local_features:
+        return None
+    with closing(collection.library.connect()) as conn:
+        row = conn.execute(
+            "SELECT path FROM photos WHERE id = ? AND collection_id = ? AND state = 'indexed' "
+            "AND deleted_gen IS NULL",
+            (int(photo_id), collection.id),
+        ).fetchone()
+    if row is None or row[0] != str(path):
+        return None
+    return collection.features().get(int(photo_id))
+
+
+def _photo(
+    path: str | os.PathLike[str], features: LocalFeatures | None = None
+) -> tuple[np.ndarray, LocalFeatures]:
+    """The displayable image and the local features of one photo (one decode; ``features``,
+    when given, are used instead of extracting them)."""
     image, size = load_upright(Path(path), min_side=DEFAULT_MAX_SIDE_PX)
-    features = extract_features(np.asarray(image), original_size=size)
+    if features is None:
+        features = extract_features(np.asarray(image), original_size=size)
     if max(image.size) > DISPLAY_SIDE_PX:
         image = image.copy()
         image.thumbnail((DISPLAY_SIDE_PX, DISPLAY_SIDE_PX))
@@ -66,8 +101,10 @@ def explain_match(
     *,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    reference_features: LocalFeatures | None = None,
 ) -> MatchExplanation:
     """Decode both photos, extract their features and verify the pair (module docstring).
+    ``reference_features``: the matched photo's stored ones (:func:`stored_features`).
 
     Raises ``ImageError`` for a photo that cannot be decoded, ``CancelledError`` when
     cancelled between steps.
@@ -82,7 +119,7 @@ def explain_match(
     step(0, "reading the query photo")
     query_image, query_features = _photo(query)
     step(2, "reading the matched photo")
-    ref_image, ref_features = _photo(reference)
+    ref_image, ref_features = _photo(reference, reference_features)
     step(4, "verifying the correspondences")
     outcome = verify_pair(query_features, ref_features)
     step(STEPS, "done")
@@ -97,4 +134,5 @@ def explain_match(
         verified=outcome.verified,
         tentative=outcome.tentative,
         model=outcome.model,
+        ref_features_stored=reference_features is not None,
     )

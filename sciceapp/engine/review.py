@@ -11,6 +11,7 @@ and per predicted position, tied together by a ``photo`` property).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -100,6 +101,26 @@ def row_from_result(result: LocateResult, threshold_m: float) -> ReviewRow:
         flagged,
         note,
         result,
+    )
+
+
+def reread_position(result: LocateResult) -> LocateResult:
+    """``result`` with its photo's position read again (a sidecar's wins, as when it was
+    located) and the distance to the prediction recomputed: what a view shows after sciceapp
+    wrote, or undid, the photo's location. The matches and the prediction stay."""
+    from sciceapp.engine.exif import read_photo_meta
+    from sciceapp.engine.geo import haversine_m
+    from sciceapp.engine.geotag.sidecar import with_sidecar_position
+
+    if result.error is not None:
+        return result
+    meta = with_sidecar_position(result.query, read_photo_meta(result.query))
+    gps = (meta.gps.lat, meta.gps.lon) if meta.gps is not None else None
+    error_m = None
+    if gps is not None and result.predicted is not None:
+        error_m = haversine_m(*result.predicted, *gps)
+    return dataclasses.replace(
+        result, query_gps=gps, error_m=error_m, query_gps_reason=meta.gps_reason
     )
 
 

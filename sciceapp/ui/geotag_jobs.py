@@ -34,6 +34,13 @@ def undo_changes(
     return _journal(data_dir).undo(count, progress=progress)
 
 
+def reread_positions(results: list[Any], *, progress: ProgressFn, cancel: CancelToken) -> list[Any]:
+    """The ``LocateResult``s with their photos' positions read again (after a write or undo)."""
+    from sciceapp.engine.review import reread_position
+
+    return [reread_position(r) for r in results]
+
+
 def load_history(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -> list[Any]:
     return _journal(data_dir).history()
 
@@ -42,6 +49,7 @@ def load_history(data_dir: Path, *, progress: ProgressFn, cancel: CancelToken) -
 class GpxResult:
     track: Any  # engine.geotag.gpx.Track
     matches: list[Any]  # GpxMatch per photo
+    lines: list[Any]  # the track's lines for the map (``map_overlays.track_overlay``)
 
 
 def match_gpx(
@@ -57,14 +65,14 @@ def match_gpx(
     """Read the tracks and place every photo (folders searched) on them."""
     from sciceapp.engine.geotag import gpx
     from sciceapp.engine.locate import query_photos
+    from sciceapp.engine.map_overlays import track_overlay
 
     track = gpx.read_tracks(tracks)
     files = query_photos(photos)
     zone = gpx.parse_timezone(camera_tz) if camera_tz.strip() else None
-    matches = gpx.correlate(
-        track, files, zone, gpx.parse_offset(offset or "0:00"), gpx.parse_duration(max_gap)
-    )
-    return GpxResult(track, matches)
+    gap = gpx.parse_duration(max_gap)
+    matches = gpx.correlate(track, files, zone, gpx.parse_offset(offset or "0:00"), gap)
+    return GpxResult(track, matches, track_overlay(track, gap))
 
 
 def find_gpx_offset(
@@ -91,7 +99,8 @@ def render_gpx_map(
     progress: ProgressFn,
     cancel: CancelToken,
 ) -> Path:
-    """A map of the photos the track placed (the bridge on, so clicks come back)."""
+    """A map of the photos the track placed (the bridge on, so clicks come back); the track's
+    line is pushed over it as the ``track`` overlay."""
     from sciceapp.engine.mapview import MapData, MapPoint, render_map
 
     points = [

@@ -31,9 +31,12 @@ MARKER_SOURCE = "sciceapp: placed by hand on the map"
 
 
 class GeotagController(QObject):
-    """``changed`` follows every finished write or undo (the history may have changed)."""
+    """``changed`` follows every finished write or undo (the history may have changed);
+    ``photos_changed(paths)`` names the photos whose location was written or restored, for
+    the views that show their position to read it again."""
 
     changed = Signal()
+    photos_changed = Signal(list)
 
     def __init__(self, window: Any) -> None:
         super().__init__(window)
@@ -96,11 +99,21 @@ class GeotagController(QObject):
     def _written(self, report: Any) -> None:
         self.last_report = report
         written = len(report.written)
+        if report.written:
+            self.photos_changed.emit(sorted({o.photo for o in report.written}))
         message = f"Wrote the location into {written} file(s); Ctrl+Z undoes it."
         if report.failed:
             details = "\n".join(f"{Path(o.photo).name}: {o.error}" for o in report.failed)
             self.window.show_error(f"{len(report.failed)} file(s) were not changed:\n{details}")
         self.window.statusBar().showMessage(message, 10_000)
+
+    def reread(self, results: list[Any], done: Any) -> Worker:
+        """Read the positions of the ``results``' photos again in a worker (after a write or
+        an undo), then call ``done(fresh_results)`` in the GUI thread."""
+        worker = Worker(geotag_jobs.reread_positions, results, name="re-read positions")
+        worker.signals.result.connect(catch_all(done))
+        worker.signals.errored.connect(self.window.show_error)
+        return self.window.pool.start(worker)
 
     # -- undo and history ----------------------------------------------------------------------
     def undo(self, count: int | None = 1) -> Worker:
@@ -117,6 +130,8 @@ class GeotagController(QObject):
             return
         failed = [o for o in outcomes if not o.written]
         restored = len(outcomes) - len(failed)
+        if restored:
+            self.photos_changed.emit(sorted({o.photo for o in outcomes if o.written}))
         self.window.statusBar().showMessage(f"Restored {restored} file(s).", 10_000)
         if failed:
             details = "\n".join(f"{Path(o.target).name}: {o.error}" for o in failed)

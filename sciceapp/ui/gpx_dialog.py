@@ -163,6 +163,7 @@ class GpxDialog(QDialog):
             "track points. Nothing is written until you press Apply."
         )
         self._set_matched(placed > 0)
+        self.map_view.set_overlay("track", result.lines)  # drawn once the page is loaded
         out = Path(self._map_dir.name) / f"gpx-{next(self._maps)}.html"
         worker = Worker(
             geotag_jobs.render_gpx_map, result, out, self.window_.tile_url(),

@@ -7,6 +7,7 @@ functions so the window opens without paying for those imports.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sciceapp.errors import SciceappError
 from sciceapp.progress import CancelToken, ProgressFn
+
+log = logging.getLogger("sciceapp.ui")
 
 
 @dataclass
@@ -187,11 +191,29 @@ def review_folder(
     )
 
 
-def explain_match(query: str, reference: str, *, progress: ProgressFn, cancel: CancelToken) -> Any:
-    """Both photos and their verified correspondences ("Why this match?")."""
-    from sciceapp.engine.match_explanation import explain_match
+def explain_match(
+    query: str,
+    reference: str,
+    data_dir: Path | None = None,
+    collection: str | None = None,
+    photo_id: int | None = None,
+    *,
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> Any:
+    """Both photos and their verified correspondences ("Why this match?"), with the matched
+    photo's features read from ``collection``'s store when it has them."""
+    from sciceapp.engine.match_explanation import explain_match, stored_features
 
-    return explain_match(query, reference, progress=progress, cancel=cancel)
+    stored = None
+    if data_dir is not None and collection is not None and photo_id is not None:
+        try:
+            stored = stored_features(_open(data_dir, collection), photo_id, reference)
+        except SciceappError as exc:  # a removed collection, a damaged store: extract instead
+            log.info("stored features of %s not used: %s", reference, exc)
+    return explain_match(
+        query, reference, progress=progress, cancel=cancel, reference_features=stored
+    )
 
 
 def import_model_file(

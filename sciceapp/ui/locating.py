@@ -24,6 +24,7 @@ log = logging.getLogger("sciceapp.ui")
 
 class QueryController(QObject):
     queries_finished = Signal(list)  # the LocateResults of one batch
+    positions_reread = Signal()  # queries' own positions read again after a write or undo
     message = Signal(str)
     failed = Signal(str)
 
@@ -107,6 +108,22 @@ class QueryController(QObject):
     def cancel(self) -> None:
         for worker in list(self.jobs):
             worker.cancel()
+
+    @catch_all
+    def photos_changed(self, paths: list[str]) -> None:
+        """sciceapp wrote or restored these photos' locations: the queries among them read
+        their own position again (the prediction and matches stay)."""
+        touched = set(paths)
+        rows = [r for r in self.model.rows if r.path in touched and r.result is not None]
+        if rows:
+            self.window.geotag.reread([r.result for r in rows], lambda new: self._reread(rows, new))
+
+    def _reread(self, rows: list[Any], results: list[Any]) -> None:
+        self.model.set_results(rows, results)
+        current = self.table.currentIndex().row()
+        if any(self.model.row_of(r) == current for r in rows):
+            self.show_row(current)
+        self.positions_reread.emit()
 
     # -- selection -------------------------------------------------------------------------------
     def current_result(self) -> Any | None:

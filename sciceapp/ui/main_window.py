@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name = install_actions(self)
         self.geotag = GeotagController(self)
         self.map_view.marker_moved.connect(catch_all(self.geotag.write_marker_position))
+        self.geotag.photos_changed.connect(self.locating.photos_changed)
         from sciceapp.ui.help_menu import install_help_menu
 
         self.about_box: QMessageBox | None = None

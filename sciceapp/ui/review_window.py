@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,13 +26,20 @@ from PySide6.QtWidgets import (
 from sciceapp.engine.defaults import DEFAULT_THRESHOLD_M
 from sciceapp.ui import jobs
 from sciceapp.ui.dialogs import open_dialog
-from sciceapp.ui.formatting import format_confidence, format_distance, format_latlon
+from sciceapp.ui.formatting import (
+    format_confidence,
+    format_distance,
+    format_latlon,
+    format_verification,
+)
 from sciceapp.ui.guard import catch_all
+from sciceapp.ui.match_strip import VERIFIED_COLOR, MatchStrip
 from sciceapp.ui.progress_text import ProgressText
 from sciceapp.ui.table_model import Index, RowsTableModel
 from sciceapp.ui.workers import Worker, show_progress
 
-COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verdict")
+COLUMNS = ("Photo", "Recorded", "Predicted", "Distance", "Confidence", "Verified", "Verdict")
+VERIFIED_COLUMN = COLUMNS.index("Verified")
 FLAG_COLOR = QColor("#fde2e1")
 MIN_SIZE = QSize(760, 480)
 
@@ -67,6 +74,8 @@ class ReviewTableModel(RowsTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.BackgroundRole and row.flagged:
             return FLAG_COLOR
+        if role == Qt.ItemDataRole.ForegroundRole and column == VERIFIED_COLUMN and row.verified:
+            return VERIFIED_COLOR
         if role == Qt.ItemDataRole.UserRole:  # what sorting compares
             distance = row.distance_m if row.distance_m is not None else float("inf")
             keys = (  # plain numbers and strings: Qt compares those, not Python tuples
@@ -75,6 +84,7 @@ class ReviewTableModel(RowsTableModel):
                 row.predicted[0] if row.predicted else float("-inf"),
                 distance,
                 row.confidence,
+                (row.inliers or -1) + (100_000 if row.verified else 0),
                 2 if row.flagged else int(row.status == "checked"),
             )
             return keys[column]
@@ -88,12 +98,17 @@ class ReviewTableModel(RowsTableModel):
             _latlon_text(row.predicted, "unknown"),
             format_distance(row.distance_m),
             format_confidence(row.confidence) if row.predicted is not None else "",
+            format_verification(row.inliers, row.verified),
             verdict(row),
         )
         return texts[column]
 
 
 class ReviewWindow(QDialog):
+    """``reread_done`` follows the rows' positions being read again after a write or undo."""
+
+    reread_done = Signal()
+
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window_ = window
@@ -108,6 +123,14 @@ class ReviewWindow(QDialog):
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        # The selected photo's matches, with their verified badges and inliers, as in the
+        # main window's strip.
+        self.strip = MatchStrip(window.thumbnails)
+        self.strip.setToolTip("The selected photo's matches")
+        self.threshold_used: float = DEFAULT_THRESHOLD_M
+        self.on_map = False
+        window.geotag.photos_changed.connect(self._photos_changed)
         self.threshold_m = QDoubleSpinBox()
         self.threshold_m.setRange(1, 100_000)
         self.threshold_m.setDecimals(0)
@@ -162,6 +185,7 @@ class ReviewWindow(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.strip)
         bottom.insertWidget(0, self.show_agreeing)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
@@ -186,6 +210,7 @@ class ReviewWindow(QDialog):
         """Closed (Close, Esc, the title bar): the survey leaves the main map."""
         if not event.spontaneous():
             self.window_.locating.clear_review()
+            self.on_map = False
         super().hideEvent(event)
 
     def _set_has_rows(self, has: bool) -> None:
@@ -220,6 +245,7 @@ class ReviewWindow(QDialog):
         worker.signals.result.connect(self._reviewed)
         worker.signals.errored.connect(self.window_.show_error)
         worker.signals.finished.connect(self.progress.hide)
+        self.threshold_used = self.threshold_m.value()
         self.progress.setRange(0, 0)
         self.progress_text.reset()
         self.progress.show()
@@ -232,13 +258,19 @@ class ReviewWindow(QDialog):
     @catch_all
     def _reviewed(self, rows: list[Any]) -> None:
         self.model.set_rows(rows)
-        flagged = sum(1 for r in rows if r.flagged)
-        self.summary.setText(
-            f"{len(rows)} photo(s); {flagged} flagged where the recorded and predicted positions disagree."
-        )
+        self._summarise()
         self._set_has_rows(bool(rows))
         self.table.resizeColumnsToContents()
         self._fit_table()
+
+    def _summarise(self) -> None:
+        rows = self.model.rows
+        flagged = sum(1 for r in rows if r.flagged)
+        verified = sum(1 for r in rows if r.verified)
+        self.summary.setText(
+            f"{len(rows)} photo(s); {flagged} flagged where the recorded and predicted positions "
+            f"disagree; {verified} predicted from a verified match."
+        )
 
     def _fit_table(self) -> None:
         """Grow to show every column (within the screen), never shrink under the user."""
@@ -266,6 +298,40 @@ class ReviewWindow(QDialog):
     @catch_all
     def show_on_map(self) -> None:
         self.window_.locating.render_review(self.model.rows)
+        self.on_map = True
+
+    def current_row(self) -> Any | None:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        return self.model.rows[self.proxy.mapToSource(index).row()]
+
+    @catch_all
+    def _on_current_row(self, *_: Any) -> None:
+        row = self.current_row()
+        self.strip.show_matches(row.result if row is not None else None)
+
+    @catch_all
+    def _photos_changed(self, paths: list[str]) -> None:
+        """sciceapp wrote or restored these photos' locations: read the rows' positions again."""
+        touched = set(paths)
+        rows = [r for r in self.model.rows if r.path in touched and r.result is not None]
+        if rows:
+            self.window_.geotag.reread(
+                [r.result for r in rows], lambda fresh: self._reread(rows, fresh)
+            )
+
+    def _reread(self, rows: list[Any], results: list[Any]) -> None:
+        from sciceapp.engine.map_overlays import review_overlay
+        from sciceapp.engine.review import row_from_result
+
+        for old, result in zip(rows, results, strict=True):
+            self.model.replace_row(old, row_from_result(result, self.threshold_used))
+        self._summarise()
+        self._on_current_row()
+        if self.on_map:
+            self.window_.map_view.set_overlay("review", review_overlay(self.model.rows))
+        self.reread_done.emit()
 
     def selected_rows(self) -> list[Any]:
         picked = self.table.selectionModel().selectedRows()

@@ -35,3 +35,12 @@ class RowsTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = list(rows)
         self.endResetModel()
+
+    def replace_row(self, old: Any, new: Any) -> bool:
+        """Put ``new`` where ``old`` is (same place, selection kept); False if it is gone."""
+        for r, row in enumerate(self.rows):
+            if row is old:
+                self.rows[r] = new
+                self.dataChanged.emit(self.index(r, 0), self.index(r, len(self.COLUMNS) - 1))
+                return True
+        return False

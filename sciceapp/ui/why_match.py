@@ -44,7 +44,11 @@ def _pixmap(rgb: np.ndarray) -> QPixmap:
 
 def verdict_text(explanation: Any) -> str:
     """One line a user can act on: verified or not, the inliers, and the rule."""
-    count = f"{explanation.inliers} inlier correspondences ({explanation.model} fit)"
+    source = "stored" if getattr(explanation, "ref_features_stored", False) else "extracted"
+    count = (
+        f"{explanation.inliers} inlier correspondences ({explanation.model} fit; the matched "
+        f"photo's features {source})"
+    )
     if explanation.verified:
         return f"Verified: {count}, at least {explanation.min_inliers} needed."
     return (
@@ -157,7 +161,15 @@ class WhyMatchDialog(QDialog):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.verdict)
         layout.addLayout(row)
-        self.worker = Worker(jobs.explain_match, query, str(match.path), name="why this match")
+        self.worker = Worker(
+            jobs.explain_match,
+            query,
+            str(match.path),
+            window.data_dir,
+            window.current_collection(),
+            getattr(match, "photo_id", None),
+            name="why this match",
+        )
         self.worker.signals.progress.connect(self._on_progress)
         self.worker.signals.result.connect(self._on_result)
         self.worker.signals.errored.connect(self._on_stopped)

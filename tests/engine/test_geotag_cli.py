@@ -189,3 +189,13 @@ def test_reference_photos_are_reread_by_the_next_update(tmp_path, tiny_onnx_mode
     collection.update()
     positions = {Path(r.path).name: (r.lat, r.lon) for r in collection.photos()}
     assert positions["DSCN0010.jpg"] == pytest.approx((43.4674, 11.8851), abs=1e-3)
+
+
+def test_file_names_reach_the_terminal_escaped_one_way(data_dir, tmp_path, exif_samples, capsys):
+    """A name with an escape sequence is printed as the rest of the CLI prints it (\\u001b),
+    never raw: geotag uses sciceapp.terminal's escaping, not a look-alike of its own."""
+    photo = copy_sample(exif_samples / "gps" / "DSCN0010.jpg", tmp_path, "a\x1b[2Jb.jpg")
+    assert run(data_dir, "geotag", "set", str(photo), "--lat", "1", "--lon", "2",
+               "--dry-run") == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "a\\u001b[2Jb.jpg" in out

@@ -7,15 +7,17 @@ import os
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 from geotag_fixtures import copy_sample, exifread_position, exifread_text, sha256_of
 from PIL import Image
 
 from sciceapp.engine.exif import read_photo_meta
-from sciceapp.engine.geotag import writer
+from sciceapp.engine.geotag import exiftool, writer
 from sciceapp.engine.geotag.sidecar import sidecar_path, with_sidecar_position
 from sciceapp.engine.geotag.tags import GeoTag, dms_rationals, gps_tags
 from sciceapp.engine.geotag.writer import Journal, WriteRequest
+from sciceapp.engine.images import load_upright
 from sciceapp.errors import GeotagError
 
 SYDNEY = GeoTag(-33.856784, 151.215297, -12.5, "sciceapp: predicted from 3 verified matches")
@@ -111,13 +113,20 @@ def test_sidecar_leaves_the_photo_untouched(journal, jpeg, style):
     assert not sidecar.exists() and sha256_of(jpeg) == before
 
 
-def test_heic_needs_a_sidecar(journal, tmp_path, exif_samples):
+def test_heic_without_exiftool_is_refused_with_the_reason_and_takes_a_sidecar(
+    journal, tmp_path, exif_samples, monkeypatch
+):
+    """Where ExifTool is not installed, exiv2 alone cannot write HEIC: the message says why and
+    what to do, the photo is untouched, and a sidecar carries the position instead."""
+    monkeypatch.setattr(exiftool, "exiftool", lambda: None)
     heic = copy_sample(exif_samples / "phones" / "IMG_5195.HEIC", tmp_path / "phones")
     before = sha256_of(heic)
     in_place, beside = journal.write(
         [WriteRequest(heic, SYDNEY), WriteRequest(heic, SYDNEY, sidecar="darktable")], "test"
     ).outcomes
-    assert not in_place.written and "sidecar" in in_place.error
+    assert not in_place.written
+    assert "ExifTool is not installed" in in_place.error and "sidecar" in in_place.error
+    assert "libimage-exiftool-perl" in in_place.error
     assert beside.written and sha256_of(heic) == before
     existing = sidecar_path(heic, "darktable")
     # a second write updates the existing sidecar and undo gives it back byte for byte
@@ -125,6 +134,53 @@ def test_heic_needs_a_sidecar(journal, tmp_path, exif_samples):
     journal.write([WriteRequest(heic, GeoTag(1.5, 2.5), sidecar="darktable")], "again")
     journal.undo(1)
     assert sha256_of(existing) == first
+
+
+needs_exiftool = pytest.mark.skipif(
+    exiftool.exiftool() is None,
+    reason="ExifTool (the exiftool command, Debian package libimage-exiftool-perl) is not "
+    "installed: HEIC in-place writes are untested here; the sidecar path is tested above",
+)
+
+
+@needs_exiftool
+def test_heic_is_written_in_place_by_exiftool_and_undo_gives_its_bytes_back(
+    data_dir, tmp_path, exif_samples
+):
+    heic = copy_sample(exif_samples / "phones" / "IMG_5195.HEIC", tmp_path / "phones")
+    before = heic.read_bytes()
+    pixels = np.asarray(load_upright(heic, None)[0])
+    # a backup limit below the file's size: still backed up whole (exiv2 cannot put a
+    # metadata block back into a HEIC), so undo stays byte-exact
+    journal = Journal(data_dir, backup_limit_bytes=1024)
+    (outcome,) = journal.write([WriteRequest(heic, SYDNEY)], "heic").outcomes
+    assert outcome.written, outcome.error
+    data = heic.read_bytes()
+    lat, lon, alt = exifread_position(data)
+    assert (lat, lon) == pytest.approx((SYDNEY.lat, SYDNEY.lon), abs=1e-6)
+    assert alt == pytest.approx(-12.5)
+    found = gps_tags(data)
+    assert found["Exif.GPSInfo.GPSMapDatum"] == "WGS-84"
+    assert "3 verified matches" in found["Exif.GPSInfo.GPSProcessingMethod"]
+    assert "Exif.GPSInfo.GPSHPositioningError" not in found  # the old fix's accuracy went
+    assert "Exif.GPSInfo.GPSHPositioningError" in gps_tags(before)
+    assert (np.asarray(load_upright(heic, None)[0]) == pixels).all()  # image data untouched
+    meta = read_photo_meta(heic)  # what indexing reads
+    assert (meta.gps.lat, meta.gps.lon) == pytest.approx((SYDNEY.lat, SYDNEY.lon), abs=1e-6)
+    (change,) = journal.history()
+    assert [w.backup_kind for w in change.writes] == ["bytes"]
+    assert journal.undo()[0].written
+    assert heic.read_bytes() == before
+
+
+@needs_exiftool
+def test_a_file_exiftool_cannot_write_fails_clearly(journal, tmp_path, exif_samples):
+    heic = copy_sample(exif_samples / "phones" / "IMG_5195.HEIC", tmp_path / "phones")
+    heic.write_bytes(heic.read_bytes()[:4096])  # truncated: no image data
+    before = sha256_of(heic)
+    (outcome,) = journal.write([WriteRequest(heic, SYDNEY)], "test").outcomes
+    assert not outcome.written and "IMG_5195.HEIC" in outcome.error
+    assert sha256_of(heic) == before and journal.history() == []
 
 
 def test_read_only_file_fails_clearly_and_changes_nothing(journal, jpeg):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from sciceapp.engine.basemap import topology_to_geojson, world_countries
 from sciceapp.engine.geo import haversine_m
 from sciceapp.engine.locate import Match, result_for
@@ -121,3 +123,30 @@ def test_world_outline_decodes_topojson_arcs():
     }
     (feature,) = topology_to_geojson(topology, "o")["features"]
     assert feature["geometry"]["coordinates"] == [[[0, 0], [1, 0], [1, 1], [1, 0], [0, 0]]]
+
+
+def test_track_overlay_breaks_at_gaps_and_thins_long_tracks():
+    from datetime import UTC, datetime, timedelta
+
+    from sciceapp.engine.geotag.gpx import Track, TrackPoint
+    from sciceapp.engine.map_overlays import track_overlay
+
+    start = datetime(2024, 5, 1, 9, tzinfo=UTC)
+    # 09:00-09:59 one point a second, then nothing until 11:00, then ten more minutes
+    seconds = [*range(3600), *range(7200, 7800)]
+    track = Track(
+        [TrackPoint(start + timedelta(seconds=s), 43 + s * 1e-5, 11 + s * 2e-5) for s in seconds],
+        ["walk.gpx"],
+    )
+    lines = track_overlay(track, timedelta(minutes=5), max_vertices=420)
+    assert len(lines) == 2  # no line across the hour with no points
+    morning, later = lines
+    assert morning["start"].startswith("2024-05-01T09:00:00") and later["start"].startswith(
+        "2024-05-01T11:00:00"
+    )
+    assert morning["points"][0] == [43.0, 11.0]  # the ends are kept
+    assert morning["points"][-1] == pytest.approx([43 + 3599e-5, 11 + 3599 * 2e-5])
+    assert sum(len(line["points"]) for line in lines) <= 420
+    assert len(morning["points"]) > 5 * len(later["points"]) > 0  # thinned in proportion
+    one_line = track_overlay(track, timedelta(hours=2))
+    assert len(one_line) == 1 and len(one_line[0]["points"]) == len(seconds)  # under the cap

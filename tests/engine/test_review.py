@@ -137,3 +137,23 @@ def test_a_folder_without_photos_is_a_clear_error(arezzo, tmp_path):
     (tmp_path / "notes.txt").write_text("no photos here", encoding="utf-8")
     with pytest.raises(CollectionError, match="No photos found"):
         review(collection, [tmp_path])
+
+
+def test_reread_position_sees_a_written_location_and_its_sidecar(tmp_path, exif_samples):
+    """After sciceapp writes a photo's location, a view re-reads it: the file's new GPS, or a
+    sidecar's, which wins as it does when the photo is located."""
+    from sciceapp.engine.geotag.sidecar import sidecar_path
+    from sciceapp.engine.geotag.tags import GeoTag, write_in_file, write_sidecar
+    from sciceapp.engine.locate import LocateResult
+    from sciceapp.engine.review import reread_position
+
+    photo = tmp_path / "p.jpg"
+    shutil.copyfile(exif_samples / "gps" / "DSCN0021.jpg", photo)
+    located = LocateResult(str(photo), (43.467, 11.882), 0.5, [], (43.467, 11.882), 0.0)
+    photo.write_bytes(write_in_file(photo.read_bytes(), GeoTag(41.9028, 12.4964)))
+    moved = reread_position(located)
+    assert moved.query_gps == pytest.approx((41.9028, 12.4964), abs=1e-6)
+    assert moved.error_m == pytest.approx(haversine_m(43.467, 11.882, 41.9028, 12.4964))
+    assert moved.predicted == located.predicted and located.query_gps == (43.467, 11.882)
+    sidecar_path(photo).write_bytes(write_sidecar(None, GeoTag(45.0, 7.0)))
+    assert reread_position(located).query_gps == pytest.approx((45.0, 7.0), abs=1e-6)

@@ -175,6 +175,11 @@ def test_gpx_dialog_shows_matches_finds_the_offset_and_applies(
     with qtbot.waitSignal(dialog.map_view.rendered, timeout=WAIT_MS):
         dialog.match()
     assert dialog.table.rowCount() == 2 and "2 of 2" in dialog.status.text()
+    # The track itself is drawn, as one line (no gap longer than the max gap), over the map.
+    qtbot.waitUntil(lambda: not dialog.map_view.busy, timeout=WAIT_MS)
+    lines = "window.sciceapp.overlayCount('track', 'lines')"
+    assert run_js(qtbot, dialog.map_view, lines) == 1
+    assert len(dialog.result.lines[0]["points"]) == 60
     assert sha(photos / "DSCN0010.jpg") == sha(exif_samples / "gps" / "DSCN0010.jpg")  # not yet
 
     # DSCN0010 (14:28:39 UTC) was really taken where the track was at 14:20:00
@@ -187,3 +192,37 @@ def test_gpx_dialog_shows_matches_finds_the_offset_and_applies(
     confirm(qtbot, window)
     assert position(photos / "DSCN0010.jpg") == pytest.approx((43.462, 11.884), abs=1e-6)
     dialog.close()
+
+
+@pytest.mark.slow
+def test_views_show_the_written_position_then_the_restored_one(
+    qtbot, window, reviewed, survey: Path
+):
+    """After a write and after its undo, the review table and the main window's query list
+    show the photo's position as it is now, without reopening anything."""
+    from sciceapp.ui.queries import ERROR
+
+    (row,) = reviewed.model.rows
+    queries = window.query_model.add_paths([row.path])  # the same photo, located in the window
+    window.query_model.set_results(queries, [row.result])
+    assert haversine_m(*row.recorded, ROME.lat, ROME.lon) < 1 and row.flagged
+    rome_error = window.query_model.index(0, ERROR).data()
+    reviewed.table.selectRow(0)
+    reviewed.unverified.setChecked(True)
+    reviewed.apply_selected()
+    both = [reviewed.reread_done, window.locating.positions_reread]
+    with qtbot.waitSignals(both, timeout=WAIT_MS):
+        confirm(qtbot, window)
+    (row,) = reviewed.model.rows
+    assert haversine_m(*row.recorded, *AREZZO) < 2000 and not row.flagged
+    assert reviewed.model.index(0, 1).data() != f"{ROME.lat:.5f}, {ROME.lon:.5f}"
+    assert "0 flagged" in reviewed.summary.text()
+    query = window.query_model.rows[0].result
+    assert haversine_m(*query.query_gps, *AREZZO) < 2000 and query.error_m < 2000
+    assert window.query_model.index(0, ERROR).data() != rome_error
+
+    with qtbot.waitSignals(both, timeout=WAIT_MS):
+        window.geotag.undo_action.trigger()
+    (row,) = reviewed.model.rows
+    assert haversine_m(*row.recorded, ROME.lat, ROME.lon) < 1 and row.flagged
+    assert window.query_model.index(0, ERROR).data() == rome_error

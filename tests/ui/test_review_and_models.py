@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from ui_helpers import WAIT_MS, run_js
 
 from sciceapp.ui.model_dialog import ModelDialog
-from sciceapp.ui.review_window import ReviewWindow
+from sciceapp.ui.review_window import COLUMNS, ReviewWindow
 
 
 def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
@@ -36,9 +36,10 @@ def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
     assert "1 flagged" in dialog.summary.text()
 
     # Sorting by the verdict column puts the disagreement first (descending).
-    dialog.table.sortByColumn(5, dialog.proxy.sortOrder().DescendingOrder)
+    verdict = COLUMNS.index("Verdict")
+    dialog.table.sortByColumn(verdict, dialog.proxy.sortOrder().DescendingOrder)
     assert dialog.proxy.index(0, 0).data() == "IMG_5195.HEIC"
-    assert dialog.proxy.index(0, 5).data() == "DISAGREES"
+    assert dialog.proxy.index(0, verdict).data() == "DISAGREES"
 
     dialog.export("csv", str(tmp_path / "review.csv"))
     dialog.export("geojson", str(tmp_path / "review.geojson"))
@@ -168,3 +169,41 @@ def test_closing_the_window_stops_a_running_export(qtbot, window, data_dir: Path
     window.close()
     assert process.state() == process.ProcessState.NotRunning
     assert list((data_dir / "models").glob("*")) == []
+
+
+def test_review_shows_verified_badges_and_the_selected_photos_matches(qtbot, window, tmp_path):
+    """The review table's Verified column and the strip of the selected photo's matches say
+    what the main window's strip says: the badge and the inliers."""
+    from sciceapp.engine.locate import LocateResult, Match
+    from sciceapp.engine.review import row_from_result
+    from sciceapp.ui.match_strip import VERIFIED_COLOR
+
+    def result(name: str, matches: list[Match], verified: bool) -> LocateResult:
+        return LocateResult(
+            str(tmp_path / name), (43.46, 11.88), 0.5, matches, (43.46, 11.88), 0.0,
+            verified=verified,
+        )  # fmt: skip
+
+    sure = result("sure.jpg", [Match("/r/a.jpg", 0.4, 43.46, 11.88, 1, inliers=57, verified=True),
+                               Match("/r/b.jpg", 0.3, None, None, 2, inliers=9)], True)  # fmt: skip
+    unsure = result("unsure.jpg", [Match("/r/c.jpg", 0.5, 43.46, 11.88, 3, inliers=12)], False)
+    dialog = ReviewWindow.show_for(window)
+    dialog.model.set_rows([row_from_result(sure, 500), row_from_result(unsure, 500)])
+    column = COLUMNS.index("Verified")
+    cells = [dialog.model.index(r, column) for r in range(2)]
+    assert [c.data() for c in cells] == ["✔ verified, 57 inliers", "not verified, 12 inliers"]
+    assert cells[0].data(Qt.ItemDataRole.ForegroundRole) == VERIFIED_COLOR
+    assert cells[1].data(Qt.ItemDataRole.ForegroundRole) is None
+    assert "1 predicted from a verified match" not in dialog.summary.text()  # not reviewed yet
+
+    def select(source_row: int) -> None:
+        dialog.table.selectRow(dialog.proxy.mapFromSource(dialog.model.index(source_row, 0)).row())
+
+    select(0)
+    assert dialog.strip.count() == 2
+    assert "✔ verified, 57 inliers" in dialog.strip.item(0).text()
+    assert "not verified, 9 inliers" in dialog.strip.item(1).text()
+    assert dialog.strip.item(0).foreground().color() == VERIFIED_COLOR
+    select(1)
+    assert dialog.strip.count() == 1 and "not verified, 12" in dialog.strip.item(0).text()
+    dialog.close()

@@ -138,3 +138,36 @@ def test_cancelling_stops_the_worker_and_says_so(qtbot, window):
     assert "Cancelled" in dialog.verdict.text() and dialog.view.explanation is None
     assert not dialog.cancel_button.isEnabled()
     dialog.close()
+
+
+@pytest.mark.slow
+def test_the_view_reads_the_collections_stored_features(
+    qtbot, window, model_in_data_dir, data_dir, tmp_path, monkeypatch
+):
+    """The dialog asks for the current collection's stored features of the match's photo
+    (what verification counted), not a fresh extraction."""
+    import shutil
+
+    from sciceapp.engine.library import Library
+
+    folder = tmp_path / "sacre"
+    folder.mkdir()
+    for photo in SACRE[1:3]:
+        shutil.copy(photo, folder / photo.name)
+    collection = Library(data_dir).create_collection(
+        "sacre", model_in_data_dir, local_features=True
+    )
+    collection.add([folder])
+    with qtbot.waitSignal(window.indexing.state_loaded, timeout=WAIT_MS):
+        window.indexing.refresh(select="sacre")
+    record = next(p for p in collection.photos() if p.path.endswith(SACRE[1].name))
+    match = Match(record.path, 0.31, None, None, 1, inliers=57, verified=True)
+    match.photo_id = record.id
+    show_result(window, located(SACRE[0], [match]))
+    dialog = window.explain_match(0)
+    with qtbot.waitSignal(dialog.drawn, timeout=WAIT_MS):
+        pass
+    explanation = dialog.view.explanation
+    assert explanation.ref_features_stored and explanation.verified
+    assert "features stored" in dialog.verdict.text()
+    dialog.close()

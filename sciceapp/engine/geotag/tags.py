@@ -2,8 +2,9 @@
 
 exiv2 (python-exiv2, the binding Photini uses) edits the metadata of JPEG, TIFF, PNG, WebP and
 the TIFF-based raw formats (DNG, CR2, NEF, ARW, ORF, RW2, PEF, SRW) in place, leaving the image
-data as it is. It reads HEIC/HEIF (ISO BMFF) but cannot write it, so those photos get an XMP
-sidecar instead (``sidecar.py``). Every function here works on bytes in memory: the caller
+data as it is. It reads HEIC/HEIF/AVIF/CR3 (ISO BMFF) but cannot write them: those go to
+ExifTool when it is installed (``exiftool.py``), else they can only get an XMP sidecar
+(``sidecar.py``). Every function here works on bytes in memory: the caller
 decides where the bytes go (``writer.py`` writes them atomically, after journalling).
 
 What a position is written as
@@ -36,7 +37,8 @@ SECONDS_DENOMINATOR = 10_000
 ALTITUDE_DENOMINATOR = 100
 MAX_SOURCE_CHARS = 200
 IN_PLACE_UNSUPPORTED = frozenset({".heic", ".heif", ".hif", ".avif", ".cr3"})
-"""Formats exiv2 reads but cannot write (ISO BMFF): only a sidecar can carry their position."""
+"""Formats exiv2 reads but cannot write (ISO BMFF): written by ExifTool when it is installed,
+else only a sidecar can carry their position."""
 
 # Removed from the GPS group whenever a new position is written (they describe the old fix).
 STALE_EXIF = (
@@ -169,8 +171,15 @@ def gps_tags(data: bytes | None, what: str = "the file") -> dict[str, str]:
     return found
 
 
-def write_in_file(data: bytes, tag: GeoTag, what: str = "the file") -> bytes:
-    """``data`` (a whole photo file) with ``tag`` written into its EXIF (and XMP if it has GPS)."""
+def write_in_file(data: bytes, tag: GeoTag, what: str = "the file", suffix: str = "") -> bytes:
+    """``data`` (a whole photo file) with ``tag`` written into its EXIF (and XMP if it has GPS).
+    ``suffix``: the file's extension; the formats exiv2 cannot write (``IN_PLACE_UNSUPPORTED``)
+    go to ExifTool (``exiftool.py``), or fail with the reason when it is not installed."""
+    if suffix.lower() in IN_PLACE_UNSUPPORTED:
+        from sciceapp.engine.geotag import exiftool
+
+        xmp_too = any(key in gps_tags(data, what) for key in XMP_POSITION_KEYS)
+        return exiftool.write_in_file(data, tag, suffix, what, xmp_too)
     exiv2 = _exiv2()
     image = _open(data, what)
     exif = image.exifData()

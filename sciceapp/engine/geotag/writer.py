@@ -193,11 +193,6 @@ class Journal:
         target = Path(target).expanduser().absolute()
         if not photo.is_file():
             raise GeotagError(f"{photo} is not a file.")
-        if request.sidecar is None and photo.suffix.lower() in tags.IN_PLACE_UNSUPPORTED:
-            raise GeotagError(
-                f"{photo.name}: {photo.suffix} files cannot be changed in place (exiv2 reads but "
-                "does not write HEIC/HEIF/CR3); write an XMP sidecar instead (--sidecar)."
-            )
         _check_writable(target)
         try:
             old = target.read_bytes() if target.exists() else None
@@ -205,13 +200,15 @@ class Journal:
         except OSError as exc:
             raise GeotagError(_os_message(exc, target, "read")) from exc
         what = str(target)
+        by_exiftool = request.sidecar is None and photo.suffix.lower() in tags.IN_PLACE_UNSUPPORTED
         if request.sidecar is None:
-            new = tags.write_in_file(old, request.tag, what)
+            new = tags.write_in_file(old, request.tag, what, photo.suffix)
         else:
             new = tags.write_sidecar(old, request.tag, what)
         if old is not None and new == old:
             return False  # already holds exactly this position
-        backup_kind, backup_sha = self._backup(old, what)
+        # exiv2 cannot put a metadata block back into what ExifTool wrote: keep the whole file.
+        backup_kind, backup_sha = self._backup(old, what, whole=by_exiftool)
         if report.change_id is None:  # the change is recorded with its first write
             report.change_id = journal.start_change(conn, summary)
         write_id = journal.add_write(
@@ -243,11 +240,11 @@ class Journal:
         log.info("wrote %s (%s)", target, request.tag.source)
         return True
 
-    def _backup(self, old: bytes | None, what: str) -> tuple[str, str | None]:
+    def _backup(self, old: bytes | None, what: str, whole: bool = False) -> tuple[str, str | None]:
         if old is None:
             return "none", None
         kind, data = "bytes", old
-        if len(old) > self.backup_limit_bytes:
+        if len(old) > self.backup_limit_bytes and not whole:
             kind, data = "metadata", tags.metadata_block(old, what)
         digest = sha256(data)
         path = journal.backup_path(self.data_dir, digest)

@@ -252,7 +252,15 @@ function sciceappMap(map, data, options) {
     }
   }
 
-  var drawers = { queries: drawQuery, review: drawReviewItem };
+  function drawTrack(overlay, t) {
+    // t = {points: [[lat, lon], ...], start, end}: one unbroken run of a GPX track
+    L.polyline(t.points, {
+      color: "#1c7ed6", weight: 3, opacity: 0.8, interactive: false
+    }).addTo(overlay.group);
+    overlay.lines += 1;
+  }
+
+  var drawers = { queries: drawQuery, review: drawReviewItem, track: drawTrack };
 
   function drawOverlay(name, items) {
     var old = overlays[name];
@@ -265,7 +273,9 @@ function sciceappMap(map, data, options) {
         if (overlayById[id].sciceappOverlay === name) { delete overlayById[id]; }
       });
     }
-    var overlay = { group: L.layerGroup(), points: 0, arrows: 0, flagged: 0, items: items || [] };
+    var overlay = {
+      group: L.layerGroup(), points: 0, arrows: 0, flagged: 0, lines: 0, items: items || []
+    };
     overlays[name] = overlay;
     var before = Object.keys(overlayById);
     overlay.items.forEach(function (item) { drawers[name](overlay, item); });
@@ -344,10 +354,12 @@ function sciceappMap(map, data, options) {
     photoMarker: function (path) { return byPhoto[String(path)] || null; },
     bridgeReady: function () { return bridge !== null; },
     markerCount: markerCount,
-    overlayCount: function (name, what) {  // what: "flagged" for the flagged arrows only
+    overlayCount: function (name, what) {  // what: "flagged" arrows, "lines" (tracks) only
       var overlay = overlays[name];
       if (!overlay) { return 0; }
-      return what === "flagged" ? overlay.flagged : overlay.points + overlay.arrows;
+      if (what === "flagged") { return overlay.flagged; }
+      if (what === "lines") { return overlay.lines; }
+      return overlay.points + overlay.arrows;
     },
     basemapShown: function () {
       return !!basemapLayer && map.hasLayer(basemapLayer) && basemapLayer.getLayers().length;
