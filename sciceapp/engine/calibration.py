@@ -11,6 +11,7 @@ the other batch sizes, which keeps the calibration short.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import statistics
@@ -123,8 +124,38 @@ def calibrate(
         candidates=[measured[c.name] for c in candidates],
     )
     tuning.save(data_dir, record)
+    tuning.forget_compiled(data_dir, info.sha256)  # compiled for an earlier choice or runtime
+    in_use = models_in_use(data_dir)
+    if in_use is not None:
+        tuning.prune(data_dir, in_use | {info.sha256})
     log.info("calibrated %s:\n%s", info.path.name, "\n".join(record.lines()))
     return record, runners
+
+
+def models_in_use(data_dir: Path) -> set[str] | None:
+    """SHA-256 of every model in the data folder's models and of every collection's model;
+    None when the catalogue cannot be read (then nothing may be pruned)."""
+    import sqlite3
+
+    from sciceapp.engine import catalogue
+    from sciceapp.engine.model_info import model_fingerprint
+    from sciceapp.paths import models_dir
+
+    try:
+        found = {model_fingerprint(p) for p in models_dir(Path(data_dir)).glob("*.onnx")}
+    except OSError:
+        log.warning("cannot read every model file; keeping every tuning file")
+        return None
+    database = Path(data_dir) / catalogue.FILE_NAME
+    if not database.exists():
+        return found
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            found |= {row[0] for row in db.execute("SELECT model_sha256 FROM collections")}
+    except sqlite3.Error:
+        log.warning("cannot read the collections' models; keeping every tuning file")
+        return None
+    return found
 
 
 def choose(measured) -> tuple[str, int]:
@@ -169,7 +200,7 @@ def _open(
             partial = path.with_name(f".{path.name}.partial")
             to_int8(info.path, partial)
             partial.replace(path)
-    folder = Path(data_dir) / tuning.FOLDER / "openvino-cache" if cache else None
+    folder = tuning.compiled_dir(data_dir, info.sha256) if cache else None
     return runtimes.open_runner(candidate, path, threads=threads, spin=spin, cache_dir=folder)
 
 

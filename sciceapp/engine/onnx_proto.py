@@ -72,30 +72,12 @@ def read_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
     seen: set[int] = set()
     props: dict[str, str] = {}
     with open_regular(path) as handle:
-        while (tag := _varint(handle)) is not None:
-            field, wire = tag >> 3, tag & 7
-            if field == 0:
-                raise NotOnnxError("field number 0 (not a protobuf message)")
-            if wire == WIRE_VARINT:
-                if _varint(handle) is None:
-                    raise NotOnnxError("file ends inside a field (truncated)")
-            elif wire == WIRE_I64:
-                _read_exact(handle, 8)
-            elif wire == WIRE_I32:
-                _read_exact(handle, 4)
-            elif wire == WIRE_LEN:
-                length = _varint(handle)
-                if length is None or handle.tell() + length > size:
-                    raise NotOnnxError(f"field {field} runs past the end of the file (truncated)")
-                if field == MODEL_METADATA_PROPS:
-                    if length > MAX_METADATA_BYTES:
-                        raise NotOnnxError("metadata entry is implausibly large")
-                    key, value = _parse_entry(_read_exact(handle, length))
-                    props[key] = value
-                else:
-                    handle.seek(length, os.SEEK_CUR)
-            else:
-                raise NotOnnxError(f"unknown protobuf wire type {wire}")
+        for field, wire, length in _walk(handle, size):
+            if field == MODEL_METADATA_PROPS and wire == WIRE_LEN:
+                if length > MAX_METADATA_BYTES:
+                    raise NotOnnxError("metadata entry is implausibly large")
+                key, value = _parse_entry(_read_exact(handle, length))
+                props[key] = value
             seen.add(field)
     missing = {MODEL_IR_VERSION, MODEL_GRAPH, MODEL_OPSET_IMPORT} - seen
     if missing:

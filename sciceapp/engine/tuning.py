@@ -7,6 +7,12 @@ the runtime versions (ONNX Runtime, OpenVINO): when any of them changes, :func:`
 why the record no longer holds, and the model is calibrated again at its next use. A user can
 override the choice (``sciceapp model tune MODEL --use NAME``); the override lives in the same
 record and goes with it.
+
+Beside the record a model may have an int8 copy (``<sha256>-int8.onnx``) and OpenVINO's compiled
+models (``openvino-cache/<sha256>/``, a few hundred MB for the base model). The compiled
+models are deleted when the model is calibrated again or its override changes (they belong to
+the path in use), and :func:`prune` deletes every file of a model that is neither in the data
+folder's models nor used by a collection.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 FOLDER = "tuning"
+COMPILED_FOLDER = "openvino-cache"
 MIN_COSINE = 0.999
 """A candidate whose descriptors fall below this cosine to the reference's, on any
 calibration photo, is refused however fast it is."""
@@ -115,6 +123,38 @@ def int8_copy_path(data_dir: Path, model_sha256: str) -> Path:
     return Path(data_dir) / FOLDER / f"{model_sha256}-int8.onnx"
 
 
+def compiled_dir(data_dir: Path, model_sha256: str) -> Path:
+    """Where OpenVINO keeps the compiled models of one model file."""
+    return Path(data_dir) / FOLDER / COMPILED_FOLDER / model_sha256
+
+
+def forget_compiled(data_dir: Path, model_sha256: str) -> None:
+    """Delete the compiled models of one model file (the next start compiles again)."""
+    shutil.rmtree(compiled_dir(data_dir, model_sha256), ignore_errors=True)
+
+
+def prune(data_dir: Path, keep: set[str]) -> list[Path]:
+    """Delete the records, int8 copies and compiled models of every model file whose SHA-256
+    is not in ``keep``; what was deleted."""
+    folder = Path(data_dir) / FOLDER
+    gone = []
+    for path in [*folder.glob("*.json"), *folder.glob("*-int8.onnx")]:
+        if path.name.split(".")[0].removesuffix("-int8") not in keep:
+            gone.append(path)
+            path.unlink(missing_ok=True)
+    compiled = folder / COMPILED_FOLDER
+    for path in compiled.iterdir() if compiled.is_dir() else []:
+        if path.name not in keep:  # also the files of the older, shared layout
+            gone.append(path)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    for path in gone:
+        log.info("removed %s: its model is no longer in the data folder", path)
+    return gone
+
+
 def machine() -> dict[str, Any]:
     """What a measurement depends on besides the model and the runtimes."""
     cpu = runtimes.cpu_description()
@@ -171,4 +211,5 @@ def set_override(data_dir: Path, model_sha256: str, name: str | None) -> Tuning:
             raise ValueError(f"{name} cannot be used{detail}; choose one of: {usable}.")
     tuning.override = name
     save(data_dir, tuning)
+    forget_compiled(data_dir, model_sha256)  # compiled for the path used until now
     return tuning

@@ -5,8 +5,10 @@ the architecture's names and shapes), or read a local weight file (an official b
 the authors' SciceVPR checkpoint), build the ONNX graph with onnx's own API
 (`sciceapp.export.onnx_graph`), convert it to the precision that runs fastest here (int8 on a
 CPU, fp16 on a GPU), check it, and write it into the data folder's models. The file under
-the final name appears only when every step passed; a cancel leaves only the resumable
-``.part`` of the download.
+the final name appears only when every step passed. A cut-off download keeps its ``.part``
+and the next run resumes it; a cancel (the GUI's button, Ctrl-C, SIGTERM) leaves the data
+folder as it was: the work folder, the partial download and a backbone this run downloaded
+are deleted (a backbone that was there before is kept).
 """
 
 from __future__ import annotations
@@ -15,21 +17,28 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sciceapp.atomic import replace_atomic
-from sciceapp.engine.download import download, sha256_file
+from sciceapp.engine.download import download, part_path, sha256_file
 from sciceapp.engine.manifests import Manifest, backbone_file, find_manifest, list_manifests
-from sciceapp.errors import ModelError
+from sciceapp.errors import CancelledError, ModelError
 from sciceapp.export import metadata as meta
 from sciceapp.export import parity
 from sciceapp.export.onnx_export import WORK_DIR_PREFIX, _convert, _remove_stale_work_dirs
 from sciceapp.export.onnx_export import _Steps as _ExportSteps
 from sciceapp.export.onnx_graph import build_model
-from sciceapp.export.weights import backbone_part, check_backbone_file, read_state, record_accepted
+from sciceapp.export.report import ModelFileReport, file_fields
+from sciceapp.export.weights import (
+    backbone_part,
+    check_backbone_file,
+    read_state,
+    record_accepted,
+    record_path,
+)
 from sciceapp.model.config import SciceConfig, get_config
 from sciceapp.model.layout import backbone_shapes, head_shapes, mismatch
 from sciceapp.paths import models_dir
@@ -41,23 +50,13 @@ CHECK_IMAGES = 2
 
 
 @dataclass
-class GetReport:
-    output: Path
-    sha256: str
-    size_bytes: int
-    variant: str
-    label: str
-    precision: str
-    descriptor_dim: int
+class GetReport(ModelFileReport):
+    """What ``model get`` built, from which weight file."""
+
     weights: Path
     weights_sha256: str
     precision_cosine: float | None
     seconds: float
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data.update(output=str(self.output), weights=str(self.weights))
-        return data
 
 
 def gettable() -> list[Manifest]:
@@ -100,8 +99,42 @@ def get_model(
         raise ValueError(f"precision must be one of {', '.join(meta.PRECISIONS)}")
     steps = _Steps(progress, cancel, converting=precision != "fp32")
     folder = models_dir(Path(data_dir))
-    state, source = _weights(manifest, config, folder, url, weights, steps)
-    target = Path(output) if output else folder / f"{manifest.name}-{precision}.onnx"
+    fetched: list[Path] = []  # what this run downloaded: removed again on a cancel
+    try:
+        state, source = _weights(manifest, config, folder, url, weights, steps, fetched)
+        target = Path(output) if output else folder / f"{manifest.name}-{precision}.onnx"
+        weights_sha = sha256_file(source)
+        cosine = _build(manifest, config, state, (source, weights_sha), precision, target, steps)
+    except (CancelledError, KeyboardInterrupt):
+        for path in fetched:
+            path.unlink(missing_ok=True)
+        raise
+    steps.done(f"wrote {target.name}")
+    return GetReport(
+        **file_fields(target),
+        variant=manifest.preset,
+        label=manifest.label,
+        precision=precision,
+        descriptor_dim=config.descriptor_dim,
+        weights=source,
+        weights_sha256=weights_sha,
+        precision_cosine=cosine,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _build(
+    manifest: Manifest,
+    config: SciceConfig,
+    state: dict[str, np.ndarray],
+    weights: tuple[Path, str],
+    precision: str,
+    target: Path,
+    steps: _Steps,
+) -> float | None:
+    """Build, check and convert the graph into ``target``; the cosine of the conversion.
+    ``weights``: the file the tensors came from and its SHA-256 (recorded in the model)."""
+    source, weights_sha = weights
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_work_dirs(target.parent)  # left by a run that was killed
     work_prefix = f"{WORK_DIR_PREFIX}{os.getpid()}-"
@@ -110,7 +143,6 @@ def get_model(
         fp32 = Path(work) / "fp32.onnx"
         model = build_model(config, state)
         del state
-        weights_sha = sha256_file(source)
         meta.set_metadata(model, _metadata(manifest, config, "fp32", source.name, weights_sha))
         _save(model, fp32)
         del model
@@ -130,20 +162,7 @@ def get_model(
     from sciceapp.export.inspect import check_model_file
 
     check_model_file(target)
-    steps.done(f"wrote {target.name}")
-    return GetReport(
-        output=target,
-        sha256=sha256_file(target),
-        size_bytes=target.stat().st_size,
-        variant=manifest.preset,
-        label=manifest.label,
-        precision=precision,
-        descriptor_dim=config.descriptor_dim,
-        weights=source,
-        weights_sha256=weights_sha,
-        precision_cosine=cosine,
-        seconds=time.perf_counter() - started,
-    )
+    return cosine
 
 
 def _weights(
@@ -153,8 +172,10 @@ def _weights(
     url: str | None,
     weights: str | os.PathLike[str] | None,
     steps: _Steps,
+    fetched: list[Path],
 ) -> tuple[dict[str, np.ndarray], Path]:
-    """The checked tensors the graph is built from, and the file they came from."""
+    """The checked tensors the graph is built from, and the file they came from. The files
+    this call creates (the download's part, file and record) are appended to ``fetched``."""
     if weights is not None:
         steps.next(f"reading {Path(weights).name}")
         return _local_weights(manifest, config, Path(weights)), Path(weights)
@@ -176,9 +197,11 @@ def _weights(
 
     sha256 = official.sha256 if not url else None
     size = official.size_bytes if not url else None
+    dest = folder / name
+    fetched += [p for p in (dest, record_path(dest)) if not p.exists()] + [part_path(dest)]
     path = download(
-        address, folder / name, sha256, size, progress=steps.bytes_progress, cancel=steps.cancel,
-        check=check,
+        dest=dest, url=address, sha256=sha256, size=size, progress=steps.bytes_progress,
+        cancel=steps.cancel, check=check,
     )  # fmt: skip
     record_accepted(path, url=address, checked=f"names and shapes of {manifest.backbone}")
     return checked["state"], path

@@ -15,15 +15,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sciceapp.atomic import is_disk_full, replace_atomic
-from sciceapp.engine.download import sha256_file
 from sciceapp.errors import ModelError, WeightsMissingError
 from sciceapp.export import metadata as meta
 from sciceapp.export import parity
 from sciceapp.export.precision import CONVERTERS, MIN_COSINE
+from sciceapp.export.report import ModelFileReport, file_fields
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -45,17 +45,10 @@ WORK_DIR_PREFIX = ".sciceapp-export-"
 
 
 @dataclass
-class ExportReport:
+class ExportReport(ModelFileReport):
     """What an export produced and how well it agrees with PyTorch (and with fp32)."""
 
-    output: Path
-    sha256: str
-    size_bytes: int
-    variant: str
-    label: str
-    precision: str
     random_init: bool
-    descriptor_dim: int
     image_size: int
     weights_sha256: dict[str, str]
     max_abs_diff: float
@@ -63,11 +56,6 @@ class ExportReport:
     precision_cosine: float | None = None
     seconds: float = 0.0
     metadata: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["output"] = str(self.output)
-        return data
 
 
 @dataclass(frozen=True)
@@ -159,9 +147,7 @@ def export_onnx(
             replace_atomic(final_path, output)
 
         report = ExportReport(
-            output=output,
-            sha256=sha256_file(output),
-            size_bytes=output.stat().st_size,
+            **file_fields(output),
             variant=source.variant,
             label=source.label,
             precision=precision,

@@ -2,70 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-TOY_SIZE = 32
-TOY_GRID = 4
-TOY_DIM = 3 * TOY_GRID * TOY_GRID
-
-
-def toy_metadata(**overrides: str) -> dict[str, str]:
-    meta = {
-        "sciceapp.format": "1",
-        "sciceapp.variant": "toy",
-        "sciceapp.label": "Toy pooling model",
-        "sciceapp.config": json.dumps({"grid": TOY_GRID}),
-        "sciceapp.descriptor_dim": str(TOY_DIM),
-        "sciceapp.image_size": str(TOY_SIZE),
-        "sciceapp.mean": json.dumps([0.485, 0.456, 0.406]),
-        "sciceapp.std": json.dumps([0.229, 0.224, 0.225]),
-        "sciceapp.random_init": "true",
-        "sciceapp.precision": "fp32",
-        "sciceapp.weights_sha256": json.dumps({}),
-        "sciceapp.exporter": "tests/engine/conftest.py",
-    }
-    meta.update(overrides)
-    return {k: v for k, v in meta.items() if v is not None}
-
-
-def build_toy_model(
-    path: Path, metadata: dict[str, str] | None = None, dim_out: int = TOY_DIM
-) -> Path:
-    """``images [B,3,32,32] -> descriptors [B,48]``: 8x8 average pool, flatten, L2-normalise."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    kernel = TOY_SIZE // TOY_GRID
-    nodes = [
-        helper.make_node(
-            "AveragePool",
-            ["images"],
-            ["pooled"],
-            kernel_shape=[kernel, kernel],
-            strides=[kernel, kernel],
-        ),
-        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("LpNormalization", ["flat"], ["descriptors"], axis=1, p=2),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "toy",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["B", 3, TOY_SIZE, TOY_SIZE])],
-        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["B", dim_out])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in (metadata if metadata is not None else toy_metadata()).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-    return path
+from toy_models import TOY_DIM, TOY_GRID, TOY_SIZE, build_toy_model, toy_metadata  # noqa: F401
 
 
 @pytest.fixture

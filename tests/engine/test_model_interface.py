@@ -1,4 +1,4 @@
-"""One check of a model's interface (``onnx_model.info_from_props``) guards every command that
+"""One check of a model's interface (``model_info.info_from_props``) guards every command that
 loads a model; and a descriptor with NaN never enters an index."""
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from sciceapp.engine import onnx_model, providers
+from sciceapp.engine.download import sha256_file
 from sciceapp.engine.onnx_model import Embedder, read_model_info
 from sciceapp.errors import ModelError
 
@@ -23,7 +24,7 @@ def test_metadata_is_read_without_a_session(toy_model: Path, monkeypatch):
     assert (info.variant, info.descriptor_dim, info.image_size) == ("toy", 48, 32)
     assert info.mean == (0.485, 0.456, 0.406) and info.precision == "fp32"
     assert info.random_init and info.display_name.endswith("(random weights: demo, not accurate)")
-    assert info.sha256 == onnx_model.sha256_file(toy_model)
+    assert info.sha256 == sha256_file(toy_model)
 
 
 @pytest.mark.parametrize(

@@ -214,3 +214,38 @@ def test_model_tune_command_measures_reports_and_overrides(model, photos, data_d
     assert "Traceback" not in bogus.stderr
     back = tune("tiny", "--use", "auto")
     assert f"using {record['chosen']}," in back.stdout
+
+
+@pytest.mark.slow
+def test_openvino_compiled_models_go_when_the_model_is_retuned_or_removed(
+    model, photos, data_dir
+):
+    record, _ = _calibrate(model, photos, data_dir)
+    sha = record.model_sha256
+    compiled = tuning.compiled_dir(data_dir, sha)
+
+    def run_openvino() -> None:
+        tuning.set_override(data_dir, sha, "openvino-fp32")
+        embedder = Embedder(model, tuning_dir=data_dir)
+        assert embedder.runtime == "openvino-fp32"
+        embedder.embed(_images(model, photos)[:1])
+        assert any(compiled.iterdir()), "OpenVINO kept no compiled model"
+
+    run_openvino()
+    tuning.set_override(data_dir, sha, None)  # another path: its compiled model is of no use
+    assert not compiled.exists()
+    run_openvino()
+    _calibrate(model, photos, data_dir)  # retuned: compiled for the old choice, deleted
+    assert not compiled.exists()
+    run_openvino()
+    # the model file is removed; calibrating another model prunes all the first one left
+    other = model.with_name("other.onnx")
+    import onnx
+
+    proto = onnx.load(str(model))
+    proto.doc_string = "another model file"
+    onnx.save(proto, str(other))
+    model.unlink()
+    _calibrate(other, photos, data_dir)
+    assert not compiled.exists() and not tuning.record_path(data_dir, sha).exists()
+    assert tuning.record_path(data_dir, read_model_info(other).sha256).exists()

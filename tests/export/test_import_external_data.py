@@ -4,8 +4,8 @@ refuses, saying why), instead of copying only the .onnx and calling it imported.
 from __future__ import annotations
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+from toy_models import save_model, toy_metadata
 
 from sciceapp.cli import main
 from sciceapp.engine.onnx_model import Embedder
@@ -21,27 +21,14 @@ def _external_model(folder, location="weights.bin"):
         helper.make_node("MatMul", ["pooled", "w"], ["raw"]),
         helper.make_node("LpNormalization", ["raw"], ["descriptors"], axis=1, p=2),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "external",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["B", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["B", DIM])],
-        initializer=[weights],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {
-        "format": "1", "variant": "custom", "label": "external test", "config": "{}",
-        "descriptor_dim": str(DIM), "image_size": str(SIZE), "mean": "[0.5, 0.5, 0.5]",
-        "std": "[0.5, 0.5, 0.5]", "random_init": "true", "precision": "fp32",
-        "weights_sha256": "{}", "exporter": "test",
-    }  # fmt: skip
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = f"sciceapp.{key}", value
+    meta = toy_metadata(**{
+        "sciceapp.variant": "custom", "sciceapp.label": "external test", "sciceapp.config": "{}",
+        "sciceapp.descriptor_dim": str(DIM), "sciceapp.image_size": str(SIZE),
+        "sciceapp.mean": "[0.5, 0.5, 0.5]", "sciceapp.std": "[0.5, 0.5, 0.5]",
+    })  # fmt: skip
     path = folder / "ext.onnx"
-    onnx.save(model, str(path), save_as_external_data=True, location=location,
-              size_threshold=0)  # fmt: skip
+    save_model(path, nodes, SIZE, DIM, meta, initializer=[weights], save_as_external_data=True,
+               location=location, size_threshold=0)  # fmt: skip
     return path
 
 

@@ -24,7 +24,9 @@ from official_files import (
 
 from sciceapp.engine.download import sha256_file
 from sciceapp.engine.onnx_model import read_model_info
+from sciceapp.errors import CancelledError
 from sciceapp.export import parity
+from sciceapp.progress import CancelToken
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NO_TORCH = (
@@ -167,3 +169,52 @@ def test_a_wrong_or_hostile_file_is_refused_and_nothing_is_kept(tmp_path):
     assert "holds code or objects other than tensors, refused for safety" in hostile.stderr
     assert "weights_only" not in hostile.stderr
     assert sorted(p.name for p in (data / "models").iterdir()) == []
+
+
+def _get_until_cancelled(url: str, data: Path, progress, token: CancelToken) -> None:
+    from sciceapp.export.get import get_model
+
+    with pytest.raises(CancelledError):
+        get_model(
+            "dinov2-gem-s", data_dir=data, precision="fp32", progress=progress, cancel=token,
+            url=f"{url}/dinov2_vits14_pretrain.pth",
+        )  # fmt: skip
+    assert token.cancelled
+
+
+def _cancel_when(token: CancelToken, wanted):
+    """A progress callback that cancels ``token`` on the first report ``wanted`` accepts."""
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if wanted(done, total, message):
+            token.cancel()
+
+    return progress
+
+
+def test_cancel_while_downloading_leaves_the_data_folder_as_it_was(served, tmp_path, monkeypatch):
+    url, _ = served
+    monkeypatch.setattr("sciceapp.engine.download.CHUNK_BYTES", 1 << 16)
+    token = CancelToken()
+    progress = _cancel_when(token, lambda done, total, message: message.endswith("(bytes)"))
+    _get_until_cancelled(url, tmp_path, progress, token)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == []  # no .part either
+
+
+def test_cancel_after_the_download_removes_what_this_run_fetched_only(served, tmp_path):
+    url, folder = served
+    models = tmp_path / "models"
+
+    building = lambda d, t, m: "building" in m  # noqa: E731
+    token = CancelToken()  # cancelled while building: at the check of the next step
+    progress = _cancel_when(token, building)
+    _get_until_cancelled(url, tmp_path, progress, token)
+    assert sorted(p.name for p in models.iterdir()) == []
+    # a backbone fetched before (`model fetch`, an earlier get) is the user's: a cancel keeps it
+    kept = models / "dinov2_vits14_pretrain.pth"
+    kept.write_bytes((folder / kept.name).read_bytes())
+    token = CancelToken()
+    progress = _cancel_when(token, building)
+    _get_until_cancelled(url, tmp_path, progress, token)
+    assert kept.read_bytes() == (folder / kept.name).read_bytes()
+    assert sorted(p.name for p in models.iterdir()) == [kept.name]
