@@ -11,6 +11,7 @@ reads them and knows nothing of Qt.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -18,17 +19,21 @@ from sciceapp.errors import SciceappError
 
 TILE_SCHEME = "sciceapp-tiles"
 MBTILES_URL = f"{TILE_SCHEME}://mbtiles/{{z}}/{{x}}/{{y}}"
+CACHED_URL = f"{TILE_SCHEME}://online/{{z}}/{{x}}/{{y}}"  # online tiles through the cache
 SOURCES = ("online", "folder", "mbtiles", "none")  # the Settings dialog's choices, in order
 FOLDER_PATTERN = "{z}/{x}/{y}.png"
 MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def tile_url(source: str, *, url: str = "", folder: str = "", mbtiles: str = "") -> str:
-    """The ``{z}/{x}/{y}`` template the map page uses for ``source`` ("" for none)."""
+def tile_url(
+    source: str, *, url: str = "", folder: str = "", mbtiles: str = "", cached: bool = False
+) -> str:
+    """The ``{z}/{x}/{y}`` template the map page uses for ``source`` ("" for none); with
+    ``cached``, an online http(s) server is reached through the app's tile cache."""
     if source not in SOURCES:
         raise ValueError(f"Unknown tile source {source!r}; choose one of {', '.join(SOURCES)}.")
     if source == "online":
-        return url
+        return CACHED_URL if cached and url.startswith(("http://", "https://")) else url
     if source == "folder":
         return f"{Path(folder).resolve().as_uri()}/{FOLDER_PATTERN}" if folder else ""
     if source == "mbtiles":
@@ -65,6 +70,13 @@ class MBTiles:
 
     def close(self) -> None:
         self._db.close()
+
+
+def expand_template(template: str, z: int, x: int, y: int) -> str:
+    """A Leaflet-style ``{z}/{x}/{y}`` template filled in (``{s}``: the first subdomain;
+    ``{r}``: standard resolution)."""
+    values = {"z": z, "x": x, "y": y, "s": "a", "r": ""}
+    return re.sub(r"\{([zxysr])\}", lambda m: str(values[m.group(1)]), template)
 
 
 def parse_tile_path(path: str) -> tuple[int, int, int] | None:
