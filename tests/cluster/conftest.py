@@ -1,18 +1,13 @@
-"""Cluster test fixtures: the engine tests' torch-free toy model, and one local Ray (2 CPUs)
-shared by a module's tests (starting Ray costs seconds on this machine)."""
+"""Cluster test fixtures: the torch-free toy model (tests/toy_models.py), and one local Ray
+(2 CPUs) shared by a module's tests (starting Ray costs seconds on this machine)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from toy_models import build_toy_model
 
-_ENGINE_FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("engine_fixtures", _ENGINE_FIXTURES)
-engine_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(engine_fixtures)
-build_toy_model = engine_fixtures.build_toy_model
 RAY_CPUS = 2
 
 
