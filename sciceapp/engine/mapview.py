@@ -218,12 +218,19 @@ class _PageScript(folium.MacroElement):
 
 
 def _attribution(tile_url: str, tile_attribution: str | None) -> str:
+    """HTML: ``tile_attribution`` (plain text) escaped, or the credit ``tile_url`` needs."""
     if tile_attribution is not None:
         return html.escape(tile_attribution)
     if tile_url == OSM_TILE_URL:
         return OSM_ATTRIBUTION
     host = tile_url.split("/")[2] or "local files"
     return html.escape(f"Map tiles: {host}")
+
+
+def tile_credit(tile_url: str) -> str:
+    """The plain-text credit for tiles from ``tile_url`` (for a page that loads them through
+    the app's cache, whose own address names no server)."""
+    return html.unescape(_attribution(tile_url, None))
 
 
 def render_map(

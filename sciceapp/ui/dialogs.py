@@ -1,11 +1,12 @@
-"""Opening a window-modal dialog that deletes itself when closed."""
+"""Opening a window-modal dialog that deletes itself when closed, and sizing a dialog to its
+content."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLayout
 
 D = TypeVar("D", bound=QDialog)
 
@@ -19,3 +20,27 @@ def open_dialog(cls: type[D], *args: Any, modal: bool = True) -> D:
     else:
         dialog.show()
     return dialog
+
+
+SCREEN_SHARE = 0.9  # a dialog never grows past this much of the screen
+
+
+def fit_to_content(dialog: QDialog, minimum: QSize | None = None) -> QSize:
+    """Size ``dialog`` to what its content asks for (at least ``minimum``), within the
+    screen; returns the size given."""
+    dialog.layout().activate()
+    size = dialog.sizeHint().expandedTo(minimum or QSize())
+    screen = dialog.screen()
+    if screen is not None:
+        room = screen.availableGeometry().size() * SCREEN_SHARE
+        size = size.boundedTo(room)
+    dialog.resize(size)
+    return size
+
+
+def close_buttons(dialog: QDialog, layout: QLayout) -> QDialogButtonBox:
+    """A Close button (Esc too) at the end of ``layout`` that closes ``dialog``."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    return buttons

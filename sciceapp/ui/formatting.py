@@ -35,3 +35,13 @@ def format_verification(inliers: int | None, verified: bool) -> str:
         return ""
     noun = "inlier" if inliers == 1 else "inliers"
     return f"{VERIFIED_BADGE if verified else 'not verified'}, {inliers} {noun}"
+
+
+def format_bytes(n_bytes: int) -> str:
+    """``0 bytes``, ``840 KB``, ``12.3 MB``, ``1.2 GB`` (powers of 1000, as file managers)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    exponent = min(3, (len(str(int(n_bytes))) - 1) // 3)
+    value = n_bytes / 1000**exponent
+    unit = ("KB", "MB", "GB")[exponent - 1]
+    return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"

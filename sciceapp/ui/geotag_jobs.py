@@ -95,6 +95,7 @@ def render_gpx_map(
     result: GpxResult,
     output_html: Path,
     tile_url: str,
+    tile_attribution: str | None = None,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
@@ -109,4 +110,6 @@ def render_gpx_map(
         if m.point is not None
     ]
     data = MapData(points, [], f"GPX: {result.track.name}")
-    return render_map(data, output_html, tile_url=tile_url or None, bridge=True)
+    return render_map(
+        data, output_html, tile_url=tile_url or None, bridge=True, tile_attribution=tile_attribution
+    )

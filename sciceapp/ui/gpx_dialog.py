@@ -11,7 +11,6 @@ from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from sciceapp.ui import geotag_jobs
+from sciceapp.ui import file_dialogs, geotag_jobs
 from sciceapp.ui.guard import catch_all
 from sciceapp.ui.map_widget import MapView
 from sciceapp.ui.workers import Worker
@@ -69,7 +68,7 @@ class GpxDialog(QDialog):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.map_view = MapView(Path(self._map_dir.name))
+        self.map_view = MapView(Path(self._map_dir.name), pool=self.window_.pool)
         self.map_view.map_clicked.connect(catch_all(self._on_map_clicked))
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -116,17 +115,17 @@ class GpxDialog(QDialog):
 
     @catch_all
     def _pick_tracks(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "GPX tracks", "", "GPX (*.gpx);;All (*)")
+        files = file_dialogs.open_file_names(self, "GPX tracks", "GPX (*.gpx);;All (*)")
         self.set_inputs(files, [])
 
     @catch_all
     def _pick_photos(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Photos to geotag")
+        files = file_dialogs.open_file_names(self, "Photos to geotag")
         self.set_inputs([], files)
 
     @catch_all
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to geotag")
+        folder = file_dialogs.existing_directory(self, "Folder of photos to geotag")
         if folder:
             self.set_inputs([], [folder])
 
@@ -167,7 +166,7 @@ class GpxDialog(QDialog):
         out = Path(self._map_dir.name) / f"gpx-{next(self._maps)}.html"
         worker = Worker(
             geotag_jobs.render_gpx_map, result, out, self.window_.tile_url(),
-            name="gpx map",
+            self.window_.tile_attribution(), name="gpx map",
         )  # fmt: skip
         worker.signals.result.connect(catch_all(self.map_view.show_map))
         worker.signals.errored.connect(self.window_.show_error)

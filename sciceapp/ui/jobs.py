@@ -184,6 +184,32 @@ def review_folder(
     )
 
 
+def tile_cache_size(folder: Path, *, progress: ProgressFn, cancel: CancelToken) -> int:
+    """Bytes the online tiles kept for offline use take (a walk of many small files)."""
+    from sciceapp.engine.tile_cache import TileCache
+
+    return TileCache(folder).size_bytes()
+
+
+def clear_tile_cache(folder: Path, *, progress: ProgressFn, cancel: CancelToken) -> int:
+    """Delete the kept tiles; returns the bytes left (0 unless a file could not be deleted)."""
+    from sciceapp.engine.tile_cache import TileCache
+
+    cache = TileCache(folder)
+    cache.clear()
+    return cache.size_bytes()
+
+
+def place_name(
+    point: tuple[float, float], *, progress: ProgressFn, cancel: CancelToken
+) -> str | None:
+    """The nearest place's name ("town, region, country"), or None; the first call in a
+    process reads the GeoNames table (seconds), which is why it runs in a worker."""
+    from sciceapp.engine.places import place_name as nearest_place
+
+    return nearest_place(point)
+
+
 def explain_match(
     query: str,
     reference: str,

@@ -98,7 +98,7 @@ class QueryController(QObject):
 
     @catch_all
     def _not_located(self, rows: list[Any], text: str, failed: bool = False) -> None:
-        self.model.set_status(rows, "failed" if failed else "cancelled")
+        self.model.set_status(rows, f"failed: {text}" if failed else "cancelled")
         if failed:
             self.failed.emit(f"Locating failed: {text}")
         else:
@@ -187,7 +187,11 @@ class QueryController(QObject):
         settings = self.window.settings
         args = (self.window.data_dir, collection, [], out, self.window.tile_url(), True)
         worker = Worker(
-            map_render.render_collection_map, *args, settings.radius_m, name="render map"
+            map_render.render_collection_map,
+            *args,
+            settings.radius_m,
+            self.window.tile_attribution(),
+            name="render map",
         )
         self._render_job = worker
         self.map_collection = collection

@@ -18,7 +18,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from sciceapp import paths as app_paths
 from sciceapp.engine.labels import model_exists
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
 from sciceapp.ui.dialogs import open_dialog
@@ -56,6 +55,7 @@ log = logging.getLogger("sciceapp.ui")
 WINDOW_SIZE_PX = (1440, 900)
 CLOSE_WAIT_MS = 60_000
 QUERY_ICON_PX = (64, 48)
+TILE_CACHE_FOLDER = "tile-cache"  # in the data folder: online tiles seen, for offline use
 
 
 class MainWindow(QMainWindow):
@@ -143,8 +143,12 @@ class MainWindow(QMainWindow):
         query_layout.addWidget(QLabel("<b>Query photos</b>"))
         query_layout.addLayout(query_row)
         query_layout.addWidget(self.query_table, 1)
+        from sciceapp.ui.query_details import QueryDetails
 
-        self.map_view = MapView(Path(self._map_tmp.name))
+        self.query_details = QueryDetails(self.query_table, self.query_model)
+        query_layout.addWidget(self.query_details)
+
+        self.map_view = MapView(Path(self._map_tmp.name), pool=self.pool)
         self.map_view.files_dropped.connect(self.add_queries)
         self.map_view.map_page.navigation_refused.connect(
             lambda url: self.statusBar().showMessage(
@@ -200,15 +204,34 @@ class MainWindow(QMainWindow):
         self.error_box.open()
         self.error_shown.emit(message)
 
-    def tile_url(self) -> str:
+    def tile_url(self, *, exported: bool = False) -> str:
         """The tile address template the map pages use ("" for none: the world outline),
-        from the source chosen in Settings; an MBTiles file is served by the app itself."""
+        from the source chosen in Settings. The app serves an MBTiles file and a tile folder
+        itself, and online tiles through its on-disk cache (``tile_cache_folder``); an
+        ``exported`` page, opened in any browser, asks the online server directly, reads a
+        tile folder by its file:// address and has no MBTiles."""
         from sciceapp.engine.tiles import tile_url
         from sciceapp.ui.tile_scheme import install_tile_handler
 
         s = self.settings
-        install_tile_handler().set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
-        return tile_url(s.tile_source, url=s.tile_url, folder=s.tile_folder, mbtiles=s.mbtiles_path)
+        where = {"url": s.tile_url, "folder": s.tile_folder, "mbtiles": s.mbtiles_path}
+        if exported:
+            return "" if s.tile_source == "mbtiles" else tile_url(s.tile_source, **where)
+        handler = install_tile_handler()
+        handler.set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        handler.set_folder(s.tile_folder if s.tile_source == "folder" else "")
+        handler.set_online(s.tile_url, self.tile_cache_folder())
+        return tile_url(s.tile_source, cached=True, **where)
+
+    def tile_cache_folder(self) -> Path:
+        return self.data_dir / TILE_CACHE_FOLDER
+
+    def tile_attribution(self) -> str | None:
+        """The credit online tiles need, which their address through the cache cannot give."""
+        from sciceapp.engine.mapview import tile_credit
+
+        s = self.settings
+        return tile_credit(s.tile_url) if s.tile_source == "online" and s.tile_url else None
 
     # -- collections --------------------------------------------------------------------------------
     def current_collection(self) -> str | None:
@@ -237,12 +260,16 @@ class MainWindow(QMainWindow):
             self.locating.render_map(self.locating.current_result())
 
     def new_collection(self, folders: list[str] | None = None) -> Any:
-        """The New collection dialog (name, folders, index kind); confirming starts indexing."""
+        """The New collection dialog (name, folders, index kind); confirming starts indexing.
+        Without a model it stays open, keeping what was typed, while Models opens over it."""
         from sciceapp.ui.new_collection_dialog import NewCollectionDialog
 
         dim = self.indexing.descriptor_dim(self.settings.model_path)
-        dialog = open_dialog(NewCollectionDialog, self, folders, self.indexing.names(), dim)
+        has_model = lambda: bool(self.settings.model_path)  # noqa: E731
+        names = self.indexing.names()
+        dialog = open_dialog(NewCollectionDialog, self, folders, names, dim, has_model)
         dialog.chosen.connect(catch_all(self.create_collection))
+        dialog.model_wanted.connect(catch_all(self.open_models))
         return dialog
 
     @catch_all
@@ -324,7 +351,7 @@ class MainWindow(QMainWindow):
         SkippedDialog.show_for(self, name)
 
     def _pick_folders(self, title: str) -> list[str]:
-        folder = QFileDialog.getExistingDirectory(self, title)
+        folder = file_dialogs.existing_directory(self, title)
         return [folder] if folder else []
 
     # -- queries --------------------------------------------------------------------------------------
@@ -353,17 +380,16 @@ class MainWindow(QMainWindow):
         return self.locating.locate(name, photos)
 
     def open_photos(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
+        files = file_dialogs.open_file_names(
             self,
             "Photos to locate",
-            "",
             "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)",
         )
         if files:
             self.add_queries(files)
 
     def open_query_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to locate")
+        folder = file_dialogs.existing_directory(self, "Folder of photos to locate")
         if folder:
             self.add_queries([folder])
 
@@ -441,10 +467,10 @@ class MainWindow(QMainWindow):
         self.first_run_dialog = FirstRunDialog(self)
         self.first_run_dialog.open()
 
-    def open_models(self) -> None:
+    def open_models(self) -> Any:
         from sciceapp.ui.model_dialog import ModelDialog
 
-        ModelDialog.show_for(self)
+        return ModelDialog.show_for(self)
 
     def open_settings(self) -> None:
         from sciceapp.ui.settings_dialog import SettingsDialog

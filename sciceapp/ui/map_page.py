@@ -41,6 +41,7 @@ class MapBridge(QObject):
     overlay_shown = Signal(str, int)  # overlay name, the sequence number it was pushed with
     marker_moved = Signal(str, float, float)  # photo path, new lat, new lon
     map_clicked = Signal(float, float)
+    place_wanted = Signal(str, float, float)  # reference photo id, its lat, lon
 
     @Slot(str)
     @catch_all
@@ -68,6 +69,13 @@ class MapBridge(QObject):
         """A photo's own marker (recorded GPS, or its prediction) was dragged and dropped."""
         if -90 <= lat <= 90 and -180 <= lon <= 180:
             self.marker_moved.emit(str(photo), float(lat), float(lon))
+
+    @Slot(str, float, float)
+    @catch_all
+    def placeWanted(self, marker_id: str, lat: float, lon: float) -> None:  # noqa: N802
+        """A reference photo's popup opened: it wants the place name of its position."""
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            self.place_wanted.emit(str(marker_id), float(lat), float(lon))
 
     @Slot(float, float)
     @catch_all

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp.engine.defaults import DEFAULT_RADIUS_M
-from sciceapp.engine.tiles import TILE_SCHEME
 from sciceapp.progress import CancelToken, ProgressFn
 
 log = logging.getLogger("sciceapp.ui")
@@ -27,6 +26,7 @@ def render_collection_map(
     tile_url: str,
     bridge: bool = True,
     radius_m: float = DEFAULT_RADIUS_M,
+    tile_attribution: str | None = None,
     *,
     progress: ProgressFn,
     cancel: CancelToken,
@@ -38,19 +38,24 @@ def render_collection_map(
 
     data = MapData.from_collection(_collection(data_dir, name), items)
     return render_map(
-        data, output_html, tile_url=tile_url or None, bridge=bridge, radius_m=radius_m
+        data,
+        output_html,
+        tile_url=tile_url or None,
+        bridge=bridge,
+        tile_attribution=tile_attribution,
+        radius_m=radius_m,
     )
 
 
 def export_current_map(window: Any) -> None:
     """Ask where, then write the current map as a stand-alone HTML file."""
-    from PySide6.QtWidgets import QFileDialog
+    from sciceapp.ui import file_dialogs
 
     name = window.current_collection()
     if name is None:
         window.show_error("There is no map to export yet: create a collection first.")
         return
-    path, _ = QFileDialog.getSaveFileName(
+    path = file_dialogs.save_file_name(
         window, "Export map", f"{name}-map.html", "Web page (*.html)"
     )
     if path:
@@ -65,9 +70,7 @@ def export_map_to(window: Any, path: Path) -> Any:
     result = window.locating.current_result()
     results = [result] if result is not None and not result.error else []
     settings = window.settings
-    tiles = window.tile_url()
-    if tiles.startswith(TILE_SCHEME):  # only the app serves MBTiles: a browser gets the outline
-        tiles = ""
+    tiles = window.tile_url(exported=True)
     args = (window.data_dir, window.current_collection(), results, path, tiles)
     worker = Worker(render_collection_map, *args, False, settings.radius_m, name="export map")
     worker.signals.result.connect(

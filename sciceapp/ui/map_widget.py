@@ -47,7 +47,7 @@ class MapView(QWebEngineView):
     map_clicked = Signal(float, float)
     files_dropped = Signal(list)
 
-    def __init__(self, map_dir: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, map_dir: Path, parent: QWidget | None = None, *, pool: Any = None) -> None:
         super().__init__(parent)
         self.map_dir = Path(map_dir)
         self.map_page = MapPage(self.map_dir, self)
@@ -59,6 +59,8 @@ class MapView(QWebEngineView):
         self.bridge.overlay_shown.connect(self._on_overlay_shown)
         self.bridge.marker_moved.connect(self.marker_moved)
         self.bridge.map_clicked.connect(self.map_clicked)
+        self.bridge.place_wanted.connect(self._name_place)
+        self.pool = pool  # the window's WorkerPool: reference photos' place names, looked up
         self.channel = QWebChannel(self.map_page)
         self.channel.registerObject("bridge", self.bridge)
         self.map_page.setWebChannel(self.channel)
@@ -126,6 +128,23 @@ class MapView(QWebEngineView):
             self.page().runJavaScript(script, 0)
         else:
             self.page().runJavaScript(script, 0, catch_all(callback))
+
+    @catch_all
+    def _name_place(self, marker_id: str, lat: float, lon: float) -> None:
+        """Look the name up in a worker (the first lookup reads GeoNames: seconds), then
+        hand it to the page, which puts it in the popup if that is still open."""
+        if self.pool is None:
+            return
+        from sciceapp.ui.jobs import place_name
+        from sciceapp.ui.workers import Worker
+
+        worker = Worker(place_name, (lat, lon), name="place name")
+        worker.signals.result.connect(
+            lambda place: self.run_js(
+                f"window.sciceapp.setPlace({js_value(marker_id)}, {js_value(place or '')})"
+            )
+        )
+        self.pool.start(worker)
 
     def set_overlay(self, name: str, items: list[Any]) -> None:
         """Show ``items`` as the overlay ``name`` ("queries", "review"), replacing what it

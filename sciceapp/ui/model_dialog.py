@@ -9,12 +9,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,9 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp.paths import models_dir
-from sciceapp.ui import jobs
+from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.cpu_paths_panel import CpuPathsPanel
-from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui.dialogs import close_buttons, fit_to_content, open_dialog
 from sciceapp.ui.export_process import (
     DEMO_PRESET,
     REAL_MODEL,
@@ -47,6 +46,7 @@ from sciceapp.ui.workers import Worker, show_progress
 log = logging.getLogger("sciceapp.ui")
 
 DEMO_COLOR = QColor("#b00020")
+MIN_SIZE = QSize(720, 0)  # room for the export form's file fields
 BUILTIN_TEXT = "built in, no file: learns its vocabulary from each new collection's photos"
 
 
@@ -64,7 +64,7 @@ def _file_row(edit: QLineEdit, title: str, pattern: str, parent: QWidget) -> QHB
     button = QPushButton("Browse…")
     button.clicked.connect(
         lambda: edit.setText(
-            QFileDialog.getOpenFileName(parent, title, "", pattern)[0] or edit.text()
+            file_dialogs.open_file_name(parent, title, pattern, edit.text()) or edit.text()
         )
     )
     row.addWidget(button)
@@ -78,7 +78,6 @@ class ModelDialog(QDialog):
         super().__init__(window)
         self.window_ = window
         self.setWindowTitle("Models")
-        self.resize(760, 640)
         self.local_list = QListWidget()
         self.use_button = QPushButton("Use for new collections")
         self.use_button.clicked.connect(self._use_selected)
@@ -179,6 +178,8 @@ class ModelDialog(QDialog):
         layout.addWidget(local_box, 2)
         layout.addWidget(known_box, 1)
         layout.addWidget(export_box, 3)
+        self.close_buttons = close_buttons(self, layout)
+        fit_to_content(self, MIN_SIZE)
         self.reload()
         provider = Worker(jobs.provider_text, name="provider report")
         provider.signals.result.connect(self.provider_label.setText)
@@ -264,9 +265,7 @@ class ModelDialog(QDialog):
 
     @catch_all
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import an ONNX model", "", "ONNX models (*.onnx)"
-        )
+        path = file_dialogs.open_file_name(self, "Import an ONNX model", "ONNX models (*.onnx)")
         if path:
             self.import_file(path)
 

@@ -8,6 +8,7 @@ number of photos at which a new collection stops searching exactly and converts 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -16,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sciceapp.ui import file_dialogs
 from sciceapp.ui.guard import catch_all
 
 # (kind, button text); the order is the order on screen.
@@ -86,10 +87,19 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     )
 
 
+NO_MODEL_TEXT = (
+    "Choose a model first (Models opens now); what you typed here stays. Then press "
+    "“Create and index” again."
+)
+
+
 class NewCollectionDialog(QDialog):
-    """Emits ``chosen(name, folders, index_kind, local_features)`` when the user confirms."""
+    """Emits ``chosen(name, folders, index_kind, local_features)`` when the user confirms;
+    without a model (``has_model``) it stays open with what was typed and emits
+    ``model_wanted`` instead, so the window can open Models over it."""
 
     chosen = Signal(str, list, str, bool)
+    model_wanted = Signal()
 
     def __init__(
         self,
@@ -97,9 +107,11 @@ class NewCollectionDialog(QDialog):
         folders: list[str] | None = None,
         taken_names: list[str] | None = None,
         descriptor_dim: int | None = None,
+        has_model: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("New collection")
+        self.has_model = has_model
         self.taken = set(taken_names or [])
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. arezzo")
@@ -183,7 +195,7 @@ class NewCollectionDialog(QDialog):
 
     @catch_all
     def _pick_folder(self, *_: object) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of geotagged photos")
+        folder = file_dialogs.existing_directory(self, "Folder of geotagged photos")
         if folder:
             self.add_folder(folder)
 
@@ -215,6 +227,10 @@ class NewCollectionDialog(QDialog):
     @catch_all
     def _accept(self, *_: object) -> None:
         if self.problem_text():
+            return
+        if not self.has_model():
+            self.problem.setText(NO_MODEL_TEXT)
+            self.model_wanted.emit()
             return
         self.chosen.emit(
             self.name_edit.text().strip(),

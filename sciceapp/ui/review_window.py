@@ -12,9 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -24,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp.engine.defaults import DEFAULT_THRESHOLD_M
-from sciceapp.ui import jobs
-from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui import file_dialogs, jobs
+from sciceapp.ui.dialogs import close_buttons, fit_to_content, open_dialog
 from sciceapp.ui.formatting import (
     format_confidence,
     format_distance,
@@ -187,12 +185,10 @@ class ReviewWindow(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.strip)
         bottom.insertWidget(0, self.show_agreeing)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
-        bottom.addWidget(buttons)
+        self.close_buttons = close_buttons(self, bottom)
         layout.addLayout(bottom)
         self._set_has_rows(False)
-        self.resize(self.sizeHint().expandedTo(MIN_SIZE))
+        fit_to_content(self, MIN_SIZE)
 
     @classmethod
     def show_for(cls, window: Any) -> ReviewWindow:
@@ -219,7 +215,7 @@ class ReviewWindow(QDialog):
 
     @catch_all
     def _open(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of geotagged survey photos")
+        folder = file_dialogs.existing_directory(self, "Folder of geotagged survey photos")
         if folder:
             self.review(folder)
 
@@ -283,7 +279,7 @@ class ReviewWindow(QDialog):
     @catch_all
     def _export(self, kind: str) -> None:
         pattern = "CSV (*.csv)" if kind == "csv" else "GeoJSON (*.geojson *.json)"
-        path, _ = QFileDialog.getSaveFileName(
+        path = file_dialogs.save_file_name(
             self, f"Export {kind.upper()}", f"review.{kind}", pattern
         )
         if path:

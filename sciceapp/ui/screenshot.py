@@ -3,6 +3,7 @@ save a picture of the whole window, quit with 0 (or 1 when anything failed)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -17,6 +18,17 @@ log = logging.getLogger("sciceapp.ui")
 
 POLL_MS = 100
 TIMEOUT_S = 180.0
+VIEW_SCRIPT = "JSON.stringify(window.sciceapp.view())"
+VIEW_WAIT_MS = 10_000
+
+
+def view_text(view: dict) -> str:
+    """``Map view: zoom 15, latitude 43.46 to 43.47, longitude 11.87 to 11.89``."""
+    (south, west), (north, east) = view["bounds"]
+    return (
+        f"Map view: zoom {view['zoom']}, latitude {south:.5f} to {north:.5f}, "
+        f"longitude {west:.5f} to {east:.5f}"
+    )
 
 
 class ScreenshotRun(QObject):
@@ -42,6 +54,7 @@ class ScreenshotRun(QObject):
         self.deadline = time.monotonic() + TIMEOUT_S
         self.exit_code: int | None = None
         self.quiet_polls = 0
+        self.map_view_state: dict | None = None  # the map's zoom and bounds when grabbed
         window.error_shown.connect(self._on_error)
         window.indexing.state_loaded.connect(self._on_loaded)
         window.locating.queries_finished.connect(self._on_located)
@@ -105,6 +118,19 @@ class ScreenshotRun(QObject):
             return
         if self.window.current_collection() and not self.window.map_view.is_ready:
             self.failures.append("The map did not render.")
+        if self.window.map_view.is_ready:  # say what the picture's map shows, then take it
+            self.window.map_view.run_js(VIEW_SCRIPT, self._grab)
+            QTimer.singleShot(VIEW_WAIT_MS, lambda: self._grab(None))  # a page that never answers
+        else:
+            self._grab(None)
+
+    @catch_all
+    def _grab(self, view_json: Any) -> None:
+        if self.exit_code is not None:  # taken already
+            return
+        self.map_view_state = json.loads(view_json) if isinstance(view_json, str) else None
+        if self.map_view_state is not None:
+            print(view_text(self.map_view_state), flush=True)
         if self.output is not None:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if not self.window.grab().save(str(self.output)):

@@ -1,26 +1,39 @@
-"""The settings dialog: data folder, tile URL, top-K, consensus radius, provider preference."""
+"""The settings dialog: data folder, where map tiles come from (and the cache of online tiles
+kept for offline use: its size, and a button to clear it), top-K, consensus radius, provider
+preference."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
 )
 
 from sciceapp.engine.tiles import SOURCES as TILE_SOURCES
-from sciceapp.ui.dialogs import open_dialog
+from sciceapp.ui import file_dialogs, jobs
+from sciceapp.ui.dialogs import fit_to_content, open_dialog
+from sciceapp.ui.formatting import format_bytes
+from sciceapp.ui.guard import catch_all
 from sciceapp.ui.settings import OSM_TILE_URL, PROVIDERS, RADIUS_M_RANGE, TOP_K_RANGE, AppSettings
+from sciceapp.ui.workers import Worker
+
+MIN_SIZE = QSize(560, 0)  # room for a path in the file fields
+CACHE_HELP = (
+    "Online tiles you have looked at are kept on disk, so the same area still shows offline. "
+    "Only what you view is fetched (never whole regions), as the tile servers ask."
+)
 
 TILE_SOURCE_TEXT = {
     "online": "Online tile server (URL)",
@@ -75,6 +88,16 @@ class SettingsDialog(QDialog):
         form.addRow("Tile URL (online)", self.tile_url)
         form.addRow("Tile folder", folder_row)
         form.addRow("MBTiles file", mbtiles_row)
+        self.cache_size = QLabel("Counting…")
+        self.cache_size.setToolTip(CACHE_HELP)
+        self.clear_cache_button = QPushButton("Clear cache")
+        self.clear_cache_button.setToolTip(CACHE_HELP)
+        self.clear_cache_button.setEnabled(False)  # until the size is known
+        self.clear_cache_button.clicked.connect(self.clear_cache)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache_size, 1)
+        cache_row.addWidget(self.clear_cache_button)
+        form.addRow("Tile cache (offline)", cache_row)
         form.addRow("Matches per query (top-K)", self.top_k)
         form.addRow("Consensus radius", self.radius_m)
         form.addRow("Compute provider", self.provider)
@@ -86,7 +109,31 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
         self.tile_source.currentIndexChanged.connect(self._show_source_fields)
         self._show_source_fields()
-        self.adjustSize()
+        fit_to_content(self, MIN_SIZE)
+        self._cache_job(jobs.tile_cache_size)
+
+    def _cache_job(self, fn: Any) -> Worker:
+        """Count (or clear) the tile cache in a worker: it can hold many thousand files."""
+        worker = Worker(fn, self.window_.tile_cache_folder(), name="tile cache")
+        worker.signals.result.connect(self._show_cache_size)
+        worker.signals.errored.connect(self._cache_failed)
+        return self.window_.pool.start(worker)
+
+    @catch_all
+    def clear_cache(self, *_: object) -> Worker:
+        self.clear_cache_button.setEnabled(False)
+        self.cache_size.setText("Clearing…")
+        return self._cache_job(jobs.clear_tile_cache)
+
+    @catch_all
+    def _show_cache_size(self, n_bytes: int) -> None:
+        self.cache_size.setText(format_bytes(n_bytes))
+        self.clear_cache_button.setEnabled(n_bytes > 0)
+
+    @catch_all
+    def _cache_failed(self, message: str) -> None:
+        self.cache_size.setText(message)
+        self.clear_cache_button.setEnabled(True)
 
     @staticmethod
     def _with_browse(edit: QLineEdit, browse: Any) -> QHBoxLayout:
@@ -104,13 +151,13 @@ class SettingsDialog(QDialog):
         self.mbtiles_path.setEnabled(source == "mbtiles")
 
     def _browse_tiles(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Tile folder", self.tile_folder.text())
+        folder = file_dialogs.existing_directory(self, "Tile folder", self.tile_folder.text())
         if folder:
             self.tile_folder.setText(folder)
 
     def _browse_mbtiles(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "MBTiles file", self.mbtiles_path.text(), "MBTiles (*.mbtiles);;All files (*)"
+        path = file_dialogs.open_file_name(
+            self, "MBTiles file", "MBTiles (*.mbtiles);;All files (*)", self.mbtiles_path.text()
         )
         if path:
             self.mbtiles_path.setText(path)
@@ -120,7 +167,7 @@ class SettingsDialog(QDialog):
         return open_dialog(cls, window)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        folder = file_dialogs.existing_directory(self, "Data folder", self.data_dir.text())
         if folder:
             self.data_dir.setText(folder)
 

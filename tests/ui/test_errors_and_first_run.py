@@ -50,7 +50,8 @@ def test_error_in_a_worker_is_shown_as_a_message(
     assert window.error_box is not None and window.error_box.isVisible()
     assert "missing" in window.error_box.text()
     assert window.isVisible()  # the window goes on
-    assert window.query_model.rows[0].status == "failed"
+    status = window.query_model.rows[0].status
+    assert status.startswith("failed: ") and "missing" in status  # the reason stays on the row
 
 
 def test_exception_in_a_slot_is_caught_and_shown(qtbot, window):

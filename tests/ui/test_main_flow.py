@@ -3,6 +3,8 @@ and the map."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from ui_helpers import WAIT_MS, drop_files, run_js
@@ -103,10 +105,15 @@ def test_copy_coordinates_and_export_map(
     )
 
     out = tmp_path / "exported.html"
-    export_map_to(window, out)
-    qtbot.waitUntil(
-        lambda: out.exists() and not window.pool.active, timeout=WAIT_MS
-    )  # written atomically
+    saved = os.umask(0o027)  # the user's umask, not mkstemp's 0600, decides who may read it
+    try:
+        export_map_to(window, out)
+        qtbot.waitUntil(
+            lambda: out.exists() and not window.pool.active, timeout=WAIT_MS
+        )  # written atomically
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
     page = out.read_text()
     assert "DSCN0038.jpg" in page and "L.map" in page
     assert "qrc:///qtwebchannel" not in page  # a stand-alone page, without the GUI's hooks

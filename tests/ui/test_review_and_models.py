@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -41,8 +43,14 @@ def test_review_flags_a_photo_whose_gps_disagrees_and_exports(
     assert dialog.proxy.index(0, 0).data() == "IMG_5195.HEIC"
     assert dialog.proxy.index(0, verdict).data() == "DISAGREES"
 
-    dialog.export("csv", str(tmp_path / "review.csv"))
-    dialog.export("geojson", str(tmp_path / "review.geojson"))
+    saved = os.umask(0o002)  # a group-writable umask is kept, not narrowed to 0600
+    try:
+        dialog.export("csv", str(tmp_path / "review.csv"))
+        dialog.export("geojson", str(tmp_path / "review.geojson"))
+    finally:
+        os.umask(saved)
+    for name in ("review.csv", "review.geojson"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o664
     with open(tmp_path / "review.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 4
     assert len(json.loads((tmp_path / "review.geojson").read_text())["features"]) >= 4

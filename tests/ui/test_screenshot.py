@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from PIL import Image, ImageStat
+
+from sciceapp.engine.exif import read_photo_meta
+from sciceapp.engine.geo import haversine_m
+from sciceapp.engine.library import Library
 
 TIMEOUT_S = 240
 
@@ -36,6 +41,31 @@ def test_screenshot_of_a_query_is_a_real_picture(
     # The map area (right of the splitter) holds the drawn page, not an empty view.
     map_part = image.crop((700, 100, 1400, 500))
     assert max(ImageStat.Stat(map_part).var) > 100
+
+
+def test_screenshot_of_a_located_query_shows_its_neighbourhood_not_the_world(
+    model_in_data_dir: Path, data_dir: Path, exif_samples: Path, tmp_path: Path
+):
+    """With a far outlier in the collection (the Kansas HEIC), a view fitted to every photo
+    would span the Atlantic; the located query's view is its own neighbourhood."""
+    Library(data_dir).create_collection("far", model_in_data_dir).add(
+        [exif_samples / "gps", exif_samples / "phones" / "IMG_5195.HEIC"]
+    )
+    query = exif_samples / "gps" / "DSCN0029.jpg"
+    out = tmp_path / "shot.png"
+    done = _gui(data_dir, "--collection", "far", "--query", str(query), "--screenshot", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = re.search(
+        r"Map view: zoom (\d+), latitude (\S+) to (\S+), longitude (\S+) to (\S+)", done.stdout
+    )
+    assert found, done.stdout
+    zoom = int(found.group(1))
+    south, north, west, east = (float(found.group(i)) for i in range(2, 6))
+    gps = read_photo_meta(query).gps
+    assert zoom >= 12
+    assert south <= gps.lat <= north and west <= gps.lon <= east  # the query is in view
+    assert haversine_m(south, west, north, east) < 20_000  # a neighbourhood, not the world
+    assert Image.open(out).size == (1440, 900)
 
 
 def test_screenshot_run_fails_for_an_unknown_collection(

@@ -99,13 +99,22 @@ function sciceappMap(map, data, options) {
   // Reference photos: one cluster group fed in bulk, one shared icon and one shared click
   // handler (no per-marker popup or closure: that is what keeps 100k photos quick).
   var refIcon = dot("reference", 12);
+  // Place names of reference photos: asked of the GUI when a popup opens (the GeoNames table
+  // is read off the GUI thread there), kept here once known ("" when there is none).
+  var refPlaces = {};
+  var refPopup = null; // {id, popup} of the reference popup now open
+  function referenceContent(ref) {
+    return photoPopup(basename(ref[3]), ref[3], ref[1], ref[2],
+      ref[4] ? [["taken", ref[4]]] : [], refPlaces[String(ref[0])]);
+  }
   function openReference(marker) {
     var ref = marker.sciceappRef; // [id, lat, lon, path, capture_time]
-    L.popup({ offset: [0, -4] })
+    var popup = L.popup({ offset: [0, -4] })
       .setLatLng(marker.getLatLng())
-      .setContent(photoPopup(basename(ref[3]), ref[3], ref[1], ref[2],
-        ref[4] ? [["taken", ref[4]]] : []))
+      .setContent(referenceContent(ref))
       .openOn(map);
+    refPopup = { id: String(ref[0]), popup: popup, ref: ref };
+    if (!(String(ref[0]) in refPlaces)) { call("placeWanted", String(ref[0]), ref[1], ref[2]); }
   }
   function onReferenceClick(event) {
     openReference(event.target);
@@ -363,6 +372,17 @@ function sciceappMap(map, data, options) {
     },
     basemapShown: function () {
       return !!basemapLayer && map.hasLayer(basemapLayer) && basemapLayer.getLayers().length;
+    },
+    setPlace: function (id, place) {
+      refPlaces[String(id)] = place || "";
+      if (refPopup && refPopup.id === String(id) && map.hasLayer(refPopup.popup)) {
+        refPopup.popup.setContent(referenceContent(refPopup.ref));
+      }
+      return true;
+    },
+    popupText: function () {
+      var open = document.querySelector(".leaflet-popup-content");
+      return open ? open.textContent : "";
     },
     notice: function () { return noticeBox && noticeBox.style.display !== "none" ? noticeBox.textContent : ""; }
   };
