@@ -4,8 +4,9 @@ file, or none (the shipped world outline only, ``engine.basemap``).
 MBTiles (https://github.com/mapbox/mbtiles-spec) is one SQLite file with a ``tiles`` table
 (``zoom_level, tile_column, tile_row, tile_data``) whose rows count from the south (TMS), and
 a ``metadata`` table whose ``format`` says png, jpg or webp. The web view cannot read SQLite,
-so the window serves those tiles through its own URL scheme (``ui.tile_scheme``); this module
-reads them and knows nothing of Qt.
+so the window serves those tiles through its own URL scheme (``ui.tile_scheme``), and a tile
+folder's too: the map page is not a file:// page, and web engines do not let such a page load
+file:// images. This module reads both and knows nothing of Qt.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sciceapp.errors import SciceappError
 TILE_SCHEME = "sciceapp-tiles"
 MBTILES_URL = f"{TILE_SCHEME}://mbtiles/{{z}}/{{x}}/{{y}}"
 CACHED_URL = f"{TILE_SCHEME}://online/{{z}}/{{x}}/{{y}}"  # online tiles through the cache
+FOLDER_URL = f"{TILE_SCHEME}://folder/{{z}}/{{x}}/{{y}}"  # a tile folder, served by the app
 SOURCES = ("online", "folder", "mbtiles", "none")  # the Settings dialog's choices, in order
 FOLDER_PATTERN = "{z}/{x}/{y}.png"
 MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -29,13 +31,17 @@ def tile_url(
     source: str, *, url: str = "", folder: str = "", mbtiles: str = "", cached: bool = False
 ) -> str:
     """The ``{z}/{x}/{y}`` template the map page uses for ``source`` ("" for none); with
-    ``cached``, an online http(s) server is reached through the app's tile cache."""
+    ``cached`` (the window's pages), an online http(s) server is reached through the app's
+    tile cache and a tile folder is served by the app; without it (an exported page, opened
+    in a browser) a folder is addressed by its file:// URI."""
     if source not in SOURCES:
         raise ValueError(f"Unknown tile source {source!r}; choose one of {', '.join(SOURCES)}.")
     if source == "online":
         return CACHED_URL if cached and url.startswith(("http://", "https://")) else url
     if source == "folder":
-        return f"{Path(folder).resolve().as_uri()}/{FOLDER_PATTERN}" if folder else ""
+        if not folder:
+            return ""
+        return FOLDER_URL if cached else f"{Path(folder).resolve().as_uri()}/{FOLDER_PATTERN}"
     if source == "mbtiles":
         return MBTILES_URL if mbtiles else ""
     return ""
@@ -70,6 +76,24 @@ class MBTiles:
 
     def close(self) -> None:
         self._db.close()
+
+
+class TileFolder:
+    """Tiles stored as ``{z}/{x}/{y}.png`` (or .jpg, .jpeg, .webp) files under ``folder``."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.path = Path(folder)
+
+    def tile(self, z: int, x: int, y: int) -> tuple[bytes, str] | None:
+        """The tile's bytes and MIME type, or None where the folder has none. Only integers
+        make up the file name, so no request reaches outside the folder."""
+        column = self.path / str(int(z)) / str(int(x))
+        for ext, mime_type in MIME_TYPES.items():
+            try:
+                return (column / f"{int(y)}.{ext}").read_bytes(), mime_type
+            except OSError:
+                continue
+        return None
 
 
 def expand_template(template: str, z: int, x: int, y: int) -> str:

@@ -206,9 +206,10 @@ class MainWindow(QMainWindow):
 
     def tile_url(self, *, exported: bool = False) -> str:
         """The tile address template the map pages use ("" for none: the world outline),
-        from the source chosen in Settings. The app serves an MBTiles file itself, and online
-        tiles through its on-disk cache (``tile_cache_folder``); an ``exported`` page, opened
-        in any browser, asks the online server directly and has no MBTiles."""
+        from the source chosen in Settings. The app serves an MBTiles file and a tile folder
+        itself, and online tiles through its on-disk cache (``tile_cache_folder``); an
+        ``exported`` page, opened in any browser, asks the online server directly, reads a
+        tile folder by its file:// address and has no MBTiles."""
         from sciceapp.engine.tiles import tile_url
         from sciceapp.ui.tile_scheme import install_tile_handler
 
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
             return "" if s.tile_source == "mbtiles" else tile_url(s.tile_source, **where)
         handler = install_tile_handler()
         handler.set_mbtiles(s.mbtiles_path if s.tile_source == "mbtiles" else "")
+        handler.set_folder(s.tile_folder if s.tile_source == "folder" else "")
         handler.set_online(s.tile_url, self.tile_cache_folder())
         return tile_url(s.tile_source, cached=True, **where)
 

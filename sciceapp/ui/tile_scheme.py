@@ -1,5 +1,7 @@
 """The app's own URL scheme for map tiles: ``sciceapp-tiles://mbtiles/{z}/{x}/{y}`` answers
-with tiles read from the MBTiles file chosen in Settings (``engine.tiles.MBTiles``), and
+with tiles read from the MBTiles file chosen in Settings (``engine.tiles.MBTiles``),
+``sciceapp-tiles://folder/{z}/{x}/{y}`` with the tile folder's files (``engine.tiles.TileFolder``),
+and
 ``sciceapp-tiles://online/{z}/{x}/{y}`` with the online server's tile through the on-disk
 tile cache (``engine.tile_cache``), fetched on worker threads (two at a time, as tile servers
 ask) and answered back on the GUI thread, which never waits for the network.
@@ -26,7 +28,13 @@ from PySide6.QtWebEngineCore import (
 )
 
 from sciceapp.engine.tile_cache import TileAnswer, TileCache, TileFetcher
-from sciceapp.engine.tiles import TILE_SCHEME, MBTiles, expand_template, parse_tile_path
+from sciceapp.engine.tiles import (
+    TILE_SCHEME,
+    MBTiles,
+    TileFolder,
+    expand_template,
+    parse_tile_path,
+)
 from sciceapp.errors import SciceappError
 from sciceapp.ui.guard import catch_all
 
@@ -64,7 +72,8 @@ class TileSchemeHandler(QWebEngineUrlSchemeHandler):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._source: MBTiles | None = None
-        self.served = 0  # MBTiles tiles answered (tests read it)
+        self._folder: TileFolder | None = None
+        self.served = 0  # MBTiles and folder tiles answered (tests read it)
         self.online_template = ""
         self.fetcher: TileFetcher | None = None
         self.answered: dict[str, int] = {}  # online tiles answered, by where they came from
@@ -80,6 +89,10 @@ class TileSchemeHandler(QWebEngineUrlSchemeHandler):
             self.fetcher = None
         elif self.fetcher is None or self.fetcher.cache.folder != Path(cache_folder):
             self.fetcher = TileFetcher(TileCache(cache_folder))
+
+    def set_folder(self, path: str) -> None:
+        """Folder tiles come from ``path`` ("" for none)."""
+        self._folder = TileFolder(path) if path else None
 
     def set_mbtiles(self, path: str) -> None:
         if self._source is not None and str(self._source.path) == path:
@@ -99,6 +112,11 @@ class TileSchemeHandler(QWebEngineUrlSchemeHandler):
         where = parse_tile_path(url.path())
         if where is not None and url.host() == "online" and self.fetcher and self.online_template:
             self._fetch_online(job, expand_template(self.online_template, *where))
+            return
+        if where is not None and url.host() == "folder" and self._folder is not None:
+            found = self._folder.tile(*where)
+            _reply(job, found[0] if found else None, found[1] if found else "")
+            self.served += found is not None
             return
         if where is None or url.host() != "mbtiles" or self._source is None:
             job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)

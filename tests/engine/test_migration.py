@@ -22,7 +22,7 @@ import pytest
 
 from sciceapp.engine import catalogue
 from sciceapp.engine.library import Library
-from sciceapp.engine.onnx_model import model_fingerprint
+from sciceapp.engine.onnx_model import model_fingerprint, read_model_info
 from sciceapp.errors import CollectionError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,11 +32,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def legacy(request, data_dir: Path, toy_model: Path) -> Path:
     shutil.copytree(FIXTURES / request.param, data_dir, dirs_exist_ok=True)
     with closing(sqlite3.connect(data_dir / "catalogue.sqlite")) as conn, conn:
-        # The model file was built where the fixture was written; the same bytes are here.
-        assert conn.execute("SELECT model_sha256 FROM collections").fetchone()[0] == (
-            model_fingerprint(toy_model)
+        # The fixture was embedded by the toy model of its day; today's toy model (same
+        # descriptor size, other bytes) takes its place, as a user's restored model file
+        # would. The migration copies stored vectors and never runs the model.
+        dim = conn.execute("SELECT descriptor_dim FROM collections").fetchone()[0]
+        assert dim == read_model_info(toy_model).descriptor_dim
+        sha = model_fingerprint(toy_model)
+        conn.execute(
+            "UPDATE collections SET model_path = ?, model_sha256 = ?", (str(toy_model), sha)
         )
-        conn.execute("UPDATE collections SET model_path = ?", (str(toy_model),))
+        conn.execute("UPDATE photos SET model_sha256 = ? WHERE model_sha256 IS NOT NULL", (sha,))
     return data_dir
 
 

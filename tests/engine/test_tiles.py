@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tile_files import make_mbtiles
 
@@ -38,3 +40,17 @@ def test_tile_url_per_source(tmp_path):
         tile_url("ftp")
     assert parse_tile_path("/3/4/2.png") == (3, 4, 2) and parse_tile_path("/3/4") is None
     assert parse_tile_path("/a/b/c") is None
+
+
+def test_the_window_is_served_a_tile_folder_and_nothing_outside_it(tmp_path: Path):
+    from sciceapp.engine.tiles import FOLDER_URL, TileFolder
+
+    assert tile_url("folder", folder=str(tmp_path), cached=True) == FOLDER_URL
+    (tmp_path / "3" / "2").mkdir(parents=True)
+    (tmp_path / "3" / "2" / "5.jpg").write_bytes(b"jpeg bytes")
+    (tmp_path / "secret.png").write_bytes(b"not a tile")
+    folder = TileFolder(tmp_path)
+    assert folder.tile(3, 2, 5) == (b"jpeg bytes", "image/jpeg")
+    assert folder.tile(3, 2, 6) is None
+    with pytest.raises(ValueError):
+        folder.tile("..", 2, "secret")  # only integers make a tile's path
