@@ -11,7 +11,11 @@ descriptors are close to but not bit-identical with a CPU run; docs/cluster.md).
 
 Without nvImageCodec or a GPU, or for a photo it cannot decode (not a JPEG, damaged), the
 photo is decoded on the CPU as ``collection add`` decodes it (same skip reasons); the reason
-for the fallback is logged once per worker and counted in ``fallbacks``.
+for the fallback is logged once per worker and counted in ``fallbacks``. A JPEG goes to the GPU
+only when its header opens, its pixel count is within the desktop's decompression-bomb limit
+(``engine.images.MAX_PIXELS``: the GPU would otherwise be asked for gigabytes) and it ends with
+the end-of-image marker (nvJPEG may fill a truncated file's missing rows without an error, where
+the desktop refuses it): the others take the CPU path, which gives the desktop's skip reason.
 
 Not yet run on a GPU in this repository (no GPU machine was available when it was written):
 ``benchmarks/run_on_gpu.sh`` measures it.
@@ -19,18 +23,34 @@ Not yet run on a GPU in this repository (no GPU machine was available when it wa
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
 import numpy as np
 
-from sciceapp.engine.images import load_upright
+from sciceapp.engine.images import MAX_PIXELS, load_upright
 from sciceapp.engine.onnx_model import ModelInput
 from sciceapp.errors import ImageError
 
 log = logging.getLogger(__name__)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_END = b"\xff\xd9"
+
+
+def gpu_can_take(data: bytes | None) -> bool:
+    """Whether ``data`` is a whole JPEG of a size the desktop would decode (see above)."""
+    from PIL import Image
+
+    if not data or data[:3] != JPEG_MAGIC or not data.rstrip(b"\x00").endswith(JPEG_END):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - any header Pillow refuses: the CPU path says why
+        return False
+    return 0 < width * height <= MAX_PIXELS
 
 
 def _open_decoder() -> tuple[Any, str | None]:
@@ -92,7 +112,7 @@ class GpuDecoder:
         gpu = [
             i
             for i, data in enumerate(datas)
-            if self.decoder is not None and reasons[i] is None and data[:3] == JPEG_MAGIC
+            if self.decoder is not None and reasons[i] is None and gpu_can_take(data)
         ]
         for i, made in zip(gpu, self._gpu([datas[i] for i in gpu]) if gpu else [], strict=True):
             inputs[i] = made

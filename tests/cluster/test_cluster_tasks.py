@@ -55,3 +55,61 @@ def test_decode_task_and_worker_give_the_desktop_pipeline_s_descriptors(
             for i in desktop
         ]
     assert "decoding on the CPU: nvImageCodec is not installed" in worker.note
+
+
+class _RecordingDecoder:
+    """Stands in for nvImageCodec's decoder: decodes with Pillow and records what it got."""
+
+    def __init__(self):
+        self.given: list[bytes] = []
+
+    def decode(self, datas):
+        import io
+
+        from PIL import Image
+
+        self.given.extend(datas)
+
+        class _Decoded:
+            def __init__(self, pixels):
+                self.pixels = pixels
+
+            def cpu(self):
+                return self.pixels
+
+        return [_Decoded(np.asarray(Image.open(io.BytesIO(d)).convert("RGB"))) for d in datas]
+
+
+def test_truncated_jpegs_and_bombs_never_reach_the_gpu_and_get_the_desktop_s_reasons(
+    toy_model, exif_samples, tmp_path
+):
+    import io
+
+    from PIL import Image
+
+    from sciceapp.cluster.gpu_decode import GpuDecoder
+    from sciceapp.engine.images import MAX_PIXELS
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(out, "JPEG")
+    whole = out.getvalue()
+    truncated = whole[: len(whole) * 2 // 3]
+    bomb = bytearray(whole)  # the same file whose frame header claims 20000 x 20000 pixels
+    sof = bomb.index(b"\xff\xc0")
+    bomb[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2
+    assert MAX_PIXELS < 20000 * 20000
+    paths = []
+    for name, data in (("whole", whole), ("truncated", truncated), ("bomb", bytes(bomb))):
+        paths.append(tmp_path / f"{name}.jpg")
+        paths[-1].write_bytes(data)
+    embedder = Embedder(toy_model)
+    desktop = [item for batch in embed_files(paths, embedder) for item in batch.items]
+    assert desktop[0].error is None and desktop[1].error and desktop[2].error
+
+    decoder = GpuDecoder(embedder)
+    decoder.decoder = _RecordingDecoder()  # as if nvImageCodec and a GPU were there
+    datas = [p.read_bytes() for p in paths]
+    inputs, reasons = decoder.model_inputs(datas, [None] * len(datas))
+    assert decoder.decoder.given == [whole]  # only the whole, reasonably sized JPEG
+    assert reasons == [item.error for item in desktop]
+    assert inputs[0] is not None and inputs[1] is None and inputs[2] is None
