@@ -5,8 +5,13 @@
 #   bash benchmarks/run_on_gpu.sh WHEEL_DIR [OUT_DIR [BENCHMARK ...]]
 #
 # BENCHMARK is any of model (bench_model.py), train (bench_train_step.py), opset
-# (bench_opset.py) and indexing (bench_indexing.py, which also needs the faiss-cpu, ExifRead,
-# pillow and pillow-heif wheels in WHEEL_DIR); the default is model and train.
+# (bench_opset.py), indexing (bench_indexing.py, which also needs the faiss-cpu, ExifRead,
+# pillow and pillow-heif wheels in WHEEL_DIR) and cluster (bench_cluster_gpu.py, issue 13:
+# the model alone with ONNX Runtime CUDA fp32/fp16, TensorRT fp16 and PyTorch eager fp16
+# against `sciceapp cluster index` end to end with CPU and nvImageCodec GPU decoding, in one
+# table; it also needs the wheels of ray[data] and its dependencies, pyarrow, pandas and
+# nvidia-nvimgcodec-cu12; NOT RUN YET: written without a GPU machine); the default is model
+# and train.
 # WHEEL_DIR holds onnxruntime_gpu-*.whl (or the pieces ortpart0..N of one, made with
 # `split -n N -d -a 1 WHEEL ortpart` where a transfer limit forbids the whole file, plus the
 # file ORT_WHEEL_NAME holding the wheel's file name when it is not the 1.31.1 cp312 one),
@@ -95,6 +100,9 @@ for benchmark in "${benchmarks[@]}"; do
     indexing)
         run bench_indexing_cuda python3 benchmarks/bench_indexing.py --preset scicevpr-b \
             --images 192 --repeats 3 || status=1 ;;
+    cluster)
+        run bench_cluster_gpu timeout 540 python3 benchmarks/bench_cluster_gpu.py \
+            --preset scicevpr-b --photos 1024 --batch-size 64 || status=1 ;;
     opset)
         run bench_opset_cuda python3 benchmarks/bench_opset.py --provider cuda \
             --batch-sizes 64 --precisions fp32 fp16 --repeats 20 --warmup 3 || status=1 ;;

@@ -30,6 +30,8 @@ TOOLKIT_FILE = re.compile(
     r"^(torch|torchvision|triton|libtorch|libc10|onnxscript|pytorch_metric_learning)([._-]|$)",
     re.IGNORECASE,
 )
+# Ray (the cluster extra) in the bundle means the CLUSTER exclusion in sciceapp.spec failed.
+CLUSTER_FILE = re.compile(r"^ray(-[^/]*\.dist-info)?$", re.IGNORECASE)
 START_TIMEOUT_S = 120
 
 
@@ -74,7 +76,9 @@ def check_versions(bundle: Path, data_dir: Path) -> str:
 def check_no_toolkit(bundle: Path, data_dir: Path) -> str:
     found = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if TOOLKIT_FILE.match(p.name)]
     assert not found, f"toolkit files in the bundle: {found[:10]}"
-    return "no torch, torchvision or onnx export code"
+    ray = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if CLUSTER_FILE.match(p.name)]
+    assert not ray, f"Ray (the cluster extra) in the bundle: {ray[:10]}"
+    return "no torch, torchvision, onnx export code or Ray"
 
 
 def check_toolkit_commands_explain(bundle: Path, data_dir: Path) -> str:

@@ -17,11 +17,11 @@ PTH="$1"; SAFE="$2"
 VENV="${VENV:-/tmp/sciceapp-lowest}"
 WORK="$(mktemp -d)"
 [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV"
-BASE=("numpy==1.26.0" "pillow==10.3.0" "pillow-heif==0.18.0" "exifread==3.0.0" "exiv2==0.17.0"
+BASE=("numpy==1.26.0" "pillow==10.3.0" "pillow-heif==0.18.0" "exifread==3.0.0" "exiv2==0.18.0"
   "gpxpy==1.6.0" "onnxruntime==1.23.0" "onnx==1.16.0" "safetensors==0.4.3" "faiss-cpu==1.8.0"
   "folium==0.17.0" "xstatic-leaflet==1.9.3.0" "xstatic-leaflet-markercluster==1.4.1.1"
   "platformdirs==4.0.0" "filelock==3.13.0" "tqdm==4.66.0" "pyside6==6.7.0"
-  "opencv-python-headless==4.9.0.80" "threadpoolctl==3.1.0" "reverse-geocode==1.6")
+  "opencv-python-headless==4.9.0.80" "threadpoolctl==3.1.0" "reverse-geocode==1.6.5")
 "$VENV/bin/pip" install -q "${BASE[@]}"
 run() { SCICEAPP_DATA_DIR="$WORK/data" PYTHONPATH="$ROOT" "$VENV/bin/python" -m sciceapp "$@"; }
 run model get dinov2-gem-s --checkpoint "$PTH" --precision int8

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sciceapp.commands.train",
     "sciceapp.commands.gui",
     "sciceapp.commands.doctor",
+    "sciceapp.commands.cluster",
 )
 
 # Installed only with the ``torch`` extra (and left out of the desktop bundle); the app itself

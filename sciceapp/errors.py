@@ -48,6 +48,11 @@ class GeotagError(SciceappError):
     writer cannot change in place, a file changed since sciceapp wrote it, a bad GPX track."""
 
 
+class ClusterError(SciceappError):
+    """A cluster run cannot start or its Ray job failed (``sciceapp cluster``); finished
+    shards are kept."""
+
+
 class CancelledError(SciceappError):
     """The user cancelled a long job. What was finished before is kept."""
 

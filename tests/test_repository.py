@@ -37,6 +37,13 @@ def _imports(package: str) -> dict[str, set[str]]:
 
 def test_engine_imports_neither_qt_nor_torch():
     for path, modules in _imports("engine").items():
+        assert not modules & {"torch", "torchvision", "PySide6", "ray"}, path
+
+
+def test_cluster_imports_neither_qt_nor_torch():
+    found = _imports("cluster")
+    assert found, "sciceapp/cluster/ is missing"
+    for path, modules in found.items():
         assert not modules & {"torch", "torchvision", "PySide6"}, path
 
 
@@ -48,7 +55,7 @@ def test_ui_imports_no_torch():
 def test_cli_help_does_not_import_torch_or_qt():
     code = (
         "import sys; from sciceapp.cli import build_parser; build_parser(); "
-        "bad = [m for m in ('torch', 'PySide6', 'onnxruntime', 'faiss') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'PySide6', 'onnxruntime', 'faiss', 'ray', 'pyarrow') if m in sys.modules]; "
         "print(bad); raise SystemExit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

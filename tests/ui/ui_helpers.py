@@ -20,8 +20,9 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
     mime = url_mime(paths)
     pos = QPointF(widget.width() / 2, widget.height() / 2)
     action = Qt.DropAction.CopyAction
+    # Qt's drag-enter event takes an integer point (PySide6 6.7 accepts nothing else)
     enter = QDragEnterEvent(
-        pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos.toPoint(), action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(widget, enter)
     drop = QDropEvent(pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
