@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
+TAIL_BYTES = 4096  # zero padding after the end marker beyond this: the CPU path decides
 
 
 def gpu_can_take(data: bytes | None) -> bool:
     """Whether ``data`` is a whole JPEG of a size the desktop would decode (see above)."""
     from PIL import Image
 
-    if not data or data[:3] != JPEG_MAGIC or not data.rstrip(b"\x00").endswith(JPEG_END):
+    tail = data[-TAIL_BYTES:].rstrip(b"\x00") if data else b""  # not a copy of the whole file
+    if not data or data[:3] != JPEG_MAGIC or not tail.endswith(JPEG_END):
         return False
     try:
         with Image.open(io.BytesIO(data)) as image:
