@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sciceapp.atomic import TEMP_SUFFIX, is_disk_full
-from sciceapp.engine import catalogue, conversion, model_kinds, store
+from sciceapp.engine import catalogue, conversion, model_kinds, model_start, store
 from sciceapp.engine.catalogue import IndexState, PhotoRecord
 from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures
@@ -142,6 +142,7 @@ class IndexingRun:
             else None
         )
         self.existing = {p.path: p for p in catalogue.photos(conn, collection.id)}
+        self._model: GlobalModel | None = None
 
     def _report(self, done: int, total: int | None, message: str = "") -> None:
         self.position = (done, total)
@@ -149,12 +150,21 @@ class IndexingRun:
             self.progress(done, total, message)
 
     # -- the commands ------------------------------------------------------------------------
+    def model(self) -> GlobalModel:
+        """The collection's model, starting (in a thread) at the first call: commands call
+        it before scanning, so the session opens while the folders are walked too."""
+        if self._model is None:
+            self._model = self.c.starting_embedder()
+        return self._model
+
     def add(self, roots: list[str]) -> IndexReport:
+        self.model()
         return self.execute(scan(roots), gone=[], new_roots=roots)
 
     def update(self, prune_missing: bool) -> IndexReport:
         roots = catalogue.roots(self.conn, self.c.id)
         present = [root for root in roots if os.path.exists(root)]
+        self.model()
         files = scan(present)
         found = {str(f) for f in files}
         missing = [root for root in roots if root not in present]
@@ -225,7 +235,7 @@ class IndexingRun:
         new_roots: list[str] | None = None,
         force: bool = False,
     ) -> IndexReport:
-        embedder = self.c.embedder()
+        embedder = self.model()  # opens while the photos are decoded
         todo, replaced = self._triage(files, self.existing, force)
         # Recorded only now that the command runs: a refused or failed start records nothing.
         if new_roots:
@@ -252,6 +262,7 @@ class IndexingRun:
                 self.features.start()
 
         def finish() -> None:  # rows first: features of photos indexed earlier come after
+            model[0] = model_start.ready(model[0])  # a model that cannot start fails the job
             if self.features is not None:
                 self.features.complete(model[0], self._report, cancel)
                 self.features.start()  # drop the records of photos this run removed
