@@ -361,12 +361,12 @@ class Collection:
         with self.locked() as conn:
             catalogue.rollback_unsaved(conn, self.id)
             if fresh:
-                catalogue.forget_store(conn, self.id)  # committed first: see IndexingRun
+                catalogue.forget_store(conn, self.id)  # committed first: see Checkpoints
             else:
                 self._migrate(conn)
             run = IndexingRun(self, conn, progress, cancel, fresh)
             try:
                 return job(run)
             finally:
-                run.writer.close()
+                run.close()
                 self.features().close()
