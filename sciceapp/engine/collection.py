@@ -43,9 +43,11 @@ from sciceapp.engine.index import IndexParams, check_params, params_from_dict
 from sciceapp.engine.indexing_run import IndexingRun, IndexReport
 from sciceapp.engine.locking import collection_lock
 from sciceapp.engine.migration import migrate_legacy, needs_migration
+from sciceapp.engine.model_start import StartingModel
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.engine.open_index import OpenIndex
 from sciceapp.engine.pipeline import GlobalModel, require_paths
+from sciceapp.engine.providers import CPU, batch_size_for
 from sciceapp.errors import CollectionError, ModelError
 from sciceapp.progress import CancelToken, ProgressFn
 
@@ -161,6 +163,17 @@ class Collection:
                 tuning_dir=self.library.data_dir,
             )
         return self._embedder
+
+    def starting_embedder(self) -> GlobalModel:
+        """The collection's model for an indexing run: an ONNX session not yet open in this
+        process is opened in a thread, so that the run scans and decodes photos meanwhile
+        (``model_start.py``). The model file is checked here, before anything is recorded."""
+        if self._embedder is not None or not model_kinds.is_onnx(self.model_path):
+            return self.embedder()
+        self._check_model()
+        info = model_kinds.read_info(self.model_path)
+        provisional = self.batch_size or batch_size_for(CPU, info.image_size)
+        return StartingModel(info, self.embedder, provisional)
 
     def model_switched(self, path: Path, sha256: str) -> None:
         """The collection now uses the model file ``path`` (one that learns from its photos,
@@ -348,12 +361,12 @@ class Collection:
         with self.locked() as conn:
             catalogue.rollback_unsaved(conn, self.id)
             if fresh:
-                catalogue.forget_store(conn, self.id)  # committed first: see IndexingRun
+                catalogue.forget_store(conn, self.id)  # committed first: see Checkpoints
             else:
                 self._migrate(conn)
             run = IndexingRun(self, conn, progress, cancel, fresh)
             try:
                 return job(run)
             finally:
-                run.writer.close()
+                run.close()
                 self.features().close()

@@ -1,9 +1,10 @@
 """The library: every reference collection of one data folder (create, open, list, remove).
 
 A collection itself (model check, embedder, summary, search, indexing entry points) is in
-``collection.py``; one indexing run (triage, batches, checkpoints, conversion, rollback) in
-``indexing_run.py``; the descriptor store in ``store.py``; shared ONNX Runtime sessions in
-``embedder_cache.py``; every SQL statement in ``catalogue.py``.
+``collection.py``; one indexing run (commands, batches) in ``indexing_run.py``, what it has
+to do (triage) in ``indexing_triage.py``, its checkpoints, conversion and rollback in
+``indexing_checkpoints.py``; the descriptor store in ``store.py``; shared ONNX Runtime
+sessions in ``embedder_cache.py``; every SQL statement in ``catalogue.py``.
 """
 
 from __future__ import annotations
