@@ -19,7 +19,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV"
 BASE=("numpy==2.0.0" "pillow==10.3.0" "pillow-heif==0.18.0" "exifread==3.1.0" "exiv2==0.18.0"
-  "gpxpy==1.6.0" "onnxruntime==1.23.0" "onnx==1.16.0" "safetensors==0.4.3" "faiss-cpu==1.9.0"
+  "gpxpy==1.6.0" "onnxruntime==1.23.0" "onnx==1.16.0" "safetensors==0.4.3" "faiss-cpu==1.11.0"
   "folium==0.18.0" "xstatic-leaflet==1.9.3.0" "xstatic-leaflet-markercluster==1.4.1.1"
   "platformdirs==4.0.0" "filelock==3.13.0" "tqdm==4.66.0" "pyside6==6.7.0"
   "opencv-python-headless==4.10.0.84" "threadpoolctl==3.1.0" "reverse-geocode==1.6.5"
@@ -47,7 +47,7 @@ if [ "${TOOLKIT:-0}" = 1 ]; then
   # The toolkit's lowest versions, with the base ones held where they are (scikit-learn, which
   # pytorch-metric-learning pulls, would otherwise lift numpy and threadpoolctl).
   "$VENV/bin/pip" install -q "torch==2.10.0" "torchvision==0.25.0" "onnx==1.18.0" \
-    "onnxscript==0.5.0" "pytorch-metric-learning==2.5.0" "openvino==2025.2.0" \
+    "onnxscript==0.5.0" "pytorch-metric-learning==2.5.0" "openvino==2026.1.0" \
     "numpy==2.0.0" "threadpoolctl==3.1.0" "pytest==8.0.0" "pytest-qt==4.4.0" \
     "pytest-timeout==2.3.1"
   (cd "$ROOT" && PYTHONPATH="$ROOT" QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest \
@@ -55,10 +55,11 @@ if [ "${TOOLKIT:-0}" = 1 ]; then
     tests/engine/test_tensor_file.py tests/engine/test_pipeline.py tests/engine/test_library.py \
     tests/engine/test_exif.py tests/engine/test_geotag_writer.py tests/engine/test_geotag_gpx.py \
     tests/engine/test_verification.py tests/engine/test_labels.py tests/engine/test_shards.py \
-    tests/test_doctor.py \
+    tests/engine/test_index.py tests/engine/test_index_codes.py tests/engine/test_store.py \
+    tests/engine/test_review.py tests/test_doctor.py \
     tests/ui/test_errors_and_first_run.py tests/ui/test_main_flow.py)
   (cd "$ROOT" && PYTHONPATH="$ROOT" QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest \
-    -p no:cacheprovider -q -m slow tests/export/test_model_get.py tests/export/test_export_onnx.py \
-    tests/engine/test_tuning.py)
+    -p no:cacheprovider -q -m slow tests/export/test_model_get.py tests/engine/test_tuning.py \
+    tests/engine/test_geotag_cli.py tests/engine/test_index_params.py)
 fi
 "$VENV/bin/pip" list 2>/dev/null | grep -i -E "^(numpy|onnx|onnxruntime|pillow|faiss-cpu|safetensors|pyside6|pyarrow|folium|exifread|torch|torchvision|onnxscript) "

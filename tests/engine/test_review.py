@@ -31,9 +31,13 @@ def save_with_gps(source, dest, position):
     exif = Image.Exif()
     if position is not None:
         lat, lon = position
-        exif.get_ifd(GPS_IFD).update(
-            {1: "N" if lat >= 0 else "S", 2: _dms(lat), 3: "E" if lon >= 0 else "W", 4: _dms(lon)}
-        )
+        # Set as a whole: Pillow 11.0 and older drop an IFD filled in through get_ifd().
+        exif[GPS_IFD] = {
+            1: "N" if lat >= 0 else "S",
+            2: _dms(lat),
+            3: "E" if lon >= 0 else "W",
+            4: _dms(lon),
+        }
     image.save(dest, "JPEG", quality=95, exif=exif.tobytes())
 
 
