@@ -4,7 +4,7 @@ append-only store, searched exactly or through a trained faiss index.
 Files of a collection live in ``<data>/collections/<id>/``: the descriptor store
 (``store/``, see ``store.py``), for the trained kinds ``index-<gen>.faiss`` (the faiss index
 saved at generation ``gen``, faiss' own format), and the write lock. Every photo has one row
-in the shared ``catalogue.sqlite`` (see ``catalogue.py``).
+in the shared ``catalogue.sqlite`` (see ``catalogue/``).
 
 Why the catalogue, the store and the index file always agree, even after kill -9 or a full
 disk: a run works in generation ``G = saved_gen + 1``. Each batch commits its catalogue rows

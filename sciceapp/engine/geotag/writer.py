@@ -34,8 +34,9 @@ from pathlib import Path
 from sciceapp import paths as app_paths
 from sciceapp.atomic import TEMP_SUFFIX, fsync_dir, is_disk_full, temp_prefix, write_bytes_atomic
 from sciceapp.engine import catalogue
-from sciceapp.engine.geotag import journal, tags
-from sciceapp.engine.geotag.journal import ChangeRecord, WriteRecord
+from sciceapp.engine.catalogue import geotag_journal as journal
+from sciceapp.engine.catalogue.geotag_journal import ChangeRecord, WriteRecord
+from sciceapp.engine.geotag import tags
 from sciceapp.engine.geotag.sidecar import sidecar_path
 from sciceapp.engine.geotag.tags import GeoTag
 from sciceapp.errors import CancelledError, GeotagError
