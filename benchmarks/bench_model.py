@@ -101,6 +101,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-app", action="store_true", help="skip the app's own calibration and its choice"
     )
     parser.add_argument(
+        "--backbone-weights",
+        metavar="DINOV2.pth",
+        help="a DINOv2 backbone file in the official layout (e.g. random weights written by "
+        "tests/export/official_files.py) for the network, instead of the default random init",
+    )
+    parser.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="skip the PyTorch bf16 rows (emulated, 4-5x slower than fp32, on a CPU without "
+        "native bf16)",
+    )
+    parser.add_argument(
         "--ort-variants",
         action="store_true",
         help="also time ONNX Runtime fp32 with spinning off, 1 thread, basic optimisation",
@@ -176,6 +188,8 @@ def torch_runner(
     from sciceapp import model
 
     network = model.build(args.preset, teacher=False, seed=0).eval()
+    if args.backbone_weights:
+        model.load_checkpoint(network, args.backbone_weights)
     device = "cuda" if args.provider == "cuda" else "cpu"
     network = network.to(device)
     if half:
@@ -235,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with work_folder(args) as work:
         started = time.perf_counter()
-        report = export_onnx(work / "fp32.onnx", preset=args.preset, random_init=True, seed=0)
+        report = export_onnx(
+            work / "fp32.onnx",
+            preset=args.preset,
+            backbone_weights=args.backbone_weights,
+            random_init=True,
+            seed=0,
+        )
         paths = {"fp32": report.output}
         converters = {"fp16": to_fp16, "int8": to_int8}
         for precision in args.precisions:
@@ -290,10 +310,12 @@ def cpu_paths(args, paths: dict[str, Path]) -> list[Engine]:
     """PyTorch bf16, OpenVINO's paths, and the app's own calibrated choice."""
     from sciceapp.engine import runtimes
 
-    engines = [
-        Engine("PyTorch, bf16 autocast", "bf16", torch_runner(args, bf16="autocast")),
-        Engine("PyTorch, bf16 weights", "bf16", torch_runner(args, bf16="weights")),
-    ]
+    engines = []
+    if not args.no_bf16:
+        engines += [
+            Engine("PyTorch, bf16 autocast", "bf16", torch_runner(args, bf16="autocast")),
+            Engine("PyTorch, bf16 weights", "bf16", torch_runner(args, bf16="weights")),
+        ]
     for candidate in runtimes.candidates_for("fp32"):
         if candidate.runtime != runtimes.OPENVINO:
             continue
@@ -355,6 +377,13 @@ def measure(args, engines: list[Engine], image_size: int) -> list[Row]:
     return rows
 
 
+def weights_label(args) -> str:
+    """What the network's weights are, for the table: always random here, say which kind."""
+    if args.backbone_weights:
+        return f"random weights in the official DINOv2 layout ({Path(args.backbone_weights).name})"
+    return "random weights"
+
+
 def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> None:
     device = ""
     if args.provider == "cuda":
@@ -362,7 +391,7 @@ def print_table(args, rows: list[Row], ort_version: str, torch_version: str) -> 
 
         device = f"{torch.cuda.get_device_name()}; "
     print(
-        f"preset {args.preset}, random weights; {device}"
+        f"preset {args.preset}, {weights_label(args)}; {device}"
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} threads; provider {args.provider}; "
         f"onnxruntime {ort_version}, torch {torch_version}; median of {args.repeats} runs "

@@ -38,9 +38,11 @@ from sciceapp.engine.embedder_cache import shared_embedder
 from sciceapp.engine.feature_store import FeatureStore
 from sciceapp.engine.index import IndexParams, check_params, params_from_dict
 from sciceapp.engine.migration import needs_migration
+from sciceapp.engine.model_start import StartingModel
 from sciceapp.engine.onnx_model import ModelInfo
 from sciceapp.engine.open_index import OpenIndex
 from sciceapp.engine.pipeline import GlobalModel
+from sciceapp.engine.providers import CPU, batch_size_for
 from sciceapp.errors import ModelError
 
 if TYPE_CHECKING:
@@ -154,6 +156,17 @@ class Collection(CollectionWrites):
                 tuning_dir=self.library.data_dir,
             )
         return self._embedder
+
+    def starting_embedder(self) -> GlobalModel:
+        """The collection's model for an indexing run: an ONNX session not yet open in this
+        process is opened in a thread, so that the run scans and decodes photos meanwhile
+        (``model_start.py``). The model file is checked here, before anything is recorded."""
+        if self._embedder is not None or not model_kinds.is_onnx(self.model_path):
+            return self.embedder()
+        self._check_model()
+        info = model_kinds.read_info(self.model_path)
+        provisional = self.batch_size or batch_size_for(CPU, info.image_size)
+        return StartingModel(info, self.embedder, provisional)
 
     def model_switched(self, path: Path, sha256: str) -> None:
         """The collection now uses the model file ``path`` (one that learns from its photos,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sciceapp.engine import catalogue, indexing_triage, model_kinds
+from sciceapp.engine import catalogue, indexing_triage, model_kinds, model_start
 from sciceapp.engine.catalogue import PhotoRecord
 from sciceapp.engine.classical_model import VOCABULARY_PREFIX, learn_vocabulary
 from sciceapp.engine.collection_features import RunFeatures
@@ -80,6 +80,7 @@ class IndexingRun:
             announce=lambda message: self._report(*self.position, message),
         )
         self.existing = {p.path: p for p in catalogue.photos(conn, collection.id)}
+        self._model: GlobalModel | None = None
 
     def close(self) -> None:
         self.saves.close()
@@ -90,10 +91,19 @@ class IndexingRun:
             self.progress(done, total, message)
 
     # -- the commands ------------------------------------------------------------------------
+    def model(self) -> GlobalModel:
+        """The collection's model, starting (in a thread) at the first call: commands call
+        it before scanning, so the session opens while the folders are walked too."""
+        if self._model is None:
+            self._model = self.c.starting_embedder()
+        return self._model
+
     def add(self, roots: list[str]) -> IndexReport:
+        self.model()
         return self.execute(scan(roots), gone=[], new_roots=roots)
 
     def update(self, prune_missing: bool) -> IndexReport:
+        self.model()
         scope = indexing_triage.update_scope(self.conn, self.c, self.existing, prune_missing)
         self.report.missing_roots = scope.missing_roots
         self.report.missing_photos = scope.missing_photos
@@ -115,7 +125,7 @@ class IndexingRun:
         new_roots: list[str] | None = None,
         force: bool = False,
     ) -> IndexReport:
-        embedder = self.c.embedder()
+        embedder = self.model()  # opens while the photos are decoded
         triage = indexing_triage.triage(self.conn, files, self.existing, force)
         todo, replaced = triage.todo, triage.replaced
         self.report.unchanged += triage.unchanged
@@ -144,6 +154,7 @@ class IndexingRun:
                 self.features.start()
 
         def finish() -> None:  # rows first: features of photos indexed earlier come after
+            model[0] = model_start.ready(model[0])  # a model that cannot start fails the job
             if self.features is not None:
                 self.features.complete(model[0], self._report, cancel)
                 self.features.start()  # drop the records of photos this run removed

@@ -24,12 +24,25 @@ from sciceapp.engine.onnx_model import model_fingerprint as file_fingerprint
 from sciceapp.engine.onnx_model import read_model_info as read_onnx_info
 from sciceapp.errors import ModelError
 
-__all__ = ["CLASSICAL", "exists", "fingerprint", "is_builtin", "open_model", "read_info"]
+__all__ = [
+    "CLASSICAL",
+    "exists",
+    "fingerprint",
+    "is_builtin",
+    "is_onnx",
+    "open_model",
+    "read_info",
+]
 
 
 def is_builtin(path: str | os.PathLike[str]) -> bool:
     """A model that is a name, not a file (the classical kind before it has a vocabulary)."""
     return str(path) == CLASSICAL
+
+
+def is_onnx(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an exported network (opened as an ONNX Runtime session)."""
+    return not is_builtin(path) and not is_classical(path)
 
 
 def exists(path: str | os.PathLike[str]) -> bool:

@@ -184,7 +184,7 @@ def load(data_dir: Path, model_sha256: str) -> tuple[Tuning | None, str]:
     if tuning.machine != machine():
         return None, "calibrated on another machine (the CPU or its features differ)"
     now = runtimes.runtime_versions()
-    if tuning.runtimes != now:
+    if not runtimes.same_versions(tuning.runtimes, now):
         changed = ", ".join(
             f"{name} {tuning.runtimes.get(name)} -> {now.get(name)}"
             for name in sorted(set(now) | set(tuning.runtimes))

@@ -217,9 +217,7 @@ def test_model_tune_command_measures_reports_and_overrides(model, photos, data_d
 
 
 @pytest.mark.slow
-def test_openvino_compiled_models_go_when_the_model_is_retuned_or_removed(
-    model, photos, data_dir
-):
+def test_openvino_compiled_models_go_when_the_model_is_retuned_or_removed(model, photos, data_dir):
     record, _ = _calibrate(model, photos, data_dir)
     sha = record.model_sha256
     compiled = tuning.compiled_dir(data_dir, sha)
@@ -249,3 +247,56 @@ def test_openvino_compiled_models_go_when_the_model_is_retuned_or_removed(
     _calibrate(other, photos, data_dir)
     assert not compiled.exists() and not tuning.record_path(data_dir, sha).exists()
     assert tuning.record_path(data_dir, read_model_info(other).sha256).exists()
+
+
+def _record(data_dir: Path, versions: dict) -> tuning.Tuning:
+    record = tuning.Tuning(
+        model_sha256="ab" * 32,
+        machine=tuning.machine(),
+        runtimes=versions,
+        calibrated="2026-12-01 12:00 UTC",
+        photos=8,
+        chosen="onnxruntime-fp32",
+        batch_size=8,
+        candidates=[tuning.Measured("onnxruntime-fp32", tuning.OK, "", 1.0, {8: 5.0})],
+    )
+    tuning.save(data_dir, record)
+    return record
+
+
+def test_a_record_is_checked_without_importing_openvino(data_dir: Path):
+    """Every indexing run checks its record at start: importing OpenVINO (seconds under load)
+    only to read its version would slow every run where ONNX Runtime is the path in use."""
+    pytest.importorskip("openvino")  # without it there is no import to avoid
+    _record(data_dir, runtimes.runtime_versions())
+    script = (
+        "import sys; from pathlib import Path; from sciceapp.engine import tuning; "
+        "from sciceapp.engine.onnx_model import Embedder; "
+        "print(tuning.load(Path(sys.argv[1]), 'ab' * 32)[1] or 'holds', 'openvino' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HOME": str(data_dir)},
+    ).stdout.split()
+    assert out == ["holds", "False"]
+
+
+def test_a_record_naming_openvino_by_its_build_holds_for_that_release_only(
+    data_dir: Path, monkeypatch
+):
+    now = {runtimes.ORT: "1.31.1", runtimes.OPENVINO: "2026.4.1"}
+    built = {**now, runtimes.OPENVINO: "2026.4.1-22982-e213a147257-releases/2026/4"}
+    assert runtimes.same_versions(built, now)  # as records made before the release was read
+    assert not runtimes.same_versions({**now, runtimes.OPENVINO: "2026.4.10-1"}, now)
+    assert not runtimes.same_versions({**now, runtimes.OPENVINO: None}, now)
+    assert not runtimes.same_versions({**now, runtimes.ORT: "1.30.0"}, now)
+    assert not runtimes.same_versions({runtimes.ORT: "1.31.1"}, now)
+    monkeypatch.setattr(runtimes, "runtime_versions", lambda: now)
+    _record(data_dir, built)
+    assert tuning.load(data_dir, "ab" * 32)[0] is not None
+    monkeypatch.setattr(runtimes, "runtime_versions", lambda: {**now, "openvino": "2026.5.0"})
+    loaded, why = tuning.load(data_dir, "ab" * 32)
+    assert loaded is None and "openvino 2026.4.1-22982" in why and "-> 2026.5.0" in why
