@@ -76,6 +76,27 @@ def test_importing_every_module_of_a_layer_loads_nothing_it_forbids(package: str
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
 
 
+SQL_STATEMENT = re.compile(
+    r"[\"'](SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK)\b"
+)
+OTHER_DATABASES = {"sciceapp/engine/tiles.py"}  # reads the user's MBTiles file, not the catalogue
+
+
+def test_every_catalogue_statement_is_in_the_catalogue_package():
+    """The catalogue's statements live in ``engine/catalogue/`` only (ARCHITECTURE.md), so a
+    schema change has one place to look."""
+    package = REPO_ROOT / "sciceapp"
+    found = []
+    for path in package.rglob("*.py"):
+        name = str(path.relative_to(REPO_ROOT))
+        if name.startswith("sciceapp/engine/catalogue/") or name in OTHER_DATABASES:
+            continue
+        text = path.read_text()
+        found += [f"{name}: {m.group(0)}" for m in SQL_STATEMENT.finditer(text)]
+    assert found == []
+    assert SQL_STATEMENT.search((package / "engine" / "catalogue" / "photo_rows.py").read_text())
+
+
 def test_cli_help_does_not_import_torch_or_qt():
     code = (
         "import sys; from sciceapp.cli import build_parser; build_parser(); "
