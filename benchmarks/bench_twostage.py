@@ -171,18 +171,22 @@ def build(args) -> None:
         z = timed("project hnsw", project, x, a_hnsw, b_hnsw)
         timed("hnsw add", hnsw.add, z)
         if done % args.report == 0 or done == n:
-            spent = time.perf_counter() - started
-            print(
-                f"# {done:,} rows, {spent:.0f} s, eta {spent * (n - done) / done:.0f} s, "
-                f"load {os.getloadavg()[0]:.1f}: "
-                + ", ".join(f"{k} {v:.0f}" for k, v in times.items()),
-                flush=True,
-            )
+            report(done, n, started, times)
         if done in snapshots:
             snapshot = Snapshot(args, folder / f"n{done}", data, queries, places)
             snapshot.save(truth, ivf, hnsw, hnsw_pca, pca_flat, writer.segments, times, params)
     writer.close()
     print(f"# build done; {uptime()}")
+
+
+def report(done: int, n: int, started: float, times: dict) -> None:
+    """A build's progress line: rows done, seconds, time left, load, seconds per stage."""
+    spent = time.perf_counter() - started
+    print(
+        f"# {done:,} rows, {spent:.0f} s, eta {spent * (n - done) / done:.0f} s, "
+        f"load {os.getloadavg()[0]:.1f}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()),
+        flush=True,
+    )
 
 
 class Snapshot:
@@ -270,6 +274,8 @@ def score(ids, exact, places, per) -> dict:
 
 def drop_cache(*paths: Path) -> None:
     for path in paths:
+        if not path.exists():
+            continue
         fd = os.open(path, os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -399,7 +405,7 @@ def search(args) -> None:
     n = meta["rows"]
     print(f"# bench_twostage search: {n:,} rows, D={meta['dim']}, uptime: {uptime()}")
     print(machine_line(), flush=True)
-    rows = [meta["pca_row"]]
+    rows = [meta["pca_row"]] if "pca_row" in meta else []  # twostage_store.py has none
     for kind in args.kinds:
         command = [sys.executable, __file__, "search-kind", "--folder", str(folder), "--kind", kind]
         for name in ("shortlists", "nprobes", "efs"):
@@ -424,8 +430,8 @@ def uptime() -> str:
 def disk_bytes(meta, folder: Path, kind: str) -> float:
     n = meta["rows"]
     store = (2 * meta["dim"] + 8) * n
-    ivf = (folder / IVF_FILE).stat().st_size
-    hnsw = (folder / HNSW_FILE).stat().st_size + (folder / HNSW_PCA_FILE).stat().st_size
+    ivf = _size(folder / IVF_FILE)
+    hnsw = _size(folder / HNSW_FILE) + _size(folder / HNSW_PCA_FILE)
     pca = (4 * min(meta["params"]["pca_dim"], meta["dim"]) + 8) * n
     return {
         "exact": store,
@@ -437,8 +443,14 @@ def disk_bytes(meta, folder: Path, kind: str) -> float:
     }[kind] / n
 
 
+def _size(path: Path) -> float:
+    return path.stat().st_size if path.exists() else float("nan")
+
+
 def build_seconds(meta, kind: str) -> float:
-    t = meta["times"]
+    t = {"pca add": float("nan"), "train hnsw pca": float("nan"), **meta["times"]}
+    t.setdefault("project hnsw", float("nan"))
+    t.setdefault("hnsw add", float("nan"))
     ivf = t["train ivf"] + t["project 1024"] + t["ivf add"] + t.get("ivf save", 0)
     return {
         "exact": t["store"],
@@ -510,7 +522,7 @@ def crossover(args) -> None:
     print(f"# {uptime()}\n{machine_line()}")
     print(
         "\n| photos | exact float32 ms | exact float16 ms | twostage ms | exact f32 / twostage "
-        "| twostage recall@10 vs exact |"
+        "/ f16 / twostage | twostage recall@10 vs exact |"
     )
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
@@ -518,18 +530,11 @@ def crossover(args) -> None:
         faiss_index.remove_ids(faiss.IDSelectorRange(n, 2**62))
         index = VectorIndex._wrap(faiss_index, "twostage", params)
         part = [Segment(1, 0, n, 0, 0, "")]
-        searches = {
-            "f32": OpenIndex(
-                1, "flat", DescriptorStore(args.exact_store, dim, "float32", part), None, params
-            ),
-            "f16": OpenIndex(
-                1,
-                "flat",
-                DescriptorStore(folder.parent / "collection", dim, "float16", part),
-                None,
-                params,
-            ),
-        }
+        f16 = DescriptorStore(folder.parent / "collection", dim, "float16", part)
+        searches = {"f16": OpenIndex(1, "flat", f16, None, params)}
+        if args.exact_store is not None:  # else the float32 column is the float16 store's
+            f32 = DescriptorStore(args.exact_store, dim, "float32", part)
+            searches["f32"] = OpenIndex(1, "flat", f32, None, params)
         searches["two"] = OpenIndex(1, "twostage", searches["f16"].store, index, params)
         spent = dict.fromkeys(searches, 0.0)
         found = {name: [] for name in searches}
@@ -541,10 +546,11 @@ def crossover(args) -> None:
                 found[name].append(opened.search(q[None, :], K)[1])
                 spent[name] += time.perf_counter() - t0
         ms = {name: 1000 * t / len(queries) for name, t in spent.items()}
+        ms.setdefault("f32", float("nan"))
         recall = recall_at_k(np.concatenate(found["two"]), np.concatenate(found["f16"]), K)
         print(
             f"| {n:,} | {ms['f32']:.1f} | {ms['f16']:.1f} | {ms['two']:.1f} "
-            f"| {ms['f32'] / ms['two']:.2f}x | {recall:.3f} |",
+            f"| {ms['f32'] / ms['two']:.2f}x / {ms['f16'] / ms['two']:.2f}x | {recall:.3f} |",
             flush=True,
         )
     print(f"\n# {uptime()}")

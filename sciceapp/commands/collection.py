@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from sciceapp.commands.arguments import integer
-from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM, INDEX_PARAM_RANGES
+from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM, INDEX_CODES, INDEX_PARAM_RANGES
 
 SKIPPED_SHOWN = 20
 MAX_BATCH_SIZE = 4096
@@ -60,14 +60,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tuning = create.add_argument_group("compressed index settings (pca, ivfpq, twostage)")
     for option, text in (
         ("--pca-dim", "reduced descriptor size (default 1024)"),
-        ("--nlist", "ivfpq: inverted lists (default 256)"),
-        ("--pq-m", "ivfpq: bytes per photo (default 128)"),
-        ("--pq-bits", "ivfpq: bits per code (default 8)"),
-        ("--nprobe", "ivfpq: lists searched (default 32)"),
+        ("--nlist", "ivfpq, twostage: inverted lists (default 256)"),
+        ("--pq-m", "ivfpq, twostage with --code pq: bytes per photo (default 128)"),
+        ("--pq-bits", "ivfpq, twostage with --code pq: bits per code (default 8)"),
+        ("--nprobe", "ivfpq, twostage: lists searched (default 128)"),
         ("--shortlist", "twostage: photos re-ranked exactly per query (default 256)"),
     ):
         low, high = INDEX_PARAM_RANGES[option[2:].replace("-", "_")]
         tuning.add_argument(option, type=integer(low, high), help=f"{text}; {low} to {high}")
+    tuning.add_argument(
+        "--code",
+        choices=INDEX_CODES,
+        help="twostage: the shortlist's codes: sq8, 8 bits per reduced value (default; "
+        "pca-dim bytes per photo), or pq, pq-m bytes per photo (less recall)",
+    )
     create.set_defaults(func=_create)
 
     add = sub.add_parser("add", help="add photo files or folders (recursively) and embed them")
@@ -165,7 +171,7 @@ def _create(args: argparse.Namespace) -> int:
 
     chosen = {
         key: getattr(args, key)
-        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist")
+        for key in ("pca_dim", "nlist", "pq_m", "pq_bits", "nprobe", "shortlist", "code")
         if getattr(args, key) is not None
     }
     params = IndexParams(**chosen) if chosen else None
@@ -353,9 +359,9 @@ def _index_text(summary: Any) -> str:
     recall = summary.index_recall_at_10
     measured = f"{recall:.3f}" if recall is not None else "not measured"
     what = (
-        "a compressed shortlist re-ranked exactly with the stored descriptors"
+        f"{summary.index_settings}, re-ranked exactly with the stored descriptors"
         if summary.index_kind_used == "twostage"
-        else "compressed"
+        else f"compressed: {summary.index_settings}"
     )
     return (
         f"{summary.index_kind_used} ({what}), {summary.index_reason}; recall@10 against exact "

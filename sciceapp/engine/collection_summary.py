@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sciceapp.engine import catalogue, conversion
+from sciceapp.engine.index_params import describe
 
 if TYPE_CHECKING:
     from sciceapp.engine.collection import Collection
@@ -30,6 +31,7 @@ class CollectionSummary:
     index_recall_at_10: float | None = None  # of a compressed index vs exact, at conversion
     index_flat_reason: str | None = None  # why flat is in use when another kind was asked for
     index_reason: str = "as chosen"  # why the kind in use is in use (auto: the size rule)
+    index_settings: str = ""  # what the compressed kind in use holds, in words
     missing_folders: list[str] = field(default_factory=list)  # not found by the last update
     local_features: bool = False  # the collection's setting
     features_photos: int = 0  # indexed photos that have local features stored
@@ -70,6 +72,9 @@ def summarize(c: Collection) -> CollectionSummary:
         index_recall_at_10=state["index_recall_at_10"] if state else None,
         index_flat_reason=flat_reason,
         index_reason=reason,
+        index_settings=describe(kind_used, c.descriptor_dim, c.index_params)
+        if kind_used != "flat"
+        else "",
         missing_folders=missing,
         local_features=c.local_features,
         **_features_summary(c),

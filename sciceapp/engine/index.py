@@ -10,9 +10,11 @@ Kinds (one table, :data:`KINDS`):
   quantisation to ``pq_m`` bytes per photo (128 by default), searching ``nprobe`` lists.
   Needs ``max(39 * nlist, 39 * 2**pq_bits, pca_dim)`` training vectors (faiss' k-means rule
   of thumb of 39 points per centroid).
-- ``twostage``: the ``ivfpq`` index as a shortlist of ``shortlist`` photos per query, which
-  the collection re-ranks exactly with the full vectors of its descriptor store
-  (``store.DescriptorStore.rerank``); this module holds the shortlist part.
+- ``twostage``: an IVF index of the PCA-reduced vectors as a shortlist of ``shortlist``
+  photos per query, which the collection re-ranks exactly with the full vectors of its
+  descriptor store (``store.DescriptorStore.rerank``); this module holds the shortlist part.
+  Its code (``params.code``): ``sq8``, 8 bits per reduced value (``pca_dim`` bytes per
+  photo), or ``pq``, the ``ivfpq`` index's codes (the first two-stage files).
 
 Descriptors are L2-normalised, so for the reduced kinds the squared L2 distance ``d2`` in the
 reduced space approximates ``2 - 2 * cosine``; their scores are reported as ``1 - d2 / 2`` so
@@ -24,13 +26,17 @@ hashes the bytes as they stream to the file, so nothing is serialised into memor
 returns the SHA-256; ``load`` checks that checksum by streaming the file, then hands the path
 to ``faiss.read_index``; with ``mmap=True`` (``IO_FLAG_MMAP_IFC``) the flat parts of the index
 (the reduced vectors of ``pca``) stay in the file's pages instead of being copied into memory.
-The kind and parameters are recorded by the caller (the catalogue), not in the file.
+The kind and parameters are recorded by the caller (the catalogue), not in the file; a
+``twostage`` file tells its code by its structure. Settings and their checks are in
+``index_params.py``, the faiss structures and their step-by-step training in
+``index_faiss.py``.
 The files of sciceapp before the descriptor store (a magic line and a JSON header before the
 faiss bytes) are read by ``migration.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -42,21 +48,36 @@ import faiss
 import numpy as np
 
 from sciceapp.atomic import atomic_write
-from sciceapp.engine.defaults import INDEX_PARAM_RANGES
-from sciceapp.errors import CancelledError, CollectionError
+from sciceapp.engine.index_faiss import (
+    CODE_OF_STRUCTURE,
+    STRUCTURES,
+    check_cancel,
+    kind_of_structure,
+    new_faiss_index,
+    pre_transform,
+    structure_of,
+    train_ivf,
+)
+from sciceapp.engine.index_params import (  # noqa: F401 - the settings' names, re-exported
+    CODES,
+    IVF_KINDS,
+    KINDS,
+    IndexParams,
+    check_params,
+    min_training_vectors,
+    params_from_dict,
+    suggested_nlist,
+)
+from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken
 from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
-KINDS = ("flat", "pca", "ivfpq", "twostage")
-IVF_KINDS = ("ivfpq", "twostage")
-KMEANS_ITERATIONS = 20
 HASH_BLOCK = 2**20
 REBUILD_HINT = (
     "Rebuild it with `sciceapp collection rebuild NAME` (the catalogue keeps every photo)."
 )
-KMEANS_POINTS_PER_CENTROID = 39
 # PCA is fitted on at most this many vectors per output dimension: faiss' PCA costs the cube
 # of min(N, D) (minutes for D = 10752), and 4 x 1024 vectors already give a stable subspace.
 PCA_TRAIN_PER_DIM = 4
@@ -84,77 +105,6 @@ def faiss_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
             return index.search(queries, k)
         finally:
             faiss.cvar.distance_compute_blas_threshold = saved
-
-
-@dataclass
-class IndexParams:
-    """Settings of the trained kinds (ignored by ``flat``)."""
-
-    pca_dim: int = 1024
-    nlist: int = 256  # 4k photos per list at 1M; suggested_nlist() for bigger collections
-    pq_m: int = 128
-    pq_bits: int = 8
-    nprobe: int = 32
-    shortlist: int = 256  # twostage: photos per query re-ranked with their full vectors
-
-    def effective_pca_dim(self, dim: int) -> int:
-        return min(self.pca_dim, dim)
-
-
-def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
-    """``params`` if ``kind`` can be built with them at descriptor size ``dim``, else a
-    ``ValueError`` naming the setting and its allowed range. The one check of index settings:
-    ``create``, the catalogue reader, index files and :class:`VectorIndex` all call it."""
-    _check_kind(kind)
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
-        raise ValueError(f"Descriptor size must be a positive integer, got {dim!r}.")
-    for name, (low, high) in INDEX_PARAM_RANGES.items():
-        value = getattr(params, name)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
-    if kind in IVF_KINDS:
-        reduced = params.effective_pca_dim(dim)
-        if reduced % params.pq_m:
-            raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
-    return params
-
-
-def params_from_dict(values: object) -> IndexParams:
-    """``IndexParams`` from stored JSON values (``TypeError`` for unknown keys or a non-dict);
-    the values themselves are checked by :func:`check_params`."""
-    if not isinstance(values, dict):
-        raise TypeError(f"index settings must be a JSON object, got {type(values).__name__}")
-    return IndexParams(**values)
-
-
-def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None) -> int:
-    """How many vectors ``kind`` needs to be trained (0 for ``flat``)."""
-    _check_kind(kind)
-    params = params or IndexParams()
-    if kind == "flat":
-        return 0
-    pca_dim = params.effective_pca_dim(dim)
-    if kind == "pca":
-        return pca_dim
-    return max(  # ivfpq and twostage
-        KMEANS_POINTS_PER_CENTROID * params.nlist,
-        KMEANS_POINTS_PER_CENTROID * 2**params.pq_bits,
-        pca_dim,
-    )
-
-
-def suggested_nlist(n_vectors: int) -> int:
-    """A power of two near ``4 * sqrt(n)`` that ``n`` vectors can train (at least 16)."""
-    target = max(16, int(4 * np.sqrt(max(n_vectors, 1))))
-    nlist = 1 << round(np.log2(target))
-    while nlist > 16 and KMEANS_POINTS_PER_CENTROID * nlist > n_vectors:
-        nlist //= 2
-    return nlist
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
 
 
 def _as_matrix(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -188,25 +138,9 @@ class VectorIndex:
         self._index = self._new_faiss_index()
 
     def _new_faiss_index(self) -> faiss.Index:
-        if self.kind == "flat":
-            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        reduced = self.params.effective_pca_dim(self.dim)
-        if self.kind == "pca":
-            pca = faiss.PCAMatrix(self.dim, reduced)
-            return faiss.IndexIDMap2(faiss.IndexPreTransform(pca, faiss.IndexFlatL2(reduced)))
-        # PCA puts most of the variance into the first components, and so into the first of
-        # PQ's sub-vectors; a random rotation after it spreads the variance evenly over them,
-        # which the PQ codes then quantise better (recall@10 0.55 -> 0.66 on the benchmark's data).
-        pca = faiss.PCAMatrix(self.dim, reduced, 0, True)
-        quantizer = faiss.IndexFlatL2(reduced)
-        ivf = faiss.IndexIVFPQ(
-            quantizer, reduced, self.params.nlist, self.params.pq_m, self.params.pq_bits
-        )
-        ivf.nprobe = self.params.nprobe
-        # The IVF keeps the ids it is given, so it needs no IDMap (whose remove would break).
-        index = faiss.IndexPreTransform(pca, ivf)
-        self._ivf = ivf
-        self._parts = (quantizer, ivf, pca)  # faiss does not own these: keep them alive
+        index, self._parts = new_faiss_index(self.dim, self.kind, self.params)
+        if self.kind in IVF_KINDS:
+            self._ivf = self._parts[1]
         return index
 
     # -- building ---------------------------------------------------------------------------
@@ -265,17 +199,20 @@ class VectorIndex:
             )
         if self.kind == "flat":
             return
-        pca = faiss.downcast_VectorTransform(_pre_transform(self._index).chain.at(0))
+        pca = faiss.downcast_VectorTransform(pre_transform(self._index).chain.at(0))
         if not pca.is_trained:
-            _check(cancel)
+            check_cancel(cancel)
             limit = PCA_TRAIN_PER_DIM * self.params.effective_pca_dim(self.dim)
             pca.train(vectors[:: max(1, -(-len(vectors) // limit))])  # an even subsample
+            # faiss keeps the eigenvectors of the whole fit besides the projection it applies
+            # (at D = 10752: 150 MB or more in the file and in memory at every open): drop them.
+            pca.PCAMat.clear()
         if self.kind == "pca":
             self._index.train(vectors)  # nothing left to train but faiss' flag; PCA is kept
             return
-        _check(cancel)
+        check_cancel(cancel)
         reduced = pca.apply(vectors)
-        _train_ivfpq(self._ivf, reduced, cancel)
+        train_ivf(self._ivf, reduced, cancel)
         faiss.downcast_index(self._index).is_trained = True
 
     def add(self, ids: object, vectors: np.ndarray) -> None:
@@ -406,16 +343,19 @@ class VectorIndex:
             faiss_index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             raise CollectionError(f"faiss cannot read the index file {path}: {exc}. {fix}") from exc
-        found_kind = _kind_of(faiss_index)
-        if found_kind is None or (kind is not None and _structure(kind) != found_kind):
+        found = structure_of(faiss_index)
+        if found is None or (kind is not None and found not in STRUCTURES[kind]):
             raise CollectionError(
                 f"The index file {path} is not a {kind or 'sciceapp'} index. {fix}"
             )
-        return cls._wrap(faiss_index, kind or found_kind, params or IndexParams())
+        return cls._wrap(faiss_index, kind or kind_of_structure(found), params or IndexParams())
 
     @classmethod
     def _wrap(cls, faiss_index: faiss.Index, kind: str, params: IndexParams) -> VectorIndex:
         index = cls.__new__(cls)
+        if kind == "twostage":  # the file tells its code (files before sq8 hold pq codes)
+            code = CODE_OF_STRUCTURE[structure_of(faiss_index)]
+            params = dataclasses.replace(params, code=code)
         index.dim, index.kind, index.params = int(faiss_index.d), kind, params
         index.fallback_reason = None
         index._index = faiss_index
@@ -423,74 +363,6 @@ class VectorIndex:
             index._ivf = faiss.extract_index_ivf(faiss_index)
             index._ivf.nprobe = params.nprobe
         return index
-
-
-def _check(cancel: CancelToken | None) -> None:
-    if cancel is not None and cancel.cancelled:
-        raise CancelledError("Training the index was cancelled; the exact index is kept.")
-
-
-def _kmeans(
-    x: np.ndarray, k: int, cancel: CancelToken | None, seed: int, init: np.ndarray | None = None
-) -> np.ndarray:
-    """``k`` centroids of ``x`` by faiss' k-means, one iteration per call so ``cancel`` is
-    checked between iterations."""
-    centroids = init
-    for step in range(KMEANS_ITERATIONS):
-        _check(cancel)
-        km = faiss.Kmeans(x.shape[1], k, niter=1, seed=seed + step)
-        km.cp.max_points_per_centroid = 256
-        km.train(x, init_centroids=centroids)
-        centroids = km.centroids.copy()
-    return centroids
-
-
-def _train_ivfpq(ivf: faiss.IndexIVFPQ, reduced: np.ndarray, cancel: CancelToken | None) -> None:
-    """What ``ivf.train`` does (coarse k-means, then PQ on the residuals), step by step."""
-    reduced = np.ascontiguousarray(reduced, dtype=np.float32)
-    coarse = _kmeans(reduced, ivf.nlist, cancel, seed=1)
-    quantizer = faiss.downcast_index(ivf.quantizer)
-    quantizer.reset()
-    quantizer.add(coarse)
-    _, assigned = quantizer.search(reduced, 1)
-    residuals = reduced - coarse[assigned[:, 0]]
-    pq = ivf.pq
-    ksub, dsub = 1 << pq.nbits, pq.dsub
-    books = np.empty((pq.M, ksub, dsub), np.float32)
-    for m in range(pq.M):
-        books[m] = _kmeans(
-            np.ascontiguousarray(residuals[:, m * dsub : (m + 1) * dsub]),
-            ksub,
-            cancel,
-            seed=100 + m,
-        )
-    faiss.copy_array_to_vector(books.ravel(), pq.centroids)
-    ivf.is_trained = True
-    ivf.precompute_table()
-
-
-def _structure(kind: str) -> str:
-    return "ivfpq" if kind in IVF_KINDS else kind
-
-
-def _kind_of(index: faiss.Index) -> str | None:
-    """``flat``, ``pca`` or ``ivfpq`` from the faiss index's structure; None if foreign."""
-    index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexIDMap2):
-        inner = faiss.downcast_index(index.index)
-        if isinstance(inner, faiss.IndexFlatIP):
-            return "flat"
-        if isinstance(inner, faiss.IndexPreTransform):
-            return "pca"
-        return None
-    if isinstance(index, faiss.IndexPreTransform):
-        return "ivfpq" if isinstance(faiss.downcast_index(index.index), faiss.IndexIVFPQ) else None
-    return None
-
-
-def _pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
-    return faiss.downcast_index(inner)
 
 
 def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> float:

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import folium
+from folium.template import Template
 
 from sciceapp.atomic import write_bytes_atomic
 from sciceapp.engine.defaults import DEFAULT_RADIUS_M, OSM_TILE_URL
@@ -204,7 +205,7 @@ def _inline_assets(bridge: bool) -> str:
 class _PageScript(folium.MacroElement):
     """Runs ``sciceappMap`` on the folium map with the page data."""
 
-    _template = folium.template.Template(
+    _template = Template(
         """{% macro script(this, kwargs) %}
         sciceappMap({{ this._parent.get_name() }}, {{ this.data_json }}, {{ this.options_json }});
         {% endmacro %}"""

@@ -9,6 +9,7 @@ so memory stays bounded whatever the shard's size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -158,12 +159,22 @@ class ShardWriter:
         self.rows += len(rows)
 
     def __exit__(self, kind, value, traceback) -> None:
-        try:
-            if kind is None:
-                self._flush()
+        if kind is not None:
+            self._abandon(value)
+            return
+        try:  # the rows still pending and the footer: failing here fails the shard too
+            self._flush()
             self._writer.close()
-        finally:
-            self._atomic.__exit__(kind, value, traceback)
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
+        self._atomic.__exit__(None, None, None)
+
+    def _abandon(self, error: BaseException) -> None:
+        """Delete the partial file: ``error`` ended the writing."""
+        with contextlib.suppress(Exception):  # a writer that failed may fail to close too
+            self._writer.close()
+        self._atomic.__exit__(type(error), error, error.__traceback__)
 
 
 def shard_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -240,7 +240,7 @@ def test_a_save_clears_temp_files_that_crashed_saves_left(
 def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
     data_dir: Path, toy_model: Path, make_photos, monkeypatch
 ):
-    from sciceapp.engine import index as index_module
+    from sciceapp.engine import index_faiss
     from sciceapp.errors import CancelledError
     from sciceapp.progress import CancelToken
 
@@ -250,7 +250,7 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
     collection = Library(data_dir).create_collection("t", toy_model, "twostage", params)
     photos = make_photos(needed)
     token = CancelToken()
-    real_kmeans = index_module._kmeans
+    real_kmeans = index_faiss.kmeans
     calls = []
 
     def user_cancels_during_kmeans(*args, **kwargs):
@@ -258,7 +258,7 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
         token.cancel()  # the user presses Cancel while faiss clusters
         return real_kmeans(*args, **kwargs)
 
-    monkeypatch.setattr(index_module, "_kmeans", user_cancels_during_kmeans)
+    monkeypatch.setattr(index_faiss, "kmeans", user_cancels_during_kmeans)
     with pytest.raises(CancelledError) as info:
         collection.add(photos, cancel=token)
     assert calls == [1]  # stopped inside the first k-means, not after training
@@ -300,7 +300,8 @@ def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
     capsys.readouterr()
     assert main([*dd, "collection", "show", "city"]) == 0
     shown = capsys.readouterr().out
-    assert "Index:      twostage (a compressed shortlist re-ranked exactly" in shown
+    assert "Index:      twostage (a shortlist of 8 from 8-bit codes of a 16-d PCA" in shown
+    assert "re-ranked exactly with the stored descriptors" in shown
     assert "chosen automatically: from 160 photos the two-stage kind is faster" in shown
     summary = Library(data_dir).open_collection("city").summary()
     assert (summary.index_kind, summary.index_kind_used) == ("auto", "twostage")

@@ -152,6 +152,18 @@ def test_shard_writer_leaves_no_file_when_interrupted(tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
+def test_shard_writer_leaves_no_file_when_its_last_row_group_cannot_be_written(tmp_path):
+    """The rows still pending are written when the block ends; a row that cannot be written
+    (here a state the format does not have; with pyarrow before 25, any skipped photo) fails
+    the writer there, and no half-written file may take the shard's place."""
+    meta = shards.ShardMeta("ab" * 32, 4, "m")
+    target = tmp_path / "out" / "s.parquet"
+    row = shards.ShardRow("/p", 1, 2, None, None, None, None, None, None, "lost", None, None)
+    with pytest.raises(ValueError, match="state"), shards.ShardWriter(target, meta) as writer:
+        writer.write([row])
+    assert list(target.parent.iterdir()) == []
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_descriptors_are_written_plain_so_that_reading_them_is_not_dictionary_decoding(
     tmp_path, dtype

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,32 @@ def test_truncated_or_tampered_store_is_refused(tmp_path):
         DescriptorStore(tmp_path, DIM, "float32", segments)
     with pytest.raises(CollectionError, match="expects float16 rows"):
         DescriptorStore(tmp_path, DIM, "float16", segments)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_rerank_of_a_batch_asks_for_all_rows_at_once_then_scores_exactly(
+    tmp_path, dtype, monkeypatch
+):
+    segments, vectors = _write(tmp_path, dtype, batches=((40, 0), (30, 1)))
+    store = DescriptorStore(tmp_path, DIM, dtype, segments)
+    stored = vectors.astype(dtype).astype(np.float32)
+    queries = _unit(3, 5)
+    shortlist = np.array([[150, 103, 161, 103, -1], [120, 121, 122, 169, 5], [-1] * 5])
+    advised = []
+    monkeypatch.setattr(
+        store_module.os,
+        "posix_fadvise",
+        lambda fd, offset, length, advice: advised.append((offset, length, advice)),
+        raising=False,
+    )
+    scores, ids = store.rerank(queries, shortlist, 3)
+    # Every row of the batch asked for before any is read: one request per row, in file order.
+    row_bytes = DIM * np.dtype(dtype).itemsize
+    rows = [3, 20, 21, 22, 50, 61, 69]
+    assert advised == [(r * row_bytes, row_bytes, os.POSIX_FADV_WILLNEED) for r in rows]
+    for q, wanted in enumerate(([150, 103, 161], [120, 121, 122, 169])):
+        exact = stored[np.array(wanted) - 100] @ queries[q]
+        order = np.argsort(-exact)[:3]
+        assert ids[q].tolist() == [wanted[i] for i in order]
+        assert np.allclose(scores[q], exact[order], atol=1e-6)
+    assert ids[2].tolist() == [-1] * 3 and np.isneginf(scores[2]).all()

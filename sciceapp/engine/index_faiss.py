@@ -1,0 +1,131 @@
+"""The faiss structures behind each index kind, and their training, step by step.
+
+:func:`new_faiss_index` builds the untrained faiss index of a kind; :func:`structure_of`
+tells a faiss index read from a file back apart (``flat``, ``pca``, ``ivfpq`` or ``ivfsq``);
+:func:`train_ivf` trains an IVF index one k-means iteration (and one PQ sub-quantiser) at a
+time so that a cancel stops it within seconds, which faiss' own ``train`` cannot.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from sciceapp.engine.index_params import IndexParams
+from sciceapp.errors import CancelledError
+from sciceapp.progress import CancelToken
+
+KMEANS_ITERATIONS = 20
+STRUCTURES = {"flat": ("flat",), "pca": ("pca",), "ivfpq": ("ivfpq",)}
+STRUCTURES["twostage"] = ("ivfsq", "ivfpq")  # sq8 codes; pq: the first two-stage files
+CODE_OF_STRUCTURE = {"ivfsq": "sq8", "ivfpq": "pq"}
+
+
+def new_faiss_index(dim: int, kind: str, params: IndexParams) -> tuple[faiss.Index, tuple]:
+    """``(index, parts)``: the untrained index, and the faiss objects it uses but does not own
+    (the caller keeps them alive as long as the index)."""
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), ()
+    reduced = params.effective_pca_dim(dim)
+    if kind == "pca":
+        pca = faiss.PCAMatrix(dim, reduced)
+        return faiss.IndexIDMap2(faiss.IndexPreTransform(pca, faiss.IndexFlatL2(reduced))), (pca,)
+    quantizer = faiss.IndexFlatL2(reduced)
+    if params.uses_pq(kind):
+        # PCA puts most of the variance into the first components, and so into the first of
+        # PQ's sub-vectors; a random rotation after it spreads the variance evenly over them,
+        # which the PQ codes then quantise better (recall@10 0.55 -> 0.66 on the benchmark's
+        # data).
+        pca = faiss.PCAMatrix(dim, reduced, 0, True)
+        ivf = faiss.IndexIVFPQ(quantizer, reduced, params.nlist, params.pq_m, params.pq_bits)
+    else:
+        # The scalar quantiser has a range per dimension, so the unequal variances of the PCA
+        # components cost it nothing: no rotation. It encodes the residual to the list's
+        # centroid (faiss' default), which its 8 bits then resolve more finely.
+        pca = faiss.PCAMatrix(dim, reduced)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, reduced, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2
+        )
+    ivf.nprobe = params.nprobe
+    # The IVF keeps the ids it is given, so it needs no IDMap (whose remove would break).
+    return faiss.IndexPreTransform(pca, ivf), (quantizer, ivf, pca)
+
+
+def structure_of(index: faiss.Index) -> str | None:
+    """``flat``, ``pca``, ``ivfpq`` or ``ivfsq`` from a faiss index's structure; None if it
+    is not one sciceapp writes."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIDMap2):
+        inner = faiss.downcast_index(index.index)
+        if isinstance(inner, faiss.IndexFlatIP):
+            return "flat"
+        if isinstance(inner, faiss.IndexPreTransform):
+            return "pca"
+        return None
+    if isinstance(index, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(index.index)
+        if isinstance(inner, faiss.IndexIVFPQ):
+            return "ivfpq"
+        if isinstance(inner, faiss.IndexIVFScalarQuantizer):
+            return "ivfsq"
+    return None
+
+
+def kind_of_structure(structure: str) -> str:
+    """The kind a file of ``structure`` is read as when no kind is recorded for it."""
+    return "twostage" if structure == "ivfsq" else structure
+
+
+def pre_transform(index: faiss.Index) -> faiss.IndexPreTransform:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return faiss.downcast_index(inner)
+
+
+def check_cancel(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise CancelledError("Training the index was cancelled; the exact index is kept.")
+
+
+def kmeans(
+    x: np.ndarray, k: int, cancel: CancelToken | None, seed: int, init: np.ndarray | None = None
+) -> np.ndarray:
+    """``k`` centroids of ``x`` by faiss' k-means, one iteration per call so ``cancel`` is
+    checked between iterations."""
+    centroids = init
+    for step in range(KMEANS_ITERATIONS):
+        check_cancel(cancel)
+        km = faiss.Kmeans(x.shape[1], k, niter=1, seed=seed + step)
+        km.cp.max_points_per_centroid = 256
+        km.train(x, init_centroids=centroids)
+        centroids = km.centroids.copy()
+    return centroids
+
+
+def train_ivf(ivf: faiss.IndexIVF, reduced: np.ndarray, cancel: CancelToken | None) -> None:
+    """What ``ivf.train`` does (coarse k-means, then the codes on the residuals), step by
+    step: PQ's codebooks one sub-quantiser at a time; the scalar quantiser's ranges (one pass
+    over the residuals, seconds) by faiss, which skips the coarse k-means already done."""
+    reduced = np.ascontiguousarray(reduced, dtype=np.float32)
+    coarse = kmeans(reduced, ivf.nlist, cancel, seed=1)
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    quantizer.reset()
+    quantizer.add(coarse)
+    check_cancel(cancel)
+    if not isinstance(ivf, faiss.IndexIVFPQ):
+        ivf.train(reduced)
+        return
+    _, assigned = quantizer.search(reduced, 1)
+    residuals = reduced - coarse[assigned[:, 0]]
+    pq = ivf.pq
+    ksub, dsub = 1 << pq.nbits, pq.dsub
+    books = np.empty((pq.M, ksub, dsub), np.float32)
+    for m in range(pq.M):
+        books[m] = kmeans(
+            np.ascontiguousarray(residuals[:, m * dsub : (m + 1) * dsub]),
+            ksub,
+            cancel,
+            seed=100 + m,
+        )
+    faiss.copy_array_to_vector(books.ravel(), pq.centroids)
+    ivf.is_trained = True
+    ivf.precompute_table()

@@ -1,0 +1,124 @@
+"""The settings of a collection's index kinds, and the one check they pass before faiss.
+
+Kinds (see ``index.py`` for what each stores): ``flat``, ``pca``, ``ivfpq``, ``twostage``.
+The two IVF kinds share ``nlist`` and ``nprobe``; ``twostage`` encodes its shortlist with one
+of :data:`CODES`:
+
+- ``sq8`` (the default since it was measured): the PCA-reduced vectors, each value in 8 bits
+  (faiss' scalar quantiser, per-dimension ranges, on the residual to the list's centroid):
+  ``pca_dim`` bytes per photo. On the hard data at 100k-1M base-size photos it keeps what an
+  exact search of the reduced vectors keeps (benchmarks/RESULTS.md, "Shortlist codes").
+- ``pq``: product quantisation to ``pq_m`` bytes (``pq_bits`` each) after a random rotation,
+  the code of the first two-stage files; they still open and search as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sciceapp.engine.defaults import INDEX_CODES, INDEX_PARAM_RANGES
+
+KINDS = ("flat", "pca", "ivfpq", "twostage")
+IVF_KINDS = ("ivfpq", "twostage")
+CODES = INDEX_CODES
+KMEANS_POINTS_PER_CENTROID = 39
+
+
+@dataclass
+class IndexParams:
+    """Settings of the trained kinds (ignored by ``flat``)."""
+
+    pca_dim: int = 1024
+    nlist: int = 256  # 4k photos per list at 1M; suggested_nlist() for bigger collections
+    pq_m: int = 128
+    pq_bits: int = 8
+    # Lists searched: half of the default 256. On the hard benchmark data (100k base-size
+    # photos) the lists, not the codes, bound the shortlist: with sq8 codes a query's exact
+    # top-10 is 0.83 in the shortlist at nprobe 32, 0.91 at 64, 0.955 at 128, 0.978 at all
+    # 256 (benchmarks/RESULTS.md, "Shortlist codes").
+    nprobe: int = 128
+    shortlist: int = 256  # twostage: photos per query re-ranked with their full vectors
+    code: str = "sq8"  # twostage: how the shortlist's vectors are encoded (CODES)
+
+    def effective_pca_dim(self, dim: int) -> int:
+        return min(self.pca_dim, dim)
+
+    def uses_pq(self, kind: str) -> bool:
+        """Whether ``kind`` with these settings stores product-quantisation codes."""
+        return kind == "ivfpq" or (kind == "twostage" and self.code == "pq")
+
+
+def describe(kind: str, dim: int, params: IndexParams) -> str:
+    """What a trained ``kind`` index holds, in words (``collection show``)."""
+    reduced = params.effective_pca_dim(dim)
+    if kind == "pca":
+        return f"{reduced}-d PCA, searched exactly"
+    if params.uses_pq(kind):
+        code = f"{params.pq_m}-byte PQ codes of a rotated {reduced}-d PCA"
+    else:
+        code = f"8-bit codes of a {reduced}-d PCA ({reduced} bytes per photo)"
+    lists = f"{params.nlist} lists, {params.nprobe} searched"
+    if kind == "twostage":
+        return f"a shortlist of {params.shortlist} from {code} in {lists}"
+    return f"{code} in {lists}"
+
+
+def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
+    """``params`` if ``kind`` can be built with them at descriptor size ``dim``, else a
+    ``ValueError`` naming the setting and its allowed range. The one check of index settings:
+    ``create``, the catalogue reader, index files and ``VectorIndex`` all call it."""
+    check_kind(kind)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"Descriptor size must be a positive integer, got {dim!r}.")
+    for name, (low, high) in INDEX_PARAM_RANGES.items():
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
+    if params.code not in CODES:
+        raise ValueError(f"code must be one of {', '.join(CODES)}, got {params.code!r}.")
+    if params.uses_pq(kind):
+        reduced = params.effective_pca_dim(dim)
+        if reduced % params.pq_m:
+            raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
+    return params
+
+
+def params_from_dict(values: object) -> IndexParams:
+    """``IndexParams`` from stored JSON values (``TypeError`` for unknown keys or a non-dict);
+    the values themselves are checked by :func:`check_params`. Settings stored before
+    ``code`` existed keep the default code: their collection's next conversion builds it (a
+    file already written tells its own code, ``index.VectorIndex.load``)."""
+    if not isinstance(values, dict):
+        raise TypeError(f"index settings must be a JSON object, got {type(values).__name__}")
+    return IndexParams(**values)
+
+
+def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None) -> int:
+    """How many vectors ``kind`` needs to be trained (0 for ``flat``)."""
+    check_kind(kind)
+    params = params or IndexParams()
+    if kind == "flat":
+        return 0
+    pca_dim = params.effective_pca_dim(dim)
+    if kind == "pca":
+        return pca_dim
+    needed = [KMEANS_POINTS_PER_CENTROID * params.nlist, pca_dim]  # ivfpq and twostage
+    if params.uses_pq(kind):
+        needed.append(KMEANS_POINTS_PER_CENTROID * 2**params.pq_bits)
+    return max(needed)
+
+
+def suggested_nlist(n_vectors: int) -> int:
+    """A power of two near ``4 * sqrt(n)`` that ``n`` vectors can train (at least 16)."""
+    target = max(16, int(4 * np.sqrt(max(n_vectors, 1))))
+    nlist = 1 << round(np.log2(target))
+    while nlist > 16 and KMEANS_POINTS_PER_CENTROID * nlist > n_vectors:
+        nlist //= 2
+    return nlist
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
