@@ -355,6 +355,12 @@ def check_cpu_paths(data_dir: Path) -> Check:
             lines.append(f"{name}: {why}; calibrates at its first use (or `sciceapp model tune`)")
         else:
             lines += [f"{name}: {record.lines()[0]}", *record.lines()[1:]]
+            if record.active in left_out:  # measured here, and its runtime is gone since
+                lines.append(
+                    f"{name}: its measured choice {record.active} cannot run here now "
+                    f"({left_out[record.active]}): ONNX Runtime runs the model as it is; "
+                    f"`sciceapp model tune {name}` measures again"
+                )
     native_bf16 = bool({"avx512_bf16", "amx_bf16", "bf16"} & set(cpu["flags"]))
     if native_bf16 and "not installed" in left_out.get("openvino-bf16", ""):
         # The one case where the user leaves much speed unused (bf16: about 1.5x int8).

@@ -9,6 +9,7 @@ into place. The file under the final name appears only when every step succeeded
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -353,7 +354,10 @@ def _torch_export(network: object, path: Path, image_size: int, opset: int) -> N
         prepare()
     example = torch.zeros(TRACE_BATCH, 3, image_size, image_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with _mha_fastpath_disabled(), torch.no_grad():
+    # Some exporter versions print to stdout (onnxscript 0.5's rewriter: "Applied N of general
+    # pattern rewrite rules."), which is the CLI's --json stream: their output goes to the log.
+    printed = io.StringIO()
+    with _mha_fastpath_disabled(), torch.no_grad(), contextlib.redirect_stdout(printed):
         torch.onnx.export(
             network,
             (example,),
@@ -366,6 +370,8 @@ def _torch_export(network: object, path: Path, image_size: int, opset: int) -> N
             external_data=False,
             verbose=False,
         )
+    if printed.getvalue().strip():
+        log.debug("torch.onnx.export printed: %s", printed.getvalue().strip())
 
 
 def _verify_against_torch(network: object, path: Path, images) -> tuple[parity.Agreement, object]:

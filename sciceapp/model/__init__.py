@@ -10,6 +10,8 @@ The names are resolved on first use, so that the torch-free parts (``sciceapp.mo
 
 import importlib
 import logging
+import sys
+import types
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +42,16 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """Keeps ``build`` the function: importing the submodule ``sciceapp.model.build`` (which
+    ``checkpoint`` does) makes the import system bind the module to the package's name."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -37,14 +37,22 @@ def decode_signal(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 def test_photos_are_decoded_while_the_session_starts(toy_model, make_photos, monkeypatch):
     photos = make_photos(5)
     decoded = decode_signal(monkeypatch)
+    first_batch = threading.Event()
+
+    class Starting(StartingModel):
+        def embed_inputs(self, inputs):
+            first_batch.set()  # a whole first batch is decoded, and waits for the session
+            return super().embed_inputs(inputs)
 
     def start() -> Embedder:
-        if not decoded.wait(WAIT_S):
+        # The session is ready only once the pipeline asks it for a first batch: decoding
+        # must have begun without it (else this waits in vain and fails the run).
+        if not (decoded.wait(WAIT_S) and first_batch.wait(WAIT_S)):
             raise AssertionError("no photo was decoded while the session was starting")
         return Embedder(toy_model, provider="cpu", batch_size=2)
 
-    starting = StartingModel(read_model_info(toy_model), start, provisional=3)
-    assert starting.batch_size == 3 or starting.started  # the provisional size until ready
+    starting = Starting(read_model_info(toy_model), start, provisional=3)
+    assert starting.batch_size == 3  # the provisional size until ready
     batches = list(pipeline.embed_files(photos, starting, workers=2))
     assert starting.started and starting.batch_size == 2
     # the first batch took the provisional size, the next ones the session's

@@ -249,16 +249,22 @@ def test_openvino_compiled_models_go_when_the_model_is_retuned_or_removed(model,
     assert tuning.record_path(data_dir, read_model_info(other).sha256).exists()
 
 
-def _record(data_dir: Path, versions: dict) -> tuning.Tuning:
+def _record(
+    data_dir: Path, versions: dict, sha: str = "ab" * 32, chosen: str = "onnxruntime-fp32"
+) -> tuning.Tuning:
+    """A record written by hand: ``chosen`` measured fastest, ONNX Runtime fp32 beside it."""
+    names = dict.fromkeys(["onnxruntime-fp32", chosen])
     record = tuning.Tuning(
-        model_sha256="ab" * 32,
+        model_sha256=sha,
         machine=tuning.machine(),
         runtimes=versions,
         calibrated="2026-12-01 12:00 UTC",
         photos=8,
-        chosen="onnxruntime-fp32",
+        chosen=chosen,
         batch_size=8,
-        candidates=[tuning.Measured("onnxruntime-fp32", tuning.OK, "", 1.0, {8: 5.0})],
+        candidates=[
+            tuning.Measured(name, tuning.OK, "", 1.0, {8: 5.0 + (name == chosen)}) for name in names
+        ],
     )
     tuning.save(data_dir, record)
     return record
@@ -300,3 +306,66 @@ def test_a_record_naming_openvino_by_its_build_holds_for_that_release_only(
     monkeypatch.setattr(runtimes, "runtime_versions", lambda: {**now, "openvino": "2026.5.0"})
     loaded, why = tuning.load(data_dir, "ab" * 32)
     assert loaded is None and "openvino 2026.4.1-22982" in why and "-> 2026.5.0" in why
+
+
+def test_a_recorded_openvino_path_that_cannot_start_now_falls_back_and_doctor_says_why(
+    model, photos, data_dir, monkeypatch
+):
+    """OpenVINO was the measured choice, and now it cannot be imported (a broken install
+    whose package record stays, so the versions still match): the model runs on ONNX Runtime
+    as it is, says why, and doctor says that the recorded choice cannot run here now."""
+    versions = {**runtimes.runtime_versions(), runtimes.OPENVINO: "2026.4.1"}
+    _record(data_dir, versions, read_model_info(model).sha256, chosen="openvino-fp32")
+    monkeypatch.setattr(runtimes, "runtime_versions", lambda: versions)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    runtimes._openvino.cache_clear()
+    try:
+        embedder = Embedder(model, tuning_dir=data_dir)
+        assert embedder.runtime == "" and embedder.provider == "CPUExecutionProvider"
+        assert "openvino-fp32 failed to start" in embedder.tuning_note
+        assert "using ONNX Runtime" in embedder.provider_report
+        images = _images(model, photos)
+        np.testing.assert_allclose(embedder.embed(images), Embedder(model).embed(images), atol=1e-5)
+        check = doctor_checks.check_cpu_paths(data_dir)
+        assert "tiny.onnx: its measured choice openvino-fp32 cannot run here now" in check.summary
+        assert "OpenVINO is not installed" in check.summary.split("cannot run here now")[1]
+        assert "sciceapp model tune" in check.summary
+    finally:
+        runtimes._openvino.cache_clear()
+
+
+def _at_cosine(real_open, cosines: dict[str, float], photo: np.ndarray):
+    """An opener whose candidates in ``cosines`` give, for ``photo`` only, a descriptor at
+    exactly that cosine to their true one (every other photo exact)."""
+
+    def opener(candidate, path, **kwargs):
+        run = real_open(candidate, path, **kwargs)
+        if candidate.name not in cosines:
+            return run
+        c = cosines[candidate.name]
+
+        def tilted(images: np.ndarray) -> np.ndarray:
+            out = np.array(run(images), dtype=np.float64)
+            for row in np.flatnonzero([np.array_equal(image, photo) for image in images]):
+                v = out[row] / np.linalg.norm(out[row])
+                u = np.roll(v, 1) - np.dot(np.roll(v, 1), v) * v  # orthogonal to v
+                out[row] = c * v + np.sqrt(1 - c * c) * u / np.linalg.norm(u)
+            return out.astype(np.float32)
+
+        return tilted
+
+    return opener
+
+
+@pytest.mark.slow
+def test_the_floor_is_the_minimum_over_photos_at_0_999(model, photos, data_dir, monkeypatch):
+    """One photo at cosine 0.998 refuses a path whose other photos are exact (their mean
+    would pass); one at 0.9995 keeps it."""
+    cosines = {"openvino-fp32": 0.998, "openvino-int8": 0.9995}
+    one = _images(model, photos)[3]
+    monkeypatch.setattr(runtimes, "open_runner", _at_cosine(runtimes.open_runner, cosines, one))
+    record, runners = _calibrate(model, photos, data_dir)
+    below, above = record.candidate("openvino-fp32"), record.candidate("openvino-int8")
+    assert below.status == tuning.REFUSED and abs(below.min_cosine - 0.998) < 2e-4
+    assert "openvino-fp32" not in runners
+    assert above.status == tuning.OK and abs(above.min_cosine - 0.9995) < 2e-4

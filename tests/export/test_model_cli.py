@@ -55,6 +55,28 @@ def test_export_int8_from_our_checkpoint_with_json_progress(tmp_path: Path, caps
     assert (info["precision"], info["random_init"], info["descriptor_dim"]) == ("int8", False, 1344)
 
 
+def test_json_output_stays_json_lines_when_the_exporter_prints(tmp_path, capsys, monkeypatch):
+    """onnxscript 0.5 (the toolkit's lowest) prints "Applied N of general pattern rewrite
+    rules." to stdout inside torch.onnx.export; stdout is the JSON stream the GUI reads."""
+    import torch
+
+    real_export = torch.onnx.export
+
+    def chatty_export(*args, **kwargs):
+        print("Applied 35 of general pattern rewrite rules.")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", chatty_export)
+    code, out, err = run_cli(
+        capsys, "model", "export", "--preset", "tiny", "--random-init",
+        "--output", str(tmp_path / "tiny.onnx"), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    events = json_lines(out)
+    assert events[-1]["event"] == "done"
+    assert "rewrite rules" not in err  # nor on the terminal: it goes to the debug log
+
+
 def test_export_at_an_older_opset_for_older_runtimes(tmp_path: Path, capsys):
     output = tmp_path / "tiny-18.onnx"
     code, out, err = run_cli(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -236,3 +238,18 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_extra_entries_must_load_back_safely(tmp_path):
     with pytest.raises(ValueError, match="weights_only"):
         save_checkpoint(tmp_path / "x.pth", build("tiny"), args=object())
+
+
+def test_build_is_the_function_whichever_name_is_used_first():
+    """``sciceapp.model`` resolves its names lazily; importing the checkpoint module (as
+    ``model.save_checkpoint`` does) imports ``sciceapp.model.build``, and the import system
+    then binds that module to the package's ``build``, where the function must stay."""
+    script = (
+        "import sciceapp.model as model\n"
+        "model.save_checkpoint\n"
+        "assert callable(model.build), model.build\n"
+        "import sciceapp.model.build\n"
+        "assert callable(model.build), model.build\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
