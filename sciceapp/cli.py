@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "sciceapp.commands.search",
     "sciceapp.commands.geotag",
     "sciceapp.commands.train",
+    "sciceapp.commands.evaluate",
     "sciceapp.commands.gui",
     "sciceapp.commands.doctor",
     "sciceapp.commands.cluster",

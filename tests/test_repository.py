@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,21 +38,63 @@ def _imports(package: str) -> dict[str, set[str]]:
     return found
 
 
-def test_engine_imports_neither_qt_nor_torch():
-    for path, modules in _imports("engine").items():
-        assert not modules & {"torch", "torchvision", "PySide6", "ray"}, path
+FORBIDDEN = {
+    "engine": {"torch", "torchvision", "PySide6", "ray"},
+    "cluster": {"torch", "torchvision", "PySide6"},
+    "ui": {"torch", "torchvision"},
+}
+"""What each layer never imports (ARCHITECTURE.md's table)."""
 
 
-def test_cluster_imports_neither_qt_nor_torch():
-    found = _imports("cluster")
-    assert found, "sciceapp/cluster/ is missing"
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_module_of_a_layer_imports_what_the_layer_forbids(package: str):
+    found = _imports(package)
+    assert len(found) > 3, f"sciceapp/{package}/ is missing"  # subpackages are searched too
     for path, modules in found.items():
-        assert not modules & {"torch", "torchvision", "PySide6"}, path
+        assert not modules & FORBIDDEN[package], path
 
 
-def test_ui_imports_no_torch():
-    for path, modules in _imports("ui").items():
-        assert not modules & {"torch", "torchvision"}, path
+@pytest.mark.slow
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_importing_every_module_of_a_layer_loads_nothing_it_forbids(package: str):
+    """Also what a layer imports through the modules it imports (which the text check
+    above cannot see), for every module of it, subpackages included."""
+    code = (
+        "import importlib, pkgutil, sys; "
+        f"import sciceapp.{package} as layer; "
+        f"names = [m.name for m in pkgutil.walk_packages(layer.__path__, 'sciceapp.{package}.')]; "
+        "[importlib.import_module(n) for n in names]; "
+        f"bad = sorted(m for m in {sorted(FORBIDDEN[package])!r} if m in sys.modules); "
+        "print(len(names), bad); raise SystemExit(1 if bad or len(names) < 4 else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+
+
+SQL_STATEMENT = re.compile(
+    r"[\"'](SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK)\b"
+)
+OTHER_DATABASES = {"sciceapp/engine/tiles.py"}  # reads the user's MBTiles file, not the catalogue
+
+
+def test_every_catalogue_statement_is_in_the_catalogue_package():
+    """The catalogue's statements live in ``engine/catalogue/`` only (ARCHITECTURE.md), so a
+    schema change has one place to look."""
+    package = REPO_ROOT / "sciceapp"
+    found = []
+    for path in package.rglob("*.py"):
+        name = str(path.relative_to(REPO_ROOT))
+        if name.startswith("sciceapp/engine/catalogue/") or name in OTHER_DATABASES:
+            continue
+        text = path.read_text()
+        found += [f"{name}: {m.group(0)}" for m in SQL_STATEMENT.finditer(text)]
+    assert found == []
+    assert SQL_STATEMENT.search((package / "engine" / "catalogue" / "photo_rows.py").read_text())
 
 
 def test_cli_help_does_not_import_torch_or_qt():

@@ -12,18 +12,16 @@ run over the same inputs writes only the missing ones (``inputs.py`` names them)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sciceapp.cluster import CPU_DECODE, SHARD_PHOTOS
+from sciceapp.cluster.connection import connected
 from sciceapp.cluster.inputs import ShardPlan, foreign_shards, list_inputs, plan_shards
 from sciceapp.cluster.tasks import EmbedWorker, describe_batch, fixed_rows
 from sciceapp.engine.onnx_model import ModelInfo, read_model_info
@@ -67,58 +65,6 @@ class ClusterReport:
 
     def reasons(self) -> Counter[str]:
         return Counter(reason for _, reason in self.skipped)
-
-
-CONNECT_TIMEOUT_S = 10.0
-
-
-def _check_reachable(address: str) -> None:
-    """``ClusterError`` at once for a ``host:port`` nothing answers on: Ray itself retries
-    such an address for minutes before it gives up."""
-    if address == "auto" or address.startswith("local"):
-        return
-    host, _, port = address.split("://", 1)[-1].rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(
-            f"{address!r} is not a Ray address; give host:port (the head's GCS, 6379 by "
-            "default), ray://host:10001, or auto."
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        raise ClusterError(
-            f"No Ray cluster answers at {address} ({exc.strerror or exc}). Check --address "
-            "(or RAY_ADDRESS) and that the cluster is up, or leave both unset to run here."
-        ) from exc
-
-
-@contextlib.contextmanager
-def connected(address: str | None) -> Iterator[None]:
-    """Ray, connected: an already initialised one as is; ``address`` (or RAY_ADDRESS) as an
-    existing cluster; else a local Ray with every CPU of this machine, stopped afterwards."""
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        _check_reachable(address)
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise ClusterError(
-            f"Cannot start or reach {where}: {exc}. Check --address (or RAY_ADDRESS), or leave "
-            "both unset to run on this machine."
-        ) from exc
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _default_workers(options: IndexOptions) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from sciceapp.errors import SciceappError
 
@@ -27,3 +30,12 @@ def writing(path: str | os.PathLike[str]) -> Iterator[None]:
             f"Cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable "
             "and has free space, or choose another path."
         ) from exc
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as JSON, creating the folder; a path that cannot be written is a
+    user error with a message, not a traceback."""
+    from sciceapp.atomic import write_bytes_atomic
+
+    with writing(path):
+        write_bytes_atomic(path, json.dumps(payload, indent=2).encode("utf-8"))

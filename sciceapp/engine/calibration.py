@@ -151,7 +151,7 @@ def models_in_use(data_dir: Path) -> set[str] | None:
         return found
     try:
         with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
-            found |= {row[0] for row in db.execute("SELECT model_sha256 FROM collections")}
+            found |= catalogue.model_fingerprints(db)
     except sqlite3.Error:
         log.warning("cannot read the collections' models; keeping every tuning file")
         return None

@@ -28,8 +28,8 @@ to ``faiss.read_index``; with ``mmap=True`` (``IO_FLAG_MMAP_IFC``) the flat part
 (the reduced vectors of ``pca``) stay in the file's pages instead of being copied into memory.
 The kind and parameters are recorded by the caller (the catalogue), not in the file; a
 ``twostage`` file tells its code by its structure. Settings and their checks are in
-``index_params.py``, the faiss structures and their step-by-step training in
-``index_faiss.py``.
+``index_params.py``, the faiss structures, their step-by-step training and the BLAS switch in
+``index_faiss.py``, recall@k in ``index_recall.py``.
 The files of sciceapp before the descriptor store (a magic line and a JSON header before the
 faiss bytes) are read by ``migration.py``.
 """
@@ -40,7 +40,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +47,11 @@ import faiss
 import numpy as np
 
 from sciceapp.atomic import atomic_write
-from sciceapp.engine.index_faiss import (
+from sciceapp.engine.index_faiss import (  # noqa: F401 - faiss_search, re-exported
     CODE_OF_STRUCTURE,
     STRUCTURES,
     check_cancel,
+    faiss_search,
     kind_of_structure,
     new_faiss_index,
     pre_transform,
@@ -68,6 +68,7 @@ from sciceapp.engine.index_params import (  # noqa: F401 - the settings' names, 
     params_from_dict,
     suggested_nlist,
 )
+from sciceapp.engine.index_recall import recall_at_k, recall_vs_exact  # noqa: F401
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken
 from sciceapp.reading import sha256_file
@@ -82,29 +83,6 @@ REBUILD_HINT = (
 # of min(N, D) (minutes for D = 10752), and 4 x 1024 vectors already give a stable subspace.
 PCA_TRAIN_PER_DIM = 4
 MISSING_SCORE = float("-inf")
-
-# faiss compares a batch of queries with the stored vectors either query by query with its own
-# kernels or all at once with one BLAS matrix product, and picks by a rule tuned for servers
-# with many threads (recent releases: BLAS once queries x dim >= 128000). Measured on this
-# project's 2-core VM (100k stored): a batch of 8 base-size descriptors (D = 10752) took the
-# query-by-query path at 67.8 ms per query against 19.1 with BLAS, and the pca kind's 100
-# queries of 1024 dimensions 31.5 against 2.1 ms; a single query was as fast or faster without
-# BLAS (331 vs 525 ms on one thread). So: one query goes query by query, two or more use BLAS.
-NO_BLAS_THRESHOLD = 2**31 - 1
-BLAS_FROM_TWO_QUERIES = 2  # under both of faiss' rules: queries < t, and queries x dim < t
-_BLAS_SWITCH = threading.Lock()  # faiss keeps the threshold in one process-wide variable
-
-
-def faiss_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``index.search(queries, k)`` with faiss' BLAS switch set for the size of this batch."""
-    threshold = BLAS_FROM_TWO_QUERIES if len(queries) >= 2 else NO_BLAS_THRESHOLD
-    with _BLAS_SWITCH:
-        saved = faiss.cvar.distance_compute_blas_threshold
-        faiss.cvar.distance_compute_blas_threshold = threshold
-        try:
-            return index.search(queries, k)
-        finally:
-            faiss.cvar.distance_compute_blas_threshold = saved
 
 
 def _as_matrix(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -363,31 +341,3 @@ class VectorIndex:
             index._ivf = faiss.extract_index_ivf(faiss_index)
             index._ivf.nprobe = params.nprobe
         return index
-
-
-def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> float:
-    """Mean share of each query's exact top-``k`` ids found in its approximate top-``k``.
-
-    ``approx_ids``, ``exact_ids``: ``int64 [Q, >=k]``; -1 entries never count.
-    """
-    hits = 0
-    total = 0
-    for approx_row, exact_row in zip(approx_ids[:, :k], exact_ids[:, :k], strict=True):
-        truth = set(int(i) for i in exact_row if i >= 0)
-        hits += len(truth.intersection(int(i) for i in approx_row if i >= 0))
-        total += len(truth)
-    return hits / total if total else 1.0
-
-
-def recall_vs_exact(
-    index: VectorIndex, vectors: np.ndarray, ids: object, queries: np.ndarray, k: int = 10
-) -> float:
-    """Recall@k of ``index`` against exact inner-product search over the same ``vectors``.
-
-    ``vectors [N, dim]`` and ``ids [N]`` must be what ``index`` holds; ``queries [Q, dim]``.
-    """
-    exact = VectorIndex(index.dim, "flat")
-    exact.add(ids, vectors)
-    _, exact_ids = exact.search(queries, k)
-    _, approx_ids = index.search(queries, k)
-    return recall_at_k(approx_ids, exact_ids, k)

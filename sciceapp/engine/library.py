@@ -4,7 +4,7 @@ A collection itself (model check, embedder, summary, search, indexing entry poin
 ``collection.py``; one indexing run (commands, batches) in ``indexing_run.py``, what it has
 to do (triage) in ``indexing_triage.py``, its checkpoints, conversion and rollback in
 ``indexing_checkpoints.py``; the descriptor store in ``store.py``; shared ONNX Runtime
-sessions in ``embedder_cache.py``; every SQL statement in ``catalogue.py``.
+sessions in ``embedder_cache.py``; every SQL statement in the ``catalogue/`` package.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sciceapp.engine import catalogue
 from sciceapp.engine.images import load_upright
 from sciceapp.engine.local_features import DEFAULT_MAX_SIDE_PX, LocalFeatures, extract_features
 from sciceapp.engine.verification import VERIFIED_MIN_INLIERS, verify_pair
@@ -64,12 +65,8 @@ def stored_features(
     if photo_id is None or not collection.local_features:
         return None
     with closing(collection.library.connect()) as conn:
-        row = conn.execute(
-            "SELECT path FROM photos WHERE id = ? AND collection_id = ? AND state = 'indexed' "
-            "AND deleted_gen IS NULL",
-            (int(photo_id), collection.id),
-        ).fetchone()
-    if row is None or row[0] != str(path):
+        stored_path = catalogue.live_indexed_path(conn, collection.id, int(photo_id))
+    if stored_path != str(path):
         return None
     return collection.features().get(int(photo_id))
 

@@ -60,23 +60,33 @@ MISSING_SCORE = float("-inf")
 
 
 def top_inner_products(
-    rows: np.ndarray, query: np.ndarray, k: int
+    rows: np.ndarray, queries: np.ndarray, k: int, live: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, positions)`` of the best ``k`` of ``rows [n, dim]`` by inner product with
-    ``query [dim]``, best first. float16 rows are scored by faiss' half-precision scanner
-    (converted in SIMD registers as they are read): numpy's float16 to float32 conversion of
-    256 base-size rows alone took 30-90 ms, faiss' whole search about 1 ms."""
+    """``(scores [Q, k], positions [Q, k])``: the best ``k`` of ``rows [n, dim]`` (those where
+    ``live`` is true) by inner product with each of ``queries [Q, dim]``, best first; -inf /
+    -1 past the end. float16 rows are scored by faiss' half-precision scanner (converted in
+    SIMD registers as they are read): numpy's float16 to float32 conversion of 256 base-size
+    rows alone took 30-90 ms, faiss' whole search about 1 ms; streaming exact search over a
+    float16 store was 10x slower than over a float32 one (benchmarks/RESULTS.md)."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    dead = 0 if live is None else int(len(live) - np.count_nonzero(live))
     if rows.dtype == np.float16:
         scanner = faiss.IndexScalarQuantizer(
             rows.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
-        codes = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
-        scanner.add_sa_codes(codes)
-        scores, top = scanner.search(query[None, :], min(k, len(rows)))
-        return scores[0], top[0].astype(np.int64)
-    scores = np.asarray(rows, dtype=np.float32) @ query
-    top = np.argsort(-scores, kind="stable")[:k]
-    return scores[top], top
+        scanner.add_sa_codes(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1))
+        scores, top = scanner.search(queries, min(k + dead, len(rows)))
+        if dead:  # the dead rows found among the first k + dead are dropped
+            scores = np.where(live[np.maximum(top, 0)] & (top >= 0), scores, MISSING_SCORE)
+    else:
+        scores = queries @ np.asarray(rows, dtype=np.float32).T
+        if dead:
+            scores[:, ~live] = MISSING_SCORE
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : k + dead]
+        scores = np.take_along_axis(scores, top, 1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    scores, top = np.take_along_axis(scores, order, 1), np.take_along_axis(top, order, 1)
+    return scores.astype(np.float32), np.where(np.isfinite(scores), top, -1).astype(np.int64)
 
 
 class DescriptorStore(StoreFiles):
@@ -159,10 +169,12 @@ class DescriptorStore(StoreFiles):
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         best_s = np.full((len(queries), k), MISSING_SCORE, np.float32)
         best_r = np.full((len(queries), k), -1, np.int64)
-        for start, block in self.chunks():
-            scores = queries @ block.T
-            scores[:, ~self.live[start : start + len(block)]] = MISSING_SCORE
-            rows = np.broadcast_to(np.arange(start, start + len(block)), scores.shape)
+        step = max(1, CHUNK_BYTES // (self.dim * self.row_type.itemsize))
+        for start in range(0, self.rows, step):
+            block = self.vectors[start : start + step]  # as stored: faiss scans float16
+            live = self.live[start : start + len(block)]
+            scores, pos = top_inner_products(block, queries, k, live)
+            rows = np.where(pos >= 0, pos + start, -1)
             all_s = np.concatenate([best_s, scores], axis=1)
             all_r = np.concatenate([best_r, rows], axis=1)
             top = np.argpartition(-all_s, min(k, all_s.shape[1]) - 1, axis=1)[:, :k]
@@ -193,9 +205,10 @@ class DescriptorStore(StoreFiles):
         for q, (query, rows) in enumerate(zip(queries, wanted_rows, strict=True)):
             if not len(rows):
                 continue
-            scores, top = top_inner_products(self.vectors[rows], query, k)
-            out_s[q, : len(top)] = scores
-            out_i[q, : len(top)] = self.ids[rows[top]]
+            scores, top = top_inner_products(self.vectors[rows], query[None, :], k)
+            found = top[0] >= 0
+            out_s[q, : found.sum()] = scores[0][found]
+            out_i[q, : found.sum()] = self.ids[rows[top[0][found]]]
         return out_s, out_i
 
     def prefetch(self, rows: np.ndarray) -> None:

@@ -8,16 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -32,13 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from sciceapp import paths as app_paths
-from sciceapp.engine.labels import model_exists
-from sciceapp.ui import file_dialogs, jobs
 from sciceapp.ui.actions import install_actions
 from sciceapp.ui.collections_panel import CollectionsPanel
-from sciceapp.ui.dialogs import open_dialog
-from sciceapp.ui.dropping import local_paths, paths_from_text
-from sciceapp.ui.formatting import format_latlon
+from sciceapp.ui.dropping import local_paths
 from sciceapp.ui.geotagging import GeotagController
 from sciceapp.ui.guard import catch_all, remove_error_sink, set_error_sink
 from sciceapp.ui.indexing import IndexingController
@@ -48,7 +42,9 @@ from sciceapp.ui.match_strip import MatchStrip
 from sciceapp.ui.queries import QueryTableModel
 from sciceapp.ui.settings import AppSettings, load_settings, make_qsettings, save_settings
 from sciceapp.ui.thumbnails import ThumbnailCache
-from sciceapp.ui.workers import Worker, WorkerPool
+from sciceapp.ui.window_collections import CollectionCommands
+from sciceapp.ui.window_queries import QueryCommands
+from sciceapp.ui.workers import WorkerPool
 
 log = logging.getLogger("sciceapp.ui")
 
@@ -58,7 +54,7 @@ QUERY_ICON_PX = (64, 48)
 TILE_CACHE_FOLDER = "tile-cache"  # in the data folder: online tiles seen, for offline use
 
 
-class MainWindow(QMainWindow):
+class MainWindow(CollectionCommands, QueryCommands, QMainWindow):
     error_shown = Signal(str)
 
     def __init__(
@@ -232,233 +228,6 @@ class MainWindow(QMainWindow):
 
         s = self.settings
         return tile_credit(s.tile_url) if s.tile_source == "online" and s.tile_url else None
-
-    # -- collections --------------------------------------------------------------------------------
-    def current_collection(self) -> str | None:
-        return self.collections.current_name()
-
-    @catch_all
-    def _on_state_loaded(self, state: jobs.CollectionsState) -> None:
-        usable = [m for m in state.models if m.info is not None and not m.builtin]
-        if self.settings.model_path and not model_exists(self.settings.model_path):
-            self.settings.model_path = ""
-        if not self.settings.model_path and len(usable) == 1 and not usable[0].info.random_init:
-            self.settings.model_path = str(usable[0].path)  # the only real model: nothing to choose
-        if (
-            self.first_run_check
-            and not state.summaries
-            and not usable
-            and self.first_run_dialog is None
-        ):
-            self.show_first_run()
-        self.first_run_check = False
-
-    @catch_all
-    def _on_collection_changed(self, name: str) -> None:
-        self.settings.last_collection = name
-        if self.locating.map_collection != name:
-            self.locating.render_map(self.locating.current_result())
-
-    def new_collection(self, folders: list[str] | None = None) -> Any:
-        """The New collection dialog (name, folders, index kind); confirming starts indexing.
-        Without a model it stays open, keeping what was typed, while Models opens over it."""
-        from sciceapp.ui.new_collection_dialog import NewCollectionDialog
-
-        dim = self.indexing.descriptor_dim(self.settings.model_path)
-        has_model = lambda: bool(self.settings.model_path)  # noqa: E731
-        names = self.indexing.names()
-        dialog = open_dialog(NewCollectionDialog, self, folders, names, dim, has_model)
-        dialog.chosen.connect(catch_all(self.create_collection))
-        dialog.model_wanted.connect(catch_all(self.open_models))
-        return dialog
-
-    @catch_all
-    def create_from_dropped(self, folders: list[str]) -> Any:
-        """Folders dropped on the collections panel: a new collection named after the first."""
-        base = Path(folders[0]).name or "photos"
-        taken = set(self.indexing.names())
-        name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 10_000))) if n not in taken)
-        return self.create_collection(name, folders)
-
-    def create_collection(
-        self,
-        name: str,
-        folders: list[str],
-        index_kind: str = "auto",
-        local_features: bool = True,
-    ) -> Any:
-        """Index ``folders`` into a new collection bound to the chosen model (in a worker)."""
-        if not self.settings.model_path:
-            self.show_error("Choose a model first: open Models (Ctrl+M) to import or build one.")
-            self.open_models()
-            return None
-        return self.indexing.create(
-            name, folders, self.settings.model_path, index_kind, local_features
-        )
-
-    @catch_all
-    def explain_match(self, row: int) -> Any:
-        """ "Why this match?" for the current query's match in ``row`` (computed in a worker)."""
-        from sciceapp.ui.why_match import WhyMatchDialog
-
-        result = self.locating.current_result()
-        if result is None or not 0 <= row < len(self.strip.matches):
-            return None
-        return open_dialog(WhyMatchDialog, self, result.query, self.strip.matches[row], modal=False)
-
-    def add_folders(self) -> None:
-        name = self.current_collection()
-        if name is None:
-            self.new_collection()
-            return
-        folders = self._pick_folders(f"Folders to add to “{name}”")
-        if folders:
-            self.indexing.add(name, folders)
-
-    def update_collection(self) -> None:
-        name = self.current_collection()
-        if name:
-            self.indexing.update(name)
-
-    def remove_collection(self, name: str) -> QMessageBox:
-        """Ask (No is the default) and say what is lost; Yes removes it in a worker."""
-        summary = self.collections._summaries.get(name)
-        count = f"{summary.indexed:,} photos" if summary is not None else "its photos"
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
-            "Remove collection",
-            f"Remove the collection “{name}”?\n\nIts index and the descriptions of {count} are "
-            "deleted; using it again means describing every photo again, which can take long. "
-            "The photos themselves stay where they are, untouched.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.setEscapeButton(QMessageBox.StandardButton.No)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def answered(_result: int) -> None:
-            if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
-                self.indexing.remove(name)
-
-        box.finished.connect(catch_all(answered))
-        box.open()
-        return box
-
-    def show_skipped(self, name: str) -> None:
-        from sciceapp.ui.skipped_dialog import SkippedDialog
-
-        SkippedDialog.show_for(self, name)
-
-    def _pick_folders(self, title: str) -> list[str]:
-        folder = file_dialogs.existing_directory(self, title)
-        return [folder] if folder else []
-
-    # -- queries --------------------------------------------------------------------------------------
-    @catch_all
-    def add_queries(self, paths: list[str]) -> Any:
-        """Locate photos (folders are searched for photos) against the current collection."""
-        name = self.current_collection()
-        if name is None:
-            self.show_error(
-                "There is no reference collection yet: create one from folders of geotagged photos first."
-            )
-            return None
-        # Walking a folder tree can take long (network drives, huge trees): not on this thread.
-        worker = Worker(jobs.find_photos, paths, name="find photos")
-        worker.signals.result.connect(catch_all(lambda photos: self._locate_found(name, photos)))
-        worker.signals.errored.connect(self.show_error)
-        self.statusBar().showMessage("Looking for photos…")
-        return self.pool.start(worker)
-
-    def _locate_found(self, name: str, photos: list[Path]) -> Any:
-        if not photos:
-            self.show_error(
-                "No photos found in what was dropped (supported: JPEG, PNG, TIFF, WebP, HEIC)."
-            )
-            return None
-        return self.locating.locate(name, photos)
-
-    def open_photos(self) -> None:
-        files = file_dialogs.open_file_names(
-            self,
-            "Photos to locate",
-            "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif);;All files (*)",
-        )
-        if files:
-            self.add_queries(files)
-
-    def open_query_folder(self) -> None:
-        folder = file_dialogs.existing_directory(self, "Folder of photos to locate")
-        if folder:
-            self.add_queries([folder])
-
-    def paste_paths(self) -> None:
-        self.add_queries(paths_from_text(QApplication.clipboard().text()))
-
-    @catch_all
-    def _on_path_entered(self) -> None:
-        text = self.path_edit.text()
-        if text.strip():
-            self.add_queries(paths_from_text(text))
-            self.path_edit.clear()
-
-    def remove_query(self, row: int) -> None:
-        """Remove one query; the selection (and so strip and map) moves to a neighbour."""
-        self.query_model.remove(row)
-        if not self.query_model.rows:
-            self.clear_queries()
-            return
-        self.query_table.selectRow(min(row, len(self.query_model.rows) - 1))
-
-    def clear_queries(self) -> None:
-        self.query_model.clear()
-        self.strip.show_matches(None)
-        self.name_strip()
-        self.locating.render_map(None)
-
-    @catch_all
-    def _on_queries_finished(self, results: list) -> None:
-        self.name_strip()
-
-    def name_strip(self) -> None:
-        """The strip's title names the selected query (escaped: a file name is not markup)."""
-        import html
-
-        row = self.query_table.currentIndex().row()
-        name = self.query_model.rows[row].name if 0 <= row < len(self.query_model.rows) else None
-        self.strip_label.setText(
-            f"<b>Best matches</b> for {html.escape(name)}" if name else "<b>Best matches</b>"
-        )
-
-    def copy_coordinates(self) -> None:
-        result = self.locating.current_result()
-        if result is None or result.predicted is None:
-            self.show_error("Select a located query first.")
-            return
-        text = format_latlon(*result.predicted)
-        QApplication.clipboard().setText(text)
-        self.statusBar().showMessage(f"Copied {text}", 5000)
-
-    def open_current_photo(self) -> None:
-        match = self.strip.current_match() if self.strip.hasFocus() else None
-        row = self.query_table.currentIndex().row()
-        path = match.path if match else (self.query_model.rows[row].path if row >= 0 else None)
-        if path:
-            self.open_in_viewer(str(path))
-
-    def open_in_viewer(self, path: str) -> bool:
-        """Open a photo with the system's viewer; say so when there is none."""
-        if not Path(path).exists():
-            self.show_error(f"Cannot open {path}: the file is not there any more.")
-            return False
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
-            self.show_error(
-                f"No program to open {Path(path).name} was found (is an image viewer installed "
-                "and set as the default for this kind of file?)."
-            )
-            return False
-        return True
 
     # -- dialogs ----------------------------------------------------------------------------------------
     def show_first_run(self) -> None:

@@ -87,8 +87,9 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     if kind == "twostage":
         return (
             f"Finds a shortlist of {params.shortlist} photos per query in a compressed index "
-            f"(about {params.pq_m} bytes per photo in memory), then ranks it exactly with the "
-            f"stored descriptors: close to exact search, far faster on big collections. {when}"
+            f"(about {params.pq_m if params.code == 'pq' else reduced} bytes per photo), then "
+            "ranks it exactly with the stored descriptors: close to exact search, far faster "
+            f"on big collections. {when}"
         )
     if kind == "pca":
         return (

@@ -92,7 +92,7 @@ def test_schema_3_records_the_index_in_use_for_existing_collections(data_dir: Pa
 def test_a_migration_step_is_run_statement_by_statement_never_split_on_semicolons(
     data_dir: Path, monkeypatch
 ):
-    from sciceapp.engine import catalogue_db
+    from sciceapp.engine.catalogue import db as catalogue_db
 
     with closing(catalogue.connect(data_dir)) as conn:
         _add_old_collection(conn)

@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     import sys
     from pathlib import Path
     import sciceapp.atomic
-    from sciceapp.engine.geotag import journal as journal_rows
+    from sciceapp.engine.catalogue import geotag_journal as journal_rows
     from sciceapp.engine.geotag.writer import Journal, WriteRequest
     from sciceapp.engine.geotag.tags import GeoTag
 

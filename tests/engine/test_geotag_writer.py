@@ -335,7 +335,7 @@ def test_a_full_disk_for_the_backup_changes_nothing(journal, jpeg, monkeypatch):
 )
 def test_recovery_names_what_a_crash_left(data_dir, jpeg, content, state):
     """A write left ``pending`` (the process died): the next journal settles it by hash."""
-    from sciceapp.engine.geotag import journal as rows
+    from sciceapp.engine.catalogue import geotag_journal as rows
     from sciceapp.engine.geotag.tags import write_in_file
 
     old = jpeg.read_bytes()

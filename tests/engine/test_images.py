@@ -64,6 +64,16 @@ def test_model_input_is_normalised_whole_image(tmp_path: Path):
     assert tensor[1, 5, 2] == pytest.approx((0 - MEAN[1]) / STD[1], abs=1e-5)
 
 
+def test_model_input_is_each_channel_normalised_in_channel_order():
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8))
+    tensor = images.model_input(image, 32, MEAN, STD)
+    assert tensor.dtype == np.float32 and tensor.flags["C_CONTIGUOUS"]
+    resized = np.asarray(image.resize((32, 32), Image.Resampling.BILINEAR), np.float64) / 255
+    expected = ((resized - np.asarray(MEAN)) / np.asarray(STD)).transpose(2, 0, 1)
+    np.testing.assert_allclose(tensor, expected, atol=1e-6)
+
+
 def test_heic_and_heif_decode(exif_samples: Path):
     for name in ("IMG_5195.HEIC", "samplefilehub.heif"):
         tensor = load_for_model(exif_samples / "phones" / name, 64, MEAN, STD)

@@ -14,7 +14,8 @@ from PySide6.QtCore import Qt
 from ui_helpers import WAIT_MS, run_js
 
 from sciceapp.ui.model_dialog import ModelDialog
-from sciceapp.ui.review_window import COLUMNS, ReviewWindow
+from sciceapp.ui.review_table import COLUMNS
+from sciceapp.ui.review_window import ReviewWindow
 
 
 def test_review_flags_a_photo_whose_gps_disagrees_and_exports(

@@ -20,8 +20,6 @@ order with ``undoing``/``undone``; it refuses a file that changed since sciceapp
 
 from __future__ import annotations
 
-import errno
-import glob
 import hashlib
 import logging
 import os
@@ -32,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sciceapp import paths as app_paths
-from sciceapp.atomic import TEMP_SUFFIX, fsync_dir, is_disk_full, temp_prefix, write_bytes_atomic
+from sciceapp.atomic import fsync_dir, write_bytes_atomic
 from sciceapp.engine import catalogue
-from sciceapp.engine.geotag import journal, tags
-from sciceapp.engine.geotag.journal import ChangeRecord, WriteRecord
+from sciceapp.engine.catalogue import geotag_journal as journal
+from sciceapp.engine.catalogue.geotag_journal import ChangeRecord, WriteRecord
+from sciceapp.engine.geotag import tags, target_files
 from sciceapp.engine.geotag.sidecar import sidecar_path
 from sciceapp.engine.geotag.tags import GeoTag
 from sciceapp.errors import CancelledError, GeotagError
@@ -47,7 +46,6 @@ BACKUP_LIMIT_BYTES = 64 * 1024 * 1024
 """Files up to this size are backed up whole (undo gives the same bytes back); bigger ones
 (large raw files) keep their metadata block only (undo restores every tag, the pixels are never
 touched, but exiv2 may lay the metadata out differently)."""
-READ_ONLY_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -87,48 +85,6 @@ def sha256(data: bytes) -> str:
 
 def target_of(request: WriteRequest) -> Path:
     return sidecar_path(request.photo, request.sidecar) if request.sidecar else request.photo
-
-
-def _os_message(exc: OSError, path: Path, doing: str) -> str:
-    if exc.errno in READ_ONLY_ERRNOS:
-        return (
-            f"{path} is read-only (or on a read-only medium): {exc.strerror}. Nothing was "
-            f"changed; make it writable to {doing} it."
-        )
-    if is_disk_full(exc):
-        return f"The disk holding {path} is full. Nothing was changed; free some space."
-    return f"Cannot {doing} {path}: {exc.strerror or exc}. Nothing was changed."
-
-
-def _check_writable(target: Path) -> None:
-    """Refuse, before journalling, what the user marked read-only or what would fail at the
-    rename. A file without write permission bits is refused even where the rename would work
-    (a folder we may write, or root): read-only is the user's way of saying "leave it"."""
-    folder = target.parent
-    if not folder.is_dir():
-        raise GeotagError(f"The folder {folder} does not exist.")
-    if target.exists() and not (target.stat().st_mode & 0o222 and os.access(target, os.W_OK)):
-        raise GeotagError(
-            f"{target} is read-only (or on a read-only medium). Nothing was changed; make it "
-            "writable first."
-        )
-    if not os.access(folder, os.W_OK):
-        raise GeotagError(
-            f"The folder {folder} is read-only (or on a read-only medium), so {target.name} "
-            "cannot be replaced there. Nothing was changed."
-        )
-
-
-def _replace(target: Path, data: bytes, mode: int | None, times: tuple[int, int] | None) -> None:
-    """Steps 4 of the module docstring: temp file with the original's mode and times, rename."""
-
-    def finish(temp: Path) -> None:
-        if mode is not None:
-            os.chmod(temp, mode & 0o7777)
-        if times is not None:
-            os.utime(temp, ns=times)
-
-    write_bytes_atomic(target, data, before_replace=finish)
 
 
 class Journal:
@@ -193,12 +149,12 @@ class Journal:
         target = Path(target).expanduser().absolute()
         if not photo.is_file():
             raise GeotagError(f"{photo} is not a file.")
-        _check_writable(target)
+        target_files.check_writable(target)
         try:
             old = target.read_bytes() if target.exists() else None
             stat = target.stat() if old is not None else None
         except OSError as exc:
-            raise GeotagError(_os_message(exc, target, "read")) from exc
+            raise GeotagError(target_files.os_message(exc, target, "read")) from exc
         what = str(target)
         by_exiftool = request.sidecar is None and photo.suffix.lower() in tags.IN_PLACE_UNSUPPORTED
         if request.sidecar is None:
@@ -231,10 +187,12 @@ class Journal:
         )
         times = (stat.st_atime_ns, stat.st_mtime_ns) if stat is not None and keep_times else None
         try:
-            _replace(target, new, None if stat is None else stat.st_mode, times)
+            target_files.replace_file(target, new, None if stat is None else stat.st_mode, times)
         except OSError as exc:
-            journal.set_state(conn, write_id, "failed", _os_message(exc, target, "write"))
-            raise GeotagError(_os_message(exc, target, "write")) from exc
+            journal.set_state(
+                conn, write_id, "failed", target_files.os_message(exc, target, "write")
+            )
+            raise GeotagError(target_files.os_message(exc, target, "write")) from exc
         journal.set_state(conn, write_id, "done")
         journal.mark_photo_stale(conn, str(photo))
         log.info("wrote %s (%s)", target, request.tag.source)
@@ -269,7 +227,7 @@ class Journal:
         settled = journal.writes_in(conn, "pending", "undoing")
         for write in settled:
             target = Path(write.target)
-            _remove_temp_files(target)
+            target_files.remove_temp_files(target)
             try:
                 current = sha256(target.read_bytes()) if target.exists() else None
             except OSError:
@@ -318,13 +276,13 @@ class Journal:
         try:
             current = target.read_bytes() if target.exists() else None
         except OSError as exc:
-            raise GeotagError(_os_message(exc, target, "read")) from exc
+            raise GeotagError(target_files.os_message(exc, target, "read")) from exc
         if current is None or sha256(current) != write.new_sha256:
             raise GeotagError(
                 f"{target} changed since sciceapp wrote it (or was removed), so it is left as it "
                 "is; its original is still in the backups."
             )
-        _check_writable(target)
+        target_files.check_writable(target)
         restored = self._restored_bytes(write, current)
         undo_sha = None if restored is None else sha256(restored)
         journal.set_state(conn, write.id, "undoing", undo_sha256=undo_sha)
@@ -334,10 +292,12 @@ class Journal:
                 fsync_dir(target.parent)
             else:
                 times = (write.old_atime_ns, write.old_mtime_ns)
-                _replace(target, restored, write.old_mode, times if None not in times else None)
+                target_files.replace_file(
+                    target, restored, write.old_mode, times if None not in times else None
+                )
         except OSError as exc:
-            journal.set_state(conn, write.id, "done", _os_message(exc, target, "undo"))
-            raise GeotagError(_os_message(exc, target, "restore")) from exc
+            journal.set_state(conn, write.id, "done", target_files.os_message(exc, target, "undo"))
+            raise GeotagError(target_files.os_message(exc, target, "restore")) from exc
         journal.set_state(conn, write.id, "undone")
         journal.mark_photo_stale(conn, write.photo)
         log.info("restored %s", target)
@@ -357,13 +317,3 @@ class Journal:
         if write.backup_kind == "bytes":
             return data
         return tags.restore_metadata(current, data, write.target)
-
-
-def _remove_temp_files(target: Path) -> None:
-    """Temporary files a killed write left beside ``target`` (never the target itself)."""
-    try:
-        leftovers = list(target.parent.glob(f"{glob.escape(temp_prefix(target))}*{TEMP_SUFFIX}"))
-    except OSError:
-        return
-    for path in leftovers:
-        path.unlink(missing_ok=True)

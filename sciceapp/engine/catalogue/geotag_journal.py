@@ -1,4 +1,5 @@
-"""The geotag journal: rows of ``geotag_changes`` and ``geotag_writes`` in the catalogue.
+"""The geotag journal: rows of ``geotag_changes`` and ``geotag_writes`` in the catalogue (what
+``geotag/writer.py`` records before and after each write to a photo).
 
 A *change* is one user action; it holds one *write* per file. A write's ``state``:
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sciceapp.engine import catalogue
+from sciceapp.engine.catalogue.db import now_iso, transaction
 
 BACKUP_DIR = "geotag-backups"
 WRITE_COLUMNS = (
@@ -80,10 +81,10 @@ def _write(row: sqlite3.Row) -> WriteRecord:
 
 
 def start_change(conn: sqlite3.Connection, summary: str) -> int:
-    with catalogue.transaction(conn):
+    with transaction(conn):
         cursor = conn.execute(
             "INSERT INTO geotag_changes (created, summary) VALUES (?, ?)",
-            (catalogue.now_iso(), summary),
+            (now_iso(), summary),
         )
     return int(cursor.lastrowid)
 
@@ -95,7 +96,7 @@ def add_write(conn: sqlite3.Connection, change_id: int, **values: Any) -> int:
     values["sidecar"] = int(values["sidecar"])
     names = ["change_id", *values, "state"]
     marks = ", ".join("?" * len(names))
-    with catalogue.transaction(conn):
+    with transaction(conn):
         cursor = conn.execute(
             f"INSERT INTO geotag_writes ({', '.join(names)}) VALUES ({marks})",
             [change_id, *values.values(), "pending"],
@@ -107,7 +108,7 @@ def set_state(
     conn: sqlite3.Connection, write_id: int, state: str, note: str | None = None, **extra: Any
 ) -> None:
     sets = ", ".join(["state = ?", "note = COALESCE(?, note)", *(f"{k} = ?" for k in extra)])
-    with catalogue.transaction(conn):
+    with transaction(conn):
         conn.execute(
             f"UPDATE geotag_writes SET {sets} WHERE id = ?",
             [state, note, *extra.values(), write_id],
@@ -116,12 +117,12 @@ def set_state(
 
 def settle_change(conn: sqlite3.Connection, change_id: int) -> None:
     """Record a change as undone once none of its writes is in effect any more."""
-    with catalogue.transaction(conn):
+    with transaction(conn):
         conn.execute(
             "UPDATE geotag_changes SET undone = ? WHERE id = ? AND undone IS NULL AND "
             "(SELECT COUNT(*) FROM geotag_writes WHERE change_id = ? AND state = 'done') = 0 "
             "AND (SELECT COUNT(*) FROM geotag_writes WHERE change_id = ? AND state = 'undone') > 0",
-            (catalogue.now_iso(), change_id, change_id, change_id),
+            (now_iso(), change_id, change_id, change_id),
         )
 
 
@@ -154,7 +155,7 @@ def mark_photo_stale(conn: sqlite3.Connection, photo: str) -> int:
     (size and mtime) fails even though the write kept the file's mtime, and a sidecar write
     (which leaves the photo's bytes alone) is picked up too.
     """
-    with catalogue.transaction(conn):
+    with transaction(conn):
         return conn.execute(
             "UPDATE photos SET size = -1 WHERE path = ? AND deleted_gen IS NULL", (photo,)
         ).rowcount

@@ -1,4 +1,4 @@
-"""The catalogue's schema: its ordered migrations (``catalogue_db.migrate`` runs them, one
+"""The catalogue's schema: its ordered migrations (``db.migrate`` runs them, one
 transaction per step, each a tuple of single SQL statements: nothing splits scripts)."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE collections ADD COLUMN index_recall_at_10 REAL",
         "ALTER TABLE collections ADD COLUMN index_note TEXT",
     ),
-    # 4: the geotag journal (engine/geotag/journal.py): every change sciceapp makes to a photo
+    # 4: the geotag journal (geotag_journal.py): every change sciceapp makes to a photo
     # or its sidecar is recorded here *before* the file is replaced, with what to restore.
     # A change is one user action (a `geotag set`, a review --apply, a GPX run); it holds one
     # write per file. ``undo_sha256`` is what the file will be after an undo (NULL: removed).

@@ -1,8 +1,8 @@
 """The catalogue's file: opening it (creating and migrating it, a backup first), the one
 connection class whose every statement turns SQLite's errors into ours (a damaged file, a
 full disk, a read-only folder), transactions, and the integrity check run before writes.
-The statements of the collection code are in ``catalogue.py``; the schema in
-``catalogue_schema.py``."""
+The other statements are in the package's other modules (``__init__.py``); the schema in
+``schema.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sciceapp.engine.catalogue_schema import MIGRATIONS, SCHEMA_VERSION
+from sciceapp.engine.catalogue.schema import MIGRATIONS, SCHEMA_VERSION
 from sciceapp.errors import CollectionError, DataFolderError, SciceappError
 
 log = logging.getLogger(__name__)
