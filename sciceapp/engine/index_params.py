@@ -59,7 +59,8 @@ def describe(kind: str, dim: int, params: IndexParams) -> str:
         code = f"{params.pq_m}-byte PQ codes of a rotated {reduced}-d PCA"
     else:
         code = f"8-bit codes of a {reduced}-d PCA ({reduced} bytes per photo)"
-    lists = f"{params.nlist} lists, {params.nprobe} searched"
+    searched = "all" if params.nprobe >= params.nlist else str(params.nprobe)
+    lists = f"{params.nlist} lists, {searched} searched"
     if kind == "twostage":
         return f"a shortlist of {params.shortlist} from {code} in {lists}"
     return f"{code} in {lists}"
@@ -88,11 +89,13 @@ def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
 def params_from_dict(values: object) -> IndexParams:
     """``IndexParams`` from stored JSON values (``TypeError`` for unknown keys or a non-dict);
     the values themselves are checked by :func:`check_params`. Settings stored before
-    ``code`` existed keep the default code: their collection's next conversion builds it (a
-    file already written tells its own code, ``index.VectorIndex.load``)."""
+    ``code`` existed are those of the version that wrote PQ codes: they read back as ``pq``,
+    so that what ``collection show`` says and what the next conversion builds match the
+    file that collection already has (its other stored settings, ``nprobe`` among them, stay
+    as they were too)."""
     if not isinstance(values, dict):
         raise TypeError(f"index settings must be a JSON object, got {type(values).__name__}")
-    return IndexParams(**values)
+    return IndexParams(**{"code": "pq", **values})
 
 
 def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None) -> int:

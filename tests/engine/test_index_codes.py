@@ -102,10 +102,11 @@ def test_sq8_settings_need_no_pq_training_or_divisor():
 
 
 def test_a_two_stage_file_of_the_pq_version_opens_and_searches_as_it_did():
-    # Its catalogue record has no code (written before codes existed): the default applies
-    # to the settings, and the file tells its own code.
+    # Its catalogue record has no code (written before codes existed): the settings read back
+    # as the PQ code its file holds, and the file tells its own code.
     params = params_from_dict(FIXTURE_PARAMS)
-    assert params.code == "sq8"
+    assert params.code == "pq"
+    assert VectorIndex.load(FIXTURE, "twostage", IndexParams(), mmap=True).params.code == "pq"
     index = VectorIndex.load(FIXTURE, "twostage", params, FIXTURE_SHA256, mmap=True)
     assert index.params.code == "pq" and index.ntotal == 700
     assert isinstance(faiss.downcast_index(index._ivf), faiss.IndexIVFPQ)

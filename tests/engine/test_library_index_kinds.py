@@ -310,3 +310,33 @@ def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
     collection = Library(data_dir).open_collection("city")
     (hits,) = collection.search(own_descriptors(collection, more[:1]), 3)
     assert hits[0][0].path == str(more[0]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_show_describes_the_code_the_saved_file_holds_not_the_default(
+    data_dir: Path, toy_model: Path, make_photos
+):
+    # A two-stage collection built before sq8 codes existed: PQ codes in its file, settings
+    # stored without a code.
+    import sqlite3
+    from contextlib import closing
+
+    from sciceapp.engine import catalogue
+
+    library = Library(data_dir)
+    params = IndexParams(pca_dim=16, nlist=2, pq_m=16, pq_bits=2, shortlist=8, code="pq")
+    collection = library.create_collection(
+        "old", toy_model, index_kind="twostage", index_params=params, local_features=False
+    )
+    collection.add(make_photos(SMALL_IVFPQ_MIN))
+    assert "16-byte PQ codes" in library.open_collection("old").summary().index_settings
+    stored = dict(vars(params))
+    del stored["code"]
+    with closing(sqlite3.connect(data_dir / catalogue.FILE_NAME)) as conn, conn:
+        conn.execute("UPDATE collections SET index_params = ?", (json.dumps(stored),))
+    reopened = library.open_collection("old")
+    assert reopened.index_params.code == "pq"
+    summary = reopened.summary()
+    assert summary.index_kind_used == "twostage"
+    assert summary.index_settings == (
+        "a shortlist of 8 from 16-byte PQ codes of a rotated 16-d PCA in 2 lists, all searched"
+    )
