@@ -103,11 +103,7 @@ class DescriptorStore(StoreFiles):
         self._order = None if self._sorted else np.argsort(self.ids, kind="stable")
 
     def _check_lengths(self, n_deleted: int) -> None:
-        wanted = {
-            VECTORS_FILE: self.rows * self.dim * self.row_type.itemsize,
-            IDS_FILE: self.rows * ID_TYPE.itemsize,
-            DELETED_FILE: n_deleted * ID_TYPE.itemsize,
-        }
+        wanted = self.file_sizes(self.rows, n_deleted)
         for name, size in wanted.items():
             found = (self.root / name).stat().st_size if (self.root / name).exists() else -1
             if found < size:
@@ -152,7 +148,7 @@ class DescriptorStore(StoreFiles):
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """``(first_row, float32 [n, dim])`` over every row (dead ones too), in file order."""
-        step = chunk_rows or max(1, CHUNK_BYTES // (self.dim * self.row_type.itemsize))
+        step = chunk_rows or max(1, CHUNK_BYTES // self.row_bytes)
         for start in range(0, self.rows, step):
             block = self.vectors[start : start + step]
             yield start, np.asarray(block, dtype=np.float32)
@@ -169,7 +165,7 @@ class DescriptorStore(StoreFiles):
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         best_s = np.full((len(queries), k), MISSING_SCORE, np.float32)
         best_r = np.full((len(queries), k), -1, np.int64)
-        step = max(1, CHUNK_BYTES // (self.dim * self.row_type.itemsize))
+        step = max(1, CHUNK_BYTES // self.row_bytes)
         for start in range(0, self.rows, step):
             block = self.vectors[start : start + step]  # as stored: faiss scans float16
             live = self.live[start : start + len(block)]
@@ -218,7 +214,7 @@ class DescriptorStore(StoreFiles):
         touched through the map unasked (benchmarks/RESULTS.md, "Two-stage latency")."""
         if not len(rows) or not hasattr(os, "posix_fadvise"):
             return
-        row_bytes = self.dim * self.row_type.itemsize
+        row_bytes = self.row_bytes
         fd = os.open(self.root / VECTORS_FILE, os.O_RDONLY)
         try:
             for row in rows:
@@ -228,7 +224,7 @@ class DescriptorStore(StoreFiles):
 
     def verify(self) -> None:
         """Re-read every committed segment and check its SHA-256 (``CollectionError`` if not)."""
-        row_bytes = self.dim * self.row_type.itemsize
+        row_bytes = self.row_bytes
         for seg in self.segments:
             digests = {}
             for name, first, count, size in (

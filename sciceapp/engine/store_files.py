@@ -139,6 +139,19 @@ class StoreFiles:
     def _open(self) -> None:
         raise NotImplementedError
 
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one stored descriptor."""
+        return self.dim * self.row_type.itemsize
+
+    def file_sizes(self, rows: int, deleted: int) -> dict[str, int]:
+        """The byte length of each file when it holds ``rows`` rows and ``deleted`` deletions."""
+        return {
+            VECTORS_FILE: rows * self.row_bytes,
+            IDS_FILE: rows * ID_TYPE.itemsize,
+            DELETED_FILE: deleted * ID_TYPE.itemsize,
+        }
+
 
 def segment_digest(digests: dict) -> str:
     """A segment's checksum: SHA-256 over the SHA-256 digests of its vector, id and deleted

@@ -34,11 +34,7 @@ class StoreWriter(StoreFiles):
     def _open(self) -> None:
         self.rows, self.deleted = ends(self.segments)
         self._files = {}
-        self._committed = {
-            VECTORS_FILE: self.rows * self.dim * self.row_type.itemsize,
-            IDS_FILE: self.rows * ID_TYPE.itemsize,
-            DELETED_FILE: self.deleted * ID_TYPE.itemsize,
-        }
+        self._committed = self.file_sizes(self.rows, self.deleted)
         self.rollback()
         self._files = {name: open(self.root / name, "ab") for name in self._committed}  # noqa: SIM115 - closed by close()
         self._start_pending()
@@ -104,11 +100,7 @@ class StoreWriter(StoreFiles):
         """The catalogue holds ``segment`` now: it becomes part of the committed files."""
         self.segments.append(segment)
         self.rows, self.deleted = segment.end_row, segment.end_deleted
-        self._committed = {
-            VECTORS_FILE: self.rows * self.dim * self.row_type.itemsize,
-            IDS_FILE: self.rows * ID_TYPE.itemsize,
-            DELETED_FILE: self.deleted * ID_TYPE.itemsize,
-        }
+        self._committed = self.file_sizes(self.rows, self.deleted)
         self._start_pending()
 
     def reader(self, include_pending: Segment | None = None):
