@@ -90,6 +90,8 @@ def make_index(code: str, d: int, nlist: int) -> faiss.Index:
             "sqfp16": faiss.ScalarQuantizer.QT_fp16,
         }[code]
         index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, qtype, faiss.METRIC_L2)
+    elif code.startswith("fs"):
+        index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, int(code[2:]), 4)
     else:
         index = faiss.IndexIVFPQ(quantizer, d, nlist, int(code[2:]), 8)
     _KEEP.append(quantizer)  # the IVF does not own its quantizer
@@ -133,7 +135,7 @@ def main() -> None:
             for nlist in [0] if code == "flat" else args.nlists:
                 index = make_index(code, d, nlist)
                 t0 = time.perf_counter()
-                if code.startswith("pq"):
+                if code.startswith(("pq", "fs")):
                     rotation = faiss.RandomRotationMatrix(d, d)
                     rotation.init(123)
                     index = faiss.IndexPreTransform(rotation, index)
@@ -172,7 +174,9 @@ def row(args, code, d, nlist, nprobe, index, q, exact, n, built) -> None:
         faiss_search(index, rest[i : i + 8], s)
     batch = (time.perf_counter() - t0) * 1000 / max(1, len(rest))
     size = {"flat": 4 * d, "sq8": d, "sq6": 0.75 * d, "sq4": 0.5 * d, "sqfp16": 2 * d}
-    per = size.get(code, int(code[2:]) if code.startswith("pq") else 0) + (8 if nlist else 0)
+    per = size.get(code, 0) + (8 if nlist else 0)
+    if code.startswith(("pq", "fs")):
+        per += int(code[2:]) / (2 if code.startswith("fs") else 1)
     scanned = n * nprobe / nlist if nlist else n
     print(
         f"| {code} | {d} | {nlist or '-'} | {nprobe or '-'} | {per:.0f} | {scanned:,.0f} | "

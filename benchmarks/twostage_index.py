@@ -9,8 +9,9 @@ For a snapshot of ``twostage_store.py``: the app's faiss structure for the kind
 app's step-by-step ``index_faiss.train_ivf`` on the projected training vectors, every stored
 row's projection added under its row number, saved with ``VectorIndex.save``. Adding the
 cached projections is what ``VectorIndex.add`` computes (the same PCA, then the IVF), without
-projecting the store a second time. ``meta.json`` gets the settings, the file's SHA-256 and
-the seconds of each step, which ``bench_twostage.py search`` reads.
+projecting the store a second time (for the rotated codes, ``pq`` and ``pq4``, the cache is
+rotated as the app's PCA would be: :func:`rotate`). ``meta.json`` gets the settings, the
+file's SHA-256 and the seconds of each step, which ``bench_twostage.py search`` reads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,23 @@ from sciceapp.engine.index import IndexParams, VectorIndex
 from sciceapp.engine.index_faiss import new_faiss_index, train_ivf
 
 ADD_ROWS = 50_000
+
+
+def rotate(pca, proj, train_proj):
+    """What ``faiss.PCAMatrix(..., random_rotation=True)`` fits, from the cached unrotated PCA:
+    its matrix and offset multiplied by a random rotation ``R`` (``A' = R A``, ``b' = R b``), and
+    the cached projections rotated the same way (``x R^T``), block by block."""
+    d = pca.d_out
+    rotation = faiss.RandomRotationMatrix(d, d)
+    rotation.init(1234)
+    r = faiss.vector_to_array(rotation.A).reshape(d, d)
+    a = faiss.vector_to_array(pca.A).reshape(d, pca.d_in)
+    faiss.copy_array_to_vector((r @ a).astype(np.float32).ravel(), pca.A)
+    faiss.copy_array_to_vector((r @ faiss.vector_to_array(pca.b)).astype(np.float32), pca.b)
+    out = np.empty(proj.shape, np.float32)
+    for start in range(0, len(proj), ADD_ROWS):
+        out[start : start + ADD_ROWS] = proj[start : start + ADD_ROWS] @ r.T
+    return out, (train_proj @ r.T).astype(np.float32)
 
 
 def main() -> None:
@@ -60,6 +78,8 @@ def main() -> None:
     kind = "twostage"
     _, parts = new_faiss_index(meta["dim"], kind, params)
     ivf = parts[1]
+    if args.code in ("pq", "pq4"):  # the app's PCA is rotated for these codes: rotate the cache
+        proj, train_proj = rotate(pca, proj, train_proj)
     t0 = time.perf_counter()
     train_ivf(ivf, np.ascontiguousarray(train_proj), None)
     times = {"train ivf": time.perf_counter() - t0}

@@ -63,16 +63,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("--nlist", "ivfpq, twostage: inverted lists (default 256)"),
         ("--pq-m", "ivfpq, twostage with --code pq: bytes per photo (default 128)"),
         ("--pq-bits", "ivfpq, twostage with --code pq: bits per code (default 8)"),
-        ("--nprobe", "ivfpq, twostage: lists searched (default 128)"),
-        ("--shortlist", "twostage: photos re-ranked exactly per query (default 256)"),
+        ("--nprobe", "ivfpq, twostage: lists searched (default 256: all of the default lists)"),
+        ("--shortlist", "twostage: photos re-ranked exactly per query (default 1024)"),
     ):
         low, high = INDEX_PARAM_RANGES[option[2:].replace("-", "_")]
         tuning.add_argument(option, type=integer(low, high), help=f"{text}; {low} to {high}")
     tuning.add_argument(
         "--code",
         choices=INDEX_CODES,
-        help="twostage: the shortlist's codes: sq8, 8 bits per reduced value (default; "
-        "pca-dim bytes per photo), or pq, pq-m bytes per photo (less recall)",
+        help="twostage: the shortlist's codes: pq4, 4-bit fast-scan codes, one per 2 reduced "
+        "values (default; pca-dim/4 bytes per photo), sq8, 8 bits per reduced value (pca-dim "
+        "bytes, about 8x slower to scan), or pq, pq-m bytes per photo (less recall)",
     )
     create.set_defaults(func=_create)
 

@@ -23,9 +23,10 @@ INDEX_PARAM_RANGES: dict[str, tuple[int, int]] = {
 """Allowed values (inclusive) of each compressed-index setting. faiss aborts the process
 (SIGSEGV) on some values outside these, so nothing reaches it unchecked
 (``engine.index.check_params``)."""
-INDEX_CODES = ("sq8", "pq")
-"""The two-stage kind's shortlist codes (``engine.index_params``): 8 bits per PCA-reduced
-value, or product quantisation (the first two-stage files)."""
+INDEX_CODES = ("pq4", "sq8", "pq")
+"""The two-stage kind's shortlist codes (``engine.index_params``), the default first: 4-bit
+fast-scan product quantisation, 8 bits per PCA-reduced value, or the 8-bit product
+quantisation of the first two-stage files."""
 DEFAULT_VERIFY_TOP_K = 20
 """Matches per query checked by geometric verification (local features, two-view fit)."""
 AUTO_TWOSTAGE_FROM = 10_000

@@ -13,46 +13,35 @@ Kinds (one table, :data:`KINDS`):
 - ``twostage``: an IVF index of the PCA-reduced vectors as a shortlist of ``shortlist``
   photos per query, which the collection re-ranks exactly with the full vectors of its
   descriptor store (``store.DescriptorStore.rerank``); this module holds the shortlist part.
-  Its code (``params.code``): ``sq8``, 8 bits per reduced value (``pca_dim`` bytes per
-  photo), or ``pq``, the ``ivfpq`` index's codes (the first two-stage files).
+  Its code (``params.code``, ``index_params.py``): ``pq4``, 4-bit fast-scan codes
+  (``index_fastscan.py``); ``sq8``, 8 bits per reduced value; or ``pq``, the ``ivfpq``
+  index's codes (the first two-stage files).
 
 Descriptors are L2-normalised, so for the reduced kinds the squared L2 distance ``d2`` in the
 reduced space approximates ``2 - 2 * cosine``; their scores are reported as ``1 - d2 / 2`` so
 that every kind returns cosine-like similarities (higher is better) on the same scale.
 ``VectorIndex.build`` falls back to ``flat`` when there are too few vectors to train on.
-
-Files: ``save`` writes faiss' own format (``faiss.write_index`` through a callback that
-hashes the bytes as they stream to the file, so nothing is serialised into memory first) and
-returns the SHA-256; ``load`` checks that checksum by streaming the file, then hands the path
-to ``faiss.read_index``; with ``mmap=True`` (``IO_FLAG_MMAP_IFC``) the flat parts of the index
-(the reduced vectors of ``pca``) stay in the file's pages instead of being copied into memory.
-The kind and parameters are recorded by the caller (the catalogue), not in the file; a
-``twostage`` file tells its code by its structure. Settings and their checks are in
-``index_params.py``, the faiss structures, their step-by-step training and the BLAS switch in
-``index_faiss.py``, recall@k in ``index_recall.py``.
-The files of sciceapp before the descriptor store (a magic line and a JSON header before the
+Files are faiss' own format (``index_files.py``); the faiss structures, their step-by-step
+training and the BLAS switch are in ``index_faiss.py``, recall@k in ``index_recall.py``. The
+files of sciceapp before the descriptor store (a magic line and a JSON header before the
 faiss bytes) are read by ``migration.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import faiss
 import numpy as np
 
-from sciceapp.atomic import atomic_write
+from sciceapp.engine import index_fastscan, index_files
 from sciceapp.engine.index_faiss import (  # noqa: F401 - faiss_search, re-exported
     CODE_OF_STRUCTURE,
-    STRUCTURES,
     check_cancel,
     faiss_search,
-    kind_of_structure,
     new_faiss_index,
     pre_transform,
     structure_of,
@@ -71,7 +60,6 @@ from sciceapp.engine.index_params import (  # noqa: F401 - the settings' names, 
 from sciceapp.engine.index_recall import recall_at_k, recall_vs_exact  # noqa: F401
 from sciceapp.errors import CollectionError
 from sciceapp.progress import CancelToken
-from sciceapp.reading import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +206,10 @@ class VectorIndex:
         ids = _as_ids(ids)
         if len(ids) == 0 or self.ntotal == 0:
             return 0
+        if self.kind == "twostage" and self.params.code == "pq4":
+            removed = index_fastscan.remove_ids(self._ivf, ids)  # not faiss': see there
+            self._index.ntotal = self._ivf.ntotal
+            return removed
         return int(self._index.remove_ids(ids))
 
     # -- querying ---------------------------------------------------------------------------
@@ -269,21 +261,10 @@ class VectorIndex:
         scores = np.where(ids >= 0, scores, MISSING_SCORE).astype(np.float32)
         return scores, ids.astype(np.int64)
 
-    # -- files ------------------------------------------------------------------------------
+    # -- files (index_files.py) -------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write faiss' format atomically (temp file, fsync, ``os.replace``), hashing the bytes
-        as faiss streams them; returns their SHA-256 (for :meth:`load`)."""
-        digest = hashlib.sha256()
-        with atomic_write(path, "wb") as handle:
-
-            def write(chunk: bytes) -> int:
-                digest.update(chunk)
-                return handle.write(chunk)
-
-            writer = faiss.PyCallbackIOWriter(write)
-            faiss.write_index(self._index, writer)
-            del writer  # flushes faiss' buffer into ``write``
-        return digest.hexdigest()
+        """Write faiss' format atomically, returning the bytes' SHA-256 (``index_files.save``)."""
+        return index_files.save(self._index, path)
 
     @classmethod
     def load(
@@ -295,38 +276,9 @@ class VectorIndex:
         mmap: bool = False,
         fix: str = REBUILD_HINT,
     ) -> VectorIndex:
-        """Read a file written by :meth:`save`, checking ``sha256`` first when given.
-
-        ``kind``: the kind recorded for it (``None``: told from the file; ``twostage`` files
-        read as ``ivfpq`` then). ``mmap``: keep flat parts in the file's pages (read-only use).
-        ``CollectionError`` (ending with ``fix``) if the file is missing, damaged (its
-        checksum is not ``sha256``: the catalogue's record of the file it saved, so a file
-        copied from another collection or restored from an older save is refused too) or not
-        a faiss index.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise CollectionError(f"Cannot read the index file {path}: it is missing. {fix}")
-        if sha256 is not None:
-            try:
-                found = sha256_file(path)
-            except OSError as exc:
-                raise CollectionError(f"Cannot read the index file {path}: {exc}. {fix}") from exc
-            if found != sha256:
-                raise CollectionError(
-                    f"The index file {path} is truncated or corrupt (checksum mismatch). {fix}"
-                )
-        flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
-        try:
-            faiss_index = faiss.read_index(str(path), flags)
-        except RuntimeError as exc:
-            raise CollectionError(f"faiss cannot read the index file {path}: {exc}. {fix}") from exc
-        found = structure_of(faiss_index)
-        if found is None or (kind is not None and found not in STRUCTURES[kind]):
-            raise CollectionError(
-                f"The index file {path} is not a {kind or 'sciceapp'} index. {fix}"
-            )
-        return cls._wrap(faiss_index, kind or kind_of_structure(found), params or IndexParams())
+        """A file written by :meth:`save` (``index_files.read``, which checks ``sha256``)."""
+        faiss_index, kind = index_files.read(path, kind, sha256, mmap, fix)
+        return cls._wrap(faiss_index, kind, params or IndexParams())
 
     @classmethod
     def _wrap(cls, faiss_index: faiss.Index, kind: str, params: IndexParams) -> VectorIndex:

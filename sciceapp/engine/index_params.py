@@ -4,7 +4,7 @@ Kinds (see ``index.py`` for what each stores): ``flat``, ``pca``, ``ivfpq``, ``t
 The two IVF kinds share ``nlist`` and ``nprobe``; ``twostage`` encodes its shortlist with one
 of :data:`CODES`:
 
-- ``sq8`` (the default since it was measured): the PCA-reduced vectors, each value in 8 bits
+- ``sq8``: the PCA-reduced vectors, each value in 8 bits
   (faiss' scalar quantiser, per-dimension ranges, on the residual to the list's centroid):
   ``pca_dim`` bytes per photo. On the hard data at 100k-1M base-size photos it keeps what an
   exact search of the reduced vectors keeps (benchmarks/RESULTS.md, "Shortlist codes").
@@ -24,6 +24,11 @@ KINDS = ("flat", "pca", "ivfpq", "twostage")
 IVF_KINDS = ("ivfpq", "twostage")
 CODES = INDEX_CODES
 KMEANS_POINTS_PER_CENTROID = 39
+PQ4_VALUES_PER_CODE = 2
+"""``pq4``: reduced values per 4-bit code (1024 dimensions: 512 codes, 256 bytes a photo).
+Measured at 1M photos, every list searched (RESULTS, "Fast-scan shortlist"): 2 values per
+code keep 0.961 of the exact top-10 in a shortlist of 1024, 4 values per code (128 bytes)
+0.927."""
 
 
 @dataclass
@@ -34,13 +39,16 @@ class IndexParams:
     nlist: int = 256  # 4k photos per list at 1M; suggested_nlist() for bigger collections
     pq_m: int = 128
     pq_bits: int = 8
-    # Lists searched: half of the default 256. On the hard benchmark data (100k base-size
-    # photos) the lists, not the codes, bound the shortlist: with sq8 codes a query's exact
-    # top-10 is 0.83 in the shortlist at nprobe 32, 0.91 at 64, 0.955 at 128, 0.978 at all
-    # 256 (benchmarks/RESULTS.md, "Shortlist codes").
-    nprobe: int = 128
-    shortlist: int = 256  # twostage: photos per query re-ranked with their full vectors
-    code: str = "sq8"  # twostage: how the shortlist's vectors are encoded (CODES)
+    # Lists searched: all of the default 256. On the hard benchmark data a query's neighbours
+    # lie in many lists, so the lists searched bound the shortlist: at 1M photos with pq4
+    # codes a query's exact top-10 is 0.942 in a shortlist of 1024 at nprobe 128, 0.961 at
+    # 256 (with sq8: 0.949 and 0.968); the fast-scan codes make scanning all of them cheap
+    # (benchmarks/RESULTS.md, "Fast-scan shortlist").
+    nprobe: int = 256
+    # twostage: photos per query re-ranked with their full vectors. At 1M photos (pq4, every
+    # list) the shortlist holds 0.920 of the exact top-10 at 256, 0.942 at 512, 0.961 at 1024.
+    shortlist: int = 1024
+    code: str = "pq4"  # twostage: how the shortlist's vectors are encoded (CODES)
 
     def effective_pca_dim(self, dim: int) -> int:
         return min(self.pca_dim, dim)
@@ -50,6 +58,16 @@ class IndexParams:
         return kind == "ivfpq" or (kind == "twostage" and self.code == "pq")
 
 
+def code_bytes(kind: str, dim: int, params: IndexParams) -> int:
+    """Bytes per photo of a trained ``kind``'s codes (ids and fixed parts not counted)."""
+    reduced = params.effective_pca_dim(dim)
+    if params.uses_pq(kind):
+        return params.pq_m * params.pq_bits // 8
+    if kind == "twostage" and params.code == "pq4":
+        return reduced // PQ4_VALUES_PER_CODE // 2
+    return reduced if kind == "twostage" else 4 * reduced
+
+
 def describe(kind: str, dim: int, params: IndexParams) -> str:
     """What a trained ``kind`` index holds, in words (``collection show``)."""
     reduced = params.effective_pca_dim(dim)
@@ -57,6 +75,9 @@ def describe(kind: str, dim: int, params: IndexParams) -> str:
         return f"{reduced}-d PCA, searched exactly"
     if params.uses_pq(kind):
         code = f"{params.pq_m}-byte PQ codes of a rotated {reduced}-d PCA"
+    elif kind == "twostage" and params.code == "pq4":
+        size = code_bytes(kind, dim, params)
+        code = f"4-bit fast-scan PQ codes of a rotated {reduced}-d PCA ({size} bytes per photo)"
     else:
         code = f"8-bit codes of a {reduced}-d PCA ({reduced} bytes per photo)"
     searched = "all" if params.nprobe >= params.nlist else str(params.nprobe)
@@ -79,10 +100,13 @@ def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
             raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
     if params.code not in CODES:
         raise ValueError(f"code must be one of {', '.join(CODES)}, got {params.code!r}.")
-    if params.uses_pq(kind):
-        reduced = params.effective_pca_dim(dim)
-        if reduced % params.pq_m:
-            raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
+    reduced = params.effective_pca_dim(dim)
+    if params.uses_pq(kind) and reduced % params.pq_m:
+        raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
+    if kind == "twostage" and params.code == "pq4" and reduced % PQ4_VALUES_PER_CODE:
+        raise ValueError(
+            f"The pq4 code needs a reduced size divisible by {PQ4_VALUES_PER_CODE}, got {reduced}."
+        )
     return params
 
 
@@ -110,6 +134,8 @@ def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None)
     needed = [KMEANS_POINTS_PER_CENTROID * params.nlist, pca_dim]  # ivfpq and twostage
     if params.uses_pq(kind):
         needed.append(KMEANS_POINTS_PER_CENTROID * 2**params.pq_bits)
+    elif kind == "twostage" and params.code == "pq4":
+        needed.append(KMEANS_POINTS_PER_CENTROID * 2**4)
     return max(needed)
 
 

@@ -61,6 +61,7 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     model is unknown, so the numbers that depend on it are left out)."""
     from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
     from sciceapp.engine.index import IndexParams, min_training_vectors
+    from sciceapp.engine.index_params import code_bytes
 
     params = IndexParams()
     if kind == "auto":
@@ -87,7 +88,8 @@ def index_kind_help(kind: str, descriptor_dim: int | None) -> str:
     if kind == "twostage":
         return (
             f"Finds a shortlist of {params.shortlist} photos per query in a compressed index "
-            f"(about {params.pq_m if params.code == 'pq' else reduced} bytes per photo), then "
+            f"(about {code_bytes(kind, descriptor_dim or params.pca_dim, params)} bytes per "
+            "photo), then "
             "ranks it exactly with the stored descriptors: close to exact search, far faster "
             f"on big collections. {when}"
         )

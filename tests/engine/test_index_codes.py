@@ -1,5 +1,5 @@
 """The two-stage kind's shortlist codes: 8-bit scalar quantisation of the PCA-reduced vectors
-(``sq8``, the default), and the product-quantisation files of the first two-stage version,
+(``sq8``; the default ``pq4`` is in test_index_fastscan.py), and the product-quantisation files of the first two-stage version,
 which must still open and search."""
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
 def test_twostage_stores_one_byte_per_reduced_value_and_keeps_the_reduced_neighbours(
     vectors, tmp_path
 ):
-    params = IndexParams(pca_dim=32, nlist=8, nprobe=8, pq_m=4, pq_bits=5)
-    assert params.code == "sq8"  # the default code
+    params = IndexParams(pca_dim=32, nlist=8, nprobe=8, pq_m=4, pq_bits=5, code="sq8")
     ids = np.arange(len(vectors))
     sq8 = VectorIndex.build(DIM, ids, vectors, "twostage", params)
     pq = VectorIndex.build(
@@ -90,14 +89,14 @@ def test_twostage_stores_one_byte_per_reduced_value_and_keeps_the_reduced_neighb
 
 
 def test_sq8_settings_need_no_pq_training_or_divisor():
-    params = IndexParams(pca_dim=30, nlist=4, pq_m=7, pq_bits=8)
+    params = IndexParams(pca_dim=30, nlist=4, pq_m=7, pq_bits=8, code="sq8")
     check_params("twostage", 64, params)  # pq_m need not divide 30: sq8 uses no PQ
     assert min_training_vectors("twostage", 64, params) == 39 * 4  # not 39 * 2**8
     pq = IndexParams(**{**params.__dict__, "code": "pq"})
     assert min_training_vectors("twostage", 64, pq) == 39 * 256
     with pytest.raises(ValueError, match="pq_m=7 must divide"):
         check_params("twostage", 64, pq)
-    with pytest.raises(ValueError, match="code must be one of sq8, pq"):
+    with pytest.raises(ValueError, match="code must be one of pq4, sq8, pq"):
         check_params("twostage", 64, IndexParams(code="sq4"))
 
 
@@ -116,7 +115,7 @@ def test_a_two_stage_file_of_the_pq_version_opens_and_searches_as_it_did():
 
 
 def test_an_sq8_file_reads_back_as_twostage_with_its_code(vectors, tmp_path):
-    params = IndexParams(pca_dim=32, nlist=8, nprobe=8)
+    params = IndexParams(pca_dim=32, nlist=8, nprobe=8, code="sq8")
     built = VectorIndex.build(DIM, np.arange(len(vectors)), vectors, "twostage", params)
     sha = built.save(tmp_path / "i.faiss")
     loaded = VectorIndex.load(tmp_path / "i.faiss", None, None, sha, mmap=True)
@@ -128,7 +127,8 @@ def test_an_sq8_file_reads_back_as_twostage_with_its_code(vectors, tmp_path):
     )
 
 
-def test_cancel_stops_sq8_training_in_its_coarse_k_means(vectors, monkeypatch):
+@pytest.mark.parametrize("code", ["sq8", "pq4"])
+def test_cancel_stops_training_in_its_coarse_k_means(code, vectors, monkeypatch):
     token = CancelToken()
     real = index_faiss.kmeans
     calls = []
@@ -139,7 +139,7 @@ def test_cancel_stops_sq8_training_in_its_coarse_k_means(vectors, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(index_faiss, "kmeans", cancel_inside)
-    index = VectorIndex(DIM, "twostage", IndexParams(pca_dim=32, nlist=8))
+    index = VectorIndex(DIM, "twostage", IndexParams(pca_dim=32, nlist=8, code=code))
     with pytest.raises(CancelledError):
         index.train(vectors, token)
     assert calls == [1] and not index.is_trained

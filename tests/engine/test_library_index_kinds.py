@@ -245,7 +245,7 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
     from sciceapp.progress import CancelToken
 
     # A shortlist as long as the collection: the exact re-rank must then give exact's answers.
-    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, shortlist=78)
+    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, shortlist=78, code="sq8")
     needed = min_training_vectors("twostage", 48, params)  # 78
     collection = Library(data_dir).create_collection("t", toy_model, "twostage", params)
     photos = make_photos(needed)
@@ -284,7 +284,8 @@ def test_auto_is_exact_below_the_crossover_then_two_stage_and_show_says_why(
     monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", SMALL_IVFPQ_MIN + 4)
     dd = ["--data-dir", str(data_dir)]
     create = [*dd, "collection", "create", "city", "--model", str(toy_model)]
-    assert main([*create, "--local-features", "off", *SMALL_IVFPQ, "--shortlist", "8"]) == 0
+    small = [*SMALL_IVFPQ, "--shortlist", "8", "--code", "sq8"]  # pq4 trains on 624 at least
+    assert main([*create, "--local-features", "off", *small]) == 0
     assert "chosen automatically: below 160 photos exact search is faster" in (
         capsys.readouterr().out
     )
