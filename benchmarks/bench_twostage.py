@@ -526,9 +526,8 @@ def crossover(args) -> None:
     )
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
-        faiss_index = faiss.clone_index(full._index)
-        faiss_index.remove_ids(faiss.IDSelectorRange(n, 2**62))
-        index = VectorIndex._wrap(faiss_index, "twostage", params)
+        index = VectorIndex._wrap(faiss.clone_index(full._index), "twostage", params)
+        index.remove(np.arange(n, full.ntotal))  # the app's removal (pq4 codes: not faiss')
         part = [Segment(1, 0, n, 0, 0, "")]
         f16 = DescriptorStore(folder.parent / "collection", dim, "float16", part)
         searches = {"f16": OpenIndex(1, "flat", f16, None, params)}

@@ -44,6 +44,7 @@ from sciceapp.engine.index_faiss import (  # noqa: F401 - faiss_search, re-expor
     faiss_search,
     new_faiss_index,
     pre_transform,
+    search_in_parts,
     structure_of,
     train_ivf,
 )
@@ -256,7 +257,10 @@ class VectorIndex:
         if self.ntotal == 0:
             shape = (len(queries), k)
             return np.full(shape, MISSING_SCORE, np.float32), np.full(shape, -1, np.int64)
-        distances, ids = faiss_search(self._index, queries, k)
+        if self.kind == "twostage":
+            distances, ids = search_in_parts(self._index, self._ivf, queries, k)
+        else:
+            distances, ids = faiss_search(self._index, queries, k)
         scores = distances if self.kind == "flat" else 1.0 - distances / 2.0
         scores = np.where(ids >= 0, scores, MISSING_SCORE).astype(np.float32)
         return scores, ids.astype(np.int64)

@@ -121,3 +121,34 @@ def test_pq4_settings_are_checked_before_faiss():
     assert min_training_vectors("twostage", 10752, big) == 39 * big.nlist
     with pytest.raises(ValueError, match="pq4 code needs a reduced size divisible by 2, got 31"):
         check_params("twostage", DIM, IndexParams(pca_dim=31, code="pq4"))
+
+
+@pytest.mark.parametrize("code", ["pq4", "sq8"])
+@pytest.mark.parametrize("cores", [2, 3])
+def test_a_single_query_scans_its_lists_on_every_core_with_the_same_answer(
+    code, cores, vectors, monkeypatch
+):
+    from sciceapp.engine import index_faiss, parallel
+
+    params = IndexParams(pca_dim=32, nlist=8, nprobe=7, code=code)
+    index = VectorIndex.build(DIM, np.arange(5000), vectors[:5000], "twostage", params)
+    monkeypatch.setattr(parallel, "cores", lambda: cores)
+    parts = []
+    real_pool = parallel.pool()
+
+    class Counting:
+        def map(self, fn, items):
+            items = list(items)
+            parts.append(len(items))
+            return real_pool.map(fn, items)
+
+    monkeypatch.setattr(index_faiss.parallel, "pool", lambda: Counting())
+    for q in range(5000, 5020):
+        scores, ids = index.search(vectors[q : q + 1], 50)
+        distances, whole = index_faiss.faiss_search(index._index, vectors[q : q + 1], 50)
+        np.testing.assert_allclose(scores, 1 - distances / 2, atol=1e-6)
+        assert set(ids[0].tolist()) == set(whole[0].tolist()) or np.unique(distances).size < 50
+    assert parts == [cores] * 20  # each single query in parts: 7 lists over the cores
+    parts.clear()
+    index.search(vectors[5000 : 5000 + cores], 50)  # as many queries as cores: faiss' own
+    assert parts == []

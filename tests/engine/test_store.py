@@ -128,3 +128,50 @@ def test_rerank_of_a_batch_asks_for_all_rows_at_once_then_scores_exactly(
         assert ids[q].tolist() == [wanted[i] for i in order]
         assert np.allclose(scores[q], exact[order], atol=1e-6)
     assert ids[2].tolist() == [-1] * 3 and np.isneginf(scores[2]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_rows_scored_in_the_reused_buffer_match_a_fresh_scan_in_every_thread(dtype):
+    import threading
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((500, 96)).astype(dtype)
+    queries = rng.standard_normal((12, 96)).astype(np.float32)
+    picks = [np.sort(rng.choice(500, size, replace=False)) for size in (300, 7, 120, 1, 300)]
+    results: dict[tuple[int, int], tuple] = {}
+
+    def score_all(thread: int) -> None:
+        for q, rows in enumerate(picks * 2):  # sizes go up and down: the buffer is reused
+            results[thread, q] = store_module.top_of_rows(vectors, rows, queries[q : q + 1], 5)
+
+    threads = [threading.Thread(target=score_all, args=(t,)) for t in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for (_, q), (scores, top) in results.items():
+        rows = (picks * 2)[q]
+        want_s, want_top = store_module.top_inner_products(vectors[rows], queries[q : q + 1], 5)
+        np.testing.assert_array_equal(top, want_top)
+        np.testing.assert_allclose(scores, want_s, rtol=1e-5, atol=1e-4)
+        assert top.shape == (1, min(5, len(rows)))
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3, 8])
+def test_rerank_split_over_the_cores_gives_the_exact_order(tmp_path, cores, monkeypatch):
+    from sciceapp.engine import parallel
+
+    segments, vectors = _write(tmp_path, "float16", batches=((40, 0), (30, 1)))
+    store = DescriptorStore(tmp_path, DIM, "float16", segments)
+    stored = vectors.astype(np.float16).astype(np.float32)
+    monkeypatch.setattr(parallel, "cores", lambda: cores)
+    queries = _unit(2, 9)
+    wanted = np.array([[169, 100, 133, 101, 150, 102, 160, 3, -1], list(range(100, 109))])
+    for batch in (queries[:1], queries):  # one query (its rows split), then two
+        scores, ids = store.rerank(batch, wanted[: len(batch)], 4)
+        for q in range(len(batch)):
+            live = [i for i in wanted[q] if i >= 100]
+            exact = stored[np.array(live) - 100] @ batch[q]
+            order = np.argsort(-exact, kind="stable")[:4]
+            assert ids[q].tolist() == [live[i] for i in order]
+            assert np.allclose(scores[q], exact[order], atol=1e-5)
