@@ -76,6 +76,31 @@ def test_importing_every_module_of_a_layer_loads_nothing_it_forbids(package: str
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
 
 
+APP_MODULES = re.compile(
+    r"^\s*(?:from|import)\s+sciceapp\.(?:commands|cli|ui)\b"
+    r"|^\s*from\s+sciceapp\s+import\s+[^\n]*\b(?:commands|cli|ui)\b",
+    re.M,
+)
+
+
+def test_app_diagnostics_live_beside_the_commands_not_in_the_engine():
+    """ARCHITECTURE.md: `doctor` is an application concern, not engine logic. Its checks live
+    in ``sciceapp/commands/doctor/``; no doctor module is in the engine, and the engine
+    imports nothing from the command line or the window (where the doctor now lives)."""
+    engine = REPO_ROOT / "sciceapp" / "engine"
+    assert sorted(str(p.relative_to(REPO_ROOT)) for p in engine.rglob("*doctor*")) == []
+    importing_app = [
+        str(path.relative_to(REPO_ROOT))
+        for path in engine.rglob("*.py")
+        if APP_MODULES.search(path.read_text())
+    ]
+    assert importing_app == []
+    doctor = REPO_ROOT / "sciceapp" / "commands" / "doctor"
+    assert {"report.py", "versions.py", "runtime.py", "data.py"} <= {
+        p.name for p in doctor.glob("*.py")
+    }
+
+
 SQL_STATEMENT = re.compile(
     r"[\"'](SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK)\b"
 )

@@ -1,4 +1,5 @@
-"""Sub-command groups of the CLI; each module has ``register(subparsers)``."""
+"""Sub-command groups of the CLI; each group module has ``register(subparsers)``; a part of a
+group (``<group>_<part>.py``) that holds some of its actions adds them with ``register(sub)``."""
 
 from __future__ import annotations
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from sciceapp.commands import writing
 from sciceapp.commands.arguments import integer, number, output_file
-from sciceapp.commands.collection import _add_run_options as _run_options
-from sciceapp.commands.collection import _library
+from sciceapp.commands.collection import add_run_options, library
 from sciceapp.commands.geotag import add_review_options, apply_review
 from sciceapp.engine.defaults import MAX_TOP_K
 from sciceapp.errors import SciceappError
@@ -43,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let a photo that is itself in the collection (same content) be its own match "
         "(by default it is left out, and the JSON says in_collection)",
     )
-    _run_options(locate)
+    add_run_options(locate)
     locate.set_defaults(func=_locate)
 
     review = subparsers.add_parser("review", help="check survey photos' GPS against the model")
@@ -60,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--geojson", metavar="OUT.geojson", type=output_file, help="write both positions as GeoJSON"
     )
     _search_options(review)
-    _run_options(review)
+    add_run_options(review)
     add_review_options(review)
     review.set_defaults(func=_review)
 
@@ -136,7 +135,7 @@ def _open(args: argparse.Namespace) -> Any:
         provider=getattr(args, "provider", None) or "auto",
         batch_size=getattr(args, "batch_size", None) or None,
     )
-    return _library(args).open_collection(args.collection, options)
+    return library(args).open_collection(args.collection, options)
 
 
 def _model_label(collection: Any) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,9 @@ from sciceapp.engine.manifests import Manifest, backbone_file, find_manifest, li
 from sciceapp.errors import CancelledError, ModelError
 from sciceapp.export import metadata as meta
 from sciceapp.export import parity
-from sciceapp.export.onnx_export import WORK_DIR_PREFIX, _convert, _remove_stale_work_dirs
-from sciceapp.export.onnx_export import _Steps as _ExportSteps
+from sciceapp.export.job import Steps, work_folder
 from sciceapp.export.onnx_graph import build_model
+from sciceapp.export.precision import convert_checked
 from sciceapp.export.report import ModelFileReport, file_fields
 from sciceapp.export.weights import (
     backbone_part,
@@ -136,11 +135,9 @@ def _build(
     ``weights``: the file the tensors came from and its SHA-256 (recorded in the model)."""
     source, weights_sha = weights
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_work_dirs(target.parent)  # left by a run that was killed
-    work_prefix = f"{WORK_DIR_PREFIX}{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=work_prefix, dir=target.parent) as work:
+    with work_folder(target.parent) as work:  # a killed run's is removed first
         steps.next("building the ONNX graph")
-        fp32 = Path(work) / "fp32.onnx"
+        fp32 = work / "fp32.onnx"
         model = build_model(config, state)
         del state
         meta.set_metadata(model, _metadata(manifest, config, "fp32", source.name, weights_sha))
@@ -152,8 +149,8 @@ def _build(
         final, cosine = fp32, None
         if precision != "fp32":
             steps.next(f"converting to {precision}")
-            final = Path(work) / f"{precision}.onnx"
-            cosine = _convert(precision, fp32, final, images, reference)
+            final = work / f"{precision}.onnx"
+            cosine = convert_checked(precision, fp32, final, images, reference)
             meta.write_metadata(
                 final, _metadata(manifest, config, precision, source.name, weights_sha)
             )
@@ -265,7 +262,7 @@ def _checked_run(path: Path, images: np.ndarray, dim: int | None) -> np.ndarray:
     return out
 
 
-class _Steps(_ExportSteps):
+class _Steps(Steps):
     """The export's numbered steps, plus byte counts while downloading."""
 
     def __init__(self, progress: ProgressFn | None, cancel: CancelToken | None, converting: bool):

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from sciceapp.engine.int8 import to_int8
+from sciceapp.errors import ModelError
+from sciceapp.export import parity
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +33,15 @@ def to_fp16(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> N
 
 
 CONVERTERS = {"fp16": to_fp16, "int8": to_int8}
+
+
+def convert_checked(precision: str, fp32_path: Path, target: Path, images, fp32_out) -> float:
+    """Write the ``precision`` variant; its min cosine to fp32 on ``images``, checked."""
+    CONVERTERS[precision](fp32_path, target)
+    cosine = parity.compare(fp32_out, parity.run_onnx(target, images)).min_cosine
+    if cosine < MIN_COSINE[precision]:
+        raise ModelError(
+            f"The {precision} model's descriptors agree with fp32 only to cosine {cosine:.5f} "
+            f"(< {MIN_COSINE[precision]}); export with --precision fp32 instead."
+        )
+    return cosine

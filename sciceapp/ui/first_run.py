@@ -106,4 +106,4 @@ class FirstRunDialog(QDialog):
 
     @catch_all
     def _demo(self) -> None:
-        self._models().create_demo_model()
+        self._models().builder.create_demo_model()

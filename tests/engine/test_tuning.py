@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sciceapp.engine import calibration, doctor_checks, runtimes, tuning
+from sciceapp.commands.doctor import cpu_paths
+from sciceapp.engine import calibration, runtimes, tuning
 from sciceapp.engine.onnx_model import Embedder, read_model_info
 
 PLACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "places"
@@ -127,7 +128,7 @@ def test_without_openvino_the_app_falls_back_and_doctor_says_why(
             assert measured.status == tuning.UNAVAILABLE
             assert "sciceapp[openvino]" in measured.reason
         assert record.chosen.startswith("onnxruntime-")
-        check = doctor_checks.check_cpu_paths(data_dir)
+        check = cpu_paths.check_cpu_paths(data_dir)
         assert "openvino-fp32 left out: OpenVINO is not installed" in check.summary
         assert f"tiny.onnx: using {record.chosen}" in check.summary
         assert "sciceapp[openvino]" in check.details["left_out"]["openvino-bf16"]
@@ -326,7 +327,7 @@ def test_a_recorded_openvino_path_that_cannot_start_now_falls_back_and_doctor_sa
         assert "using ONNX Runtime" in embedder.provider_report
         images = _images(model, photos)
         np.testing.assert_allclose(embedder.embed(images), Embedder(model).embed(images), atol=1e-5)
-        check = doctor_checks.check_cpu_paths(data_dir)
+        check = cpu_paths.check_cpu_paths(data_dir)
         assert "tiny.onnx: its measured choice openvino-fp32 cannot run here now" in check.summary
         assert "OpenVINO is not installed" in check.summary.split("cannot run here now")[1]
         assert "sciceapp model tune" in check.summary

@@ -16,7 +16,7 @@ import torch
 from sciceapp import model
 from sciceapp.engine.download import sha256_file
 from sciceapp.errors import ModelError, WeightsMissingError
-from sciceapp.export import export_onnx, onnx_export
+from sciceapp.export import export_onnx, torch_to_onnx
 from sciceapp.export.metadata import KEYS, read_metadata
 from sciceapp.export.onnx_export import OPSET
 from sciceapp.export.parity import compare, random_images, run_onnx
@@ -165,7 +165,7 @@ def test_failed_export_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch
         path.write_bytes(b"half an onnx file")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(onnx_export, "_torch_export", disk_fills_up)
+    monkeypatch.setattr(torch_to_onnx, "torch_export", disk_fills_up)
     with pytest.raises(ModelError, match="disk"):
         export_onnx(output, preset="tiny", random_init=True)
     assert output.read_bytes() == b"the model that was there before"
@@ -176,7 +176,7 @@ def test_parity_check_catches_a_graph_of_other_weights(tiny_onnx_model: Path):
     images = random_images(3, 224, MEAN, STD)
     other = model.build("tiny", seed=99)
     with pytest.raises(ModelError, match="disagrees with PyTorch"):
-        onnx_export._verify_against_torch(other, tiny_onnx_model, images)
+        torch_to_onnx.verify_against_torch(other, tiny_onnx_model, images)
 
 
 def test_every_attention_is_one_fused_node(tiny_onnx_model: Path):

@@ -51,9 +51,11 @@ def test_first_run_gets_a_real_model_that_makes_a_usable_collection(
         dialog.get_button.click()
         models = dialog.models_dialog
         texts: list[str] = []
-        models.exporter.progress.connect(lambda *a: texts.append(models.progress.format()))
-        with qtbot.waitSignal(models.exporter.succeeded, timeout=GET_TIMEOUT_MS) as done:
-            assert models.cancel_button.isEnabled() and not models.get_button.isEnabled()
+        models.builder.exporter.progress.connect(
+            lambda *a: texts.append(models.builder.progress.format())
+        )
+        with qtbot.waitSignal(models.builder.exporter.succeeded, timeout=GET_TIMEOUT_MS) as done:
+            assert models.builder.cancel_button.isEnabled() and not models.get_button.isEnabled()
     built = Path(done.args[0])
     assert built.parent == data_dir / "models"
     info = read_model_info(built)
@@ -99,13 +101,13 @@ def test_cancelling_a_model_get_leaves_nothing_behind(qtbot, window, data_dir: P
         monkeypatch.setenv("SCICEAPP_WEIGHTS_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
         dialog = ModelDialog.show_for(window)
         seen: list[str] = []
-        dialog.exporter.progress.connect(lambda done, total, message: seen.append(message))
-        with qtbot.waitSignal(dialog.exporter.failed, timeout=60_000) as failed:
+        dialog.builder.exporter.progress.connect(lambda done, total, message: seen.append(message))
+        with qtbot.waitSignal(dialog.builder.exporter.failed, timeout=60_000) as failed:
             dialog.get_real_model("dinov2-gem-s")
             qtbot.waitUntil(lambda: any(m.endswith("(bytes)") for m in seen), timeout=60_000)
-            dialog.cancel_button.click()
+            dialog.builder.cancel_button.click()
         assert failed.args == ["Export cancelled."]
-        assert not dialog.exporter.is_running()
+        assert not dialog.builder.exporter.is_running()
         left = sorted(p.name for p in (data_dir / "models").iterdir())
         assert left == [], left  # no model, no work folder, no part of the download
         assert dialog.get_button.isEnabled()

@@ -82,9 +82,11 @@ def test_model_dialog_lists_demo_models_as_such_and_adopts_an_import(
     qtbot, window, tiny_onnx_model: Path, tmp_path: Path
 ):
     dialog = ModelDialog.show_for(window)
-    qtbot.waitUntil(lambda: dialog.preset.count() > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dialog.builder.preset.count() > 0, timeout=WAIT_MS)
     assert "No model yet" in dialog.local_list.item(0).text()
-    assert "tiny" in [dialog.preset.itemData(i) for i in range(dialog.preset.count())]
+    assert "tiny" in [
+        dialog.builder.preset.itemData(i) for i in range(dialog.builder.preset.count())
+    ]
     with qtbot.waitSignal(dialog.models_changed, timeout=WAIT_MS):
         dialog.import_file(str(tiny_onnx_model))
     qtbot.waitUntil(
@@ -106,31 +108,31 @@ def test_model_dialog_preselects_the_precision_that_is_fastest_here(qtbot, windo
 
     fastest = "int8" if plan(window.settings.provider)[0][0] == CPU else "fp16"
     dialog = ModelDialog.show_for(window)
-    qtbot.waitUntil(lambda: dialog.chosen_precision() == fastest, timeout=WAIT_MS)
-    assert dialog.precision.currentText() == f"{fastest} (recommended here)"
-    tips = [dialog.precision.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(3)]
+    qtbot.waitUntil(lambda: dialog.builder.chosen_precision() == fastest, timeout=WAIT_MS)
+    assert dialog.builder.precision.currentText() == f"{fastest} (recommended here)"
+    tips = [dialog.builder.precision.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(3)]
     assert "for CPUs" in tips[2] and "for GPUs" in tips[1]
     dialog.close()
 
 
 def test_a_precision_the_user_chose_is_kept(qtbot, window):
     dialog = ModelDialog.show_for(window)
-    dialog.precision.setCurrentIndex(0)
-    dialog.precision.activated.emit(0)  # what a click on "fp32" sends
+    dialog.builder.precision.setCurrentIndex(0)
+    dialog.builder.precision.activated.emit(0)  # what a click on "fp32" sends
     qtbot.waitUntil(lambda: "recommended" in "".join(
-        dialog.precision.itemText(i) for i in range(3)), timeout=WAIT_MS)  # fmt: skip
-    dialog._recommend_precision("int8")  # the machine's advice arriving after the pick
-    assert dialog.chosen_precision() == "fp32"
-    assert dialog.precision.findText("int8 (recommended here)") >= 0
+        dialog.builder.precision.itemText(i) for i in range(3)), timeout=WAIT_MS)  # fmt: skip
+    dialog.builder.recommend_precision("int8")  # the machine's advice arriving after the pick
+    assert dialog.builder.chosen_precision() == "fp32"
+    assert dialog.builder.precision.findText("int8 (recommended here)") >= 0
     dialog.close()
 
 
 def test_model_export_subprocess_error_is_shown(qtbot, window):
     dialog = ModelDialog.show_for(window)
-    with qtbot.waitSignal(dialog.exporter.failed, timeout=WAIT_MS) as failed:
-        dialog.start_export("no-such-preset", "broken.onnx")
+    with qtbot.waitSignal(dialog.builder.exporter.failed, timeout=WAIT_MS) as failed:
+        dialog.builder.start_export("no-such-preset", "broken.onnx")
     assert "no-such-preset" in failed.args[0]
-    assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.builder.export_button.isEnabled() and not dialog.builder.cancel_button.isEnabled()
     assert window.error_box is not None and "no-such-preset" in window.error_box.text()
     dialog.close()
 
@@ -139,12 +141,14 @@ def test_demo_model_export_runs_in_a_subprocess_and_is_adopted_labelled(
     qtbot, window, data_dir: Path
 ):
     dialog = ModelDialog.show_for(window)
-    qtbot.waitUntil(lambda: dialog.preset.count() > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dialog.builder.preset.count() > 0, timeout=WAIT_MS)
     progress: list[tuple[int, int, str]] = []
-    dialog.exporter.progress.connect(lambda *a: progress.append(a))
-    with qtbot.waitSignal(dialog.exporter.succeeded, timeout=240_000) as done:
-        dialog.demo_button.click()
-        assert dialog.cancel_button.isEnabled() and not dialog.demo_button.isEnabled()
+    dialog.builder.exporter.progress.connect(lambda *a: progress.append(a))
+    with qtbot.waitSignal(dialog.builder.exporter.succeeded, timeout=240_000) as done:
+        dialog.builder.demo_button.click()
+        assert (
+            dialog.builder.cancel_button.isEnabled() and not dialog.builder.demo_button.isEnabled()
+        )
     built = Path(done.args[0])
     assert built.parent == data_dir / "models" and built.is_file()
     assert progress  # the subprocess's JSON progress reached the dialog
@@ -152,7 +156,7 @@ def test_demo_model_export_runs_in_a_subprocess_and_is_adopted_labelled(
     qtbot.waitUntil(
         lambda: "demo, not accurate" in dialog.local_list.item(0).text(), timeout=WAIT_MS
     )
-    assert dialog.demo_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.builder.demo_button.isEnabled() and not dialog.builder.cancel_button.isEnabled()
     dialog.close()
 
 
@@ -160,21 +164,21 @@ def test_cancelling_an_export_stops_the_subprocess_and_leaves_no_file(
     qtbot, window, data_dir: Path
 ):
     dialog = ModelDialog.show_for(window)
-    with qtbot.waitSignal(dialog.exporter.failed, timeout=WAIT_MS) as failed:
-        dialog.create_demo_model()
-        qtbot.waitUntil(dialog.exporter.is_running, timeout=WAIT_MS)
-        dialog.cancel_button.click()
+    with qtbot.waitSignal(dialog.builder.exporter.failed, timeout=WAIT_MS) as failed:
+        dialog.builder.create_demo_model()
+        qtbot.waitUntil(dialog.builder.exporter.is_running, timeout=WAIT_MS)
+        dialog.builder.cancel_button.click()
     assert failed.args == ["Export cancelled."]
-    assert not dialog.exporter.is_running()
+    assert not dialog.builder.exporter.is_running()
     assert list((data_dir / "models").glob("*")) == []
     dialog.close()
 
 
 def test_closing_the_window_stops_a_running_export(qtbot, window, data_dir: Path):
     dialog = ModelDialog.show_for(window)
-    dialog.create_demo_model()
-    qtbot.waitUntil(dialog.exporter.is_running, timeout=WAIT_MS)
-    process = dialog.exporter.process
+    dialog.builder.create_demo_model()
+    qtbot.waitUntil(dialog.builder.exporter.is_running, timeout=WAIT_MS)
+    process = dialog.builder.exporter.process
     window.close()
     assert process.state() == process.ProcessState.NotRunning
     assert list((data_dir / "models").glob("*")) == []

@@ -1,9 +1,8 @@
-"""`sciceapp doctor`: what a user needs to know when something does not work.
+"""The doctor's report: what one check found, and the checks as text.
 
 Each check returns a ``Check``: ok, warning (works, but not as well as it could), problem
 (something will fail) or skipped, with one line saying what was found and, unless ok, one line
-saying what to do. The checks are in ``doctor_checks`` (local facts) and ``doctor_probes``
-(the network and QtWebEngine, each in a bounded time); none imports Qt or torch.
+saying what to do.
 """
 
 from __future__ import annotations

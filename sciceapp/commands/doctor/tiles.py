@@ -1,12 +1,8 @@
-"""The probes of `sciceapp doctor` that reach outside the process, each in a bounded time:
-the map tile server and QtWebEngine (started in a child process, since the engine never
-imports Qt)."""
+"""The doctor's map tile check: whether the configured tile source (a server, within a
+bounded time, or a local tile folder) gives the map its tiles."""
 
 from __future__ import annotations
 
-import json
-import logging
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sciceapp import __version__
-from sciceapp.engine.doctor import OK, PROBLEM, SKIPPED, WARNING, Check
-
-log = logging.getLogger(__name__)
+from sciceapp.commands.doctor.report import OK, PROBLEM, SKIPPED, WARNING, Check
 
 TILE_TIMEOUT_S = 3.0
-WEBENGINE_TIMEOUT_S = 60.0
 # Placeholders of a Leaflet tile URL template, filled with the one tile that always exists.
 TILE_PLACEHOLDERS = {"{s}": "a", "{z}": "0", "{x}": "0", "{y}": "0", "{r}": ""}
 USER_AGENT = f"sciceapp/{__version__} (doctor)"
@@ -79,44 +72,3 @@ def check_tiles(template: str | None, timeout_s: float = TILE_TIMEOUT_S) -> Chec
     if 200 <= status < 300:
         return Check("map tiles", OK, f"{parsed.netloc} answers (HTTP {status})", details=details)
     return Check("map tiles", WARNING, f"{parsed.netloc} answers HTTP {status}", advice, details)
-
-
-def check_webengine(
-    command: list[str], timeout_s: float = WEBENGINE_TIMEOUT_S, env: dict[str, str] | None = None
-) -> Check:
-    """Run the QtWebEngine probe ``command`` (it loads a tiny page offscreen and prints one
-    JSON line with ``ok``) and report what happened, within ``timeout_s``."""
-    advice = (
-        "The map view needs QtWebEngine: reinstall PySide6 (or the packaged app); on Linux "
-        "install the system libraries it names (libnss3, libxkbfile1, libxcomposite1, ...)."
-    )
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Check(
-            "QtWebEngine",
-            PROBLEM,
-            f"did not load a page within {timeout_s:.0f} s",
-            advice,
-            {"command": command},
-        )
-    except OSError as exc:
-        return Check("QtWebEngine", PROBLEM, f"probe could not start: {exc}", advice)
-    report: dict[str, Any] = {}
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                report = json.loads(line)
-            except ValueError:
-                continue
-            break
-    details = {"returncode": result.returncode, **report}
-    if result.returncode == 0 and report.get("ok"):
-        versions = f"Chromium {report.get('chromium', '?')}, Qt {report.get('qt', '?')}"
-        return Check("QtWebEngine", OK, f"starts and renders a page ({versions})", details=details)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    reason = report.get("error") or (lines[-1] if lines else f"exit status {result.returncode}")
-    details["stderr_tail"] = lines[-20:]
-    return Check("QtWebEngine", PROBLEM, f"does not start: {reason}", advice, details)
