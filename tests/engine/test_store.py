@@ -130,10 +130,15 @@ def test_rerank_of_a_batch_asks_for_all_rows_at_once_then_scores_exactly(
     assert ids[2].tolist() == [-1] * 3 and np.isneginf(scores[2]).all()
 
 
+@pytest.mark.parametrize("block_rows", [None, 7])
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
-def test_rows_scored_in_the_reused_buffer_match_a_fresh_scan_in_every_thread(dtype):
+def test_rows_scored_in_the_reused_buffer_match_a_fresh_scan_in_every_thread(
+    dtype, block_rows, monkeypatch
+):
     import threading
 
+    if block_rows:  # blocks of 7 rows: merged across blocks
+        monkeypatch.setattr(store_module, "RERANK_BLOCK_BYTES", block_rows * 96 * 2)
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((500, 96)).astype(dtype)
     queries = rng.standard_normal((12, 96)).astype(np.float32)
