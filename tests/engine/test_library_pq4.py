@@ -1,0 +1,151 @@
+"""The two-stage kind's default code, pq4 (4-bit fast-scan PQ, ``engine/index_fastscan.py``),
+through the collection code and the CLI: conversion, removals and re-described photos (where
+faiss' own removal corrupted the codes added after it), a kill during the conversion, and
+shards in and out.
+
+Small settings: a 16-d PCA in 2 lists needs 39 x 16 = 624 photos to train pq4's codebooks.
+A shortlist of 4 (of 624 and more photos) makes the codes decide what the exact re-rank sees:
+a photo whose code is wrong is not found by its own descriptor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from conftest import write_photo
+from test_library_index_kinds import assert_consistent, own_descriptors, recall_against_exact
+
+from sciceapp.cli import main
+from sciceapp.engine.index import IndexParams, min_training_vectors
+from sciceapp.engine.index_faiss import structure_of
+from sciceapp.engine.library import Library
+
+SMALL_PQ4 = ["--pca-dim", "16", "--nlist", "2", "--shortlist", "4"]
+SMALL_PQ4_MIN = 624
+SMALL_PQ4_PARAMS = IndexParams(pca_dim=16, nlist=2, shortlist=4, code="pq4")
+
+
+def create(data_dir: Path, toy_model: Path, name: str, *options: str) -> None:
+    """``collection create NAME`` of the toy model, two-stage with the small settings, without
+    local features (photos are then decoded as ``own_descriptors`` decodes them)."""
+    command = ["--data-dir", str(data_dir), "collection", "create", name]
+    command += ["--model", str(toy_model), "--local-features", "off", "--index-kind", "twostage"]
+    assert main([*command, *SMALL_PQ4, *options]) == 0
+
+
+def cli(data_dir: Path, *args: str) -> None:
+    assert main(["--data-dir", str(data_dir), "collection", *args]) == 0
+
+
+def assert_found_first(collection, photos: list[Path]) -> None:
+    """Each photo's own descriptor finds it first, at cosine 1 (the exact re-rank's score)."""
+    results = collection.search(own_descriptors(collection, photos), k=3)
+    found = [hits[0][0].path for hits in results]
+    missed = [str(p) for p, f in zip(photos, found, strict=True) if f != str(p)]
+    assert not missed, f"{len(missed)} of {len(photos)} not found first: {missed[:5]}"
+    assert [hits[0][1] for hits in results] == pytest.approx([1.0] * len(photos), abs=1e-4)
+
+
+def assert_pq4(collection) -> None:
+    """The collection searches with a two-stage index of fast-scan codes."""
+    opened = collection.index()
+    assert (opened.kind, opened.index.params.code) == ("twostage", "pq4")
+    (saved,) = collection.folder.glob("index-*.faiss")
+    assert structure_of(faiss.read_index(str(saved))) == "ivfpq4"
+
+
+def test_small_settings_need_624_photos():
+    assert min_training_vectors("twostage", 48, SMALL_PQ4_PARAMS) == SMALL_PQ4_MIN
+    assert IndexParams().code == "pq4"  # the default these tests are about
+
+
+def test_cli_pq4_collection_converts_shows_its_codes_and_finds_each_photo_first(
+    data_dir: Path, toy_model: Path, make_photos, capsys
+):
+    create(data_dir, toy_model, "city")  # the default code: pq4
+    first = make_photos(SMALL_PQ4_MIN - 4)
+    cli(data_dir, "add", "city", str(first[0].parent), "-q")
+    capsys.readouterr()
+    cli(data_dir, "show", "city", "--json")
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["index_kind"], shown["index_kind_used"]) == ("twostage", "flat")
+    assert f"needs at least {SMALL_PQ4_MIN} indexed photos" in shown["index_flat_reason"]
+
+    more = make_photos(4, folder="more", start=900)
+    cli(data_dir, "add", "city", str(more[0].parent), "-q")
+    assert "converting" not in capsys.readouterr().out  # -q: no progress messages
+    cli(data_dir, "show", "city")
+    text = capsys.readouterr().out
+    assert (
+        "Index:      twostage (a shortlist of 4 from 4-bit fast-scan PQ codes of a rotated 16-d "
+        "PCA (4 bytes per photo) in 2 lists, all searched, re-ranked exactly" in text
+    )
+    cli(data_dir, "show", "city", "--json")
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["index_kind_used"] == "twostage" and shown["indexed"] == SMALL_PQ4_MIN
+
+    reopened = Library(data_dir).open_collection("city")
+    assert_pq4(reopened)
+    assert_consistent(reopened)
+    # The recall shown is what this very index scores against exact search.
+    recall = recall_against_exact(reopened, first + more)
+    assert shown["index_recall_at_10"] == pytest.approx(recall, abs=1e-6)
+    assert 0.0 < recall < 1.0  # a shortlist of 4 for a top-10 cannot hold all of it
+    assert f"recall@10 against exact search {recall:.3f}, measured on this collection" in text
+    assert_found_first(reopened, first + more)
+
+
+def test_removed_changed_and_added_photos_after_a_pq4_conversion(
+    data_dir: Path, toy_model: Path, make_photos, capsys
+):
+    """The path where faiss' own removal from fast-scan lists left the removed codes' bits in
+    the last block, corrupting the codes of photos added later (``index_fastscan.py``)."""
+    create(data_dir, toy_model, "c", "--code", "pq4")
+    photos = make_photos(SMALL_PQ4_MIN)
+    cli(data_dir, "add", "c", str(photos[0].parent), "-q")
+    collection = Library(data_dir).open_collection("c")
+    assert_pq4(collection)
+    before = {r.path: r for r in collection.photos()}
+    gone = photos[1::7]  # 89 photos, spread over both lists
+    changed = [p for p in photos[3::50] if p not in gone]
+    gone_vectors = own_descriptors(collection, gone)
+    old_vectors = own_descriptors(collection, changed)
+    old_ids = {before[str(p)].id for p in gone + changed}
+
+    for path in gone:
+        path.unlink()
+    for i, path in enumerate(changed):
+        write_photo(path, seed=5000 + i)  # another picture under the same name
+    capsys.readouterr()
+    cli(data_dir, "update", "c", "-q")
+    counts = f"added 0, updated {len(changed)}, removed {len(gone)}"
+    assert counts in capsys.readouterr().out
+    added = make_photos(100, folder="later", start=1000)
+    cli(data_dir, "add", "c", str(added[0].parent), "-q")
+
+    reopened = Library(data_dir).open_collection("c")
+    assert_pq4(reopened)
+    assert_consistent(reopened)
+    rows = {r.path: r for r in reopened.photos()}
+    kept = [p for p in photos if p not in gone]
+    assert sorted(rows) == sorted(str(p) for p in kept + added)
+    for path in changed:  # re-described: its new row replaced the old one
+        assert rows[str(path)].sha256 != before[str(path)].sha256
+    index_ids = set(reopened.index().ids().tolist())
+    assert not index_ids & old_ids
+    # Neither a removed photo nor a changed photo's old descriptor is ever returned, even
+    # when searched for with its own old descriptor.
+    queries = np.concatenate([gone_vectors, old_vectors])
+    for hits in reopened.search(queries, k=20):
+        assert len(hits) == 20
+        assert not {h[0].id for h in hits} & old_ids
+        assert not {h[0].path for h in hits} & {str(p) for p in gone}
+    scores, ids = reopened.index().search(queries, 20)
+    assert not set(ids.ravel().tolist()) & old_ids
+    # The photos added after the removal, the re-described ones and the others are all found.
+    assert_found_first(reopened, added + changed)
+    assert_found_first(reopened, kept)
