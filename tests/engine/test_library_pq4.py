@@ -11,13 +11,18 @@ a photo whose code is wrong is not found by its own descriptor.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import faiss
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import write_photo
 from test_library_index_kinds import assert_consistent, own_descriptors, recall_against_exact
+from test_shards import _by_path, _same
 
 from sciceapp.cli import main
 from sciceapp.engine.index import IndexParams, min_training_vectors
@@ -149,3 +154,141 @@ def test_removed_changed_and_added_photos_after_a_pq4_conversion(
     # The photos added after the removal, the re-described ones and the others are all found.
     assert_found_first(reopened, added + changed)
     assert_found_first(reopened, kept)
+
+
+# The child indexes batches of 64 photos, saving after each, and stops (blocked on stdin,
+# waiting to be killed) in the pq4 conversion of the save that reaches 624 photos: while faiss
+# trains the fast-scan index ("training"), or once the converted index's file is written and
+# only the catalogue's commit of it is left ("commit").
+KILLED_IN_PQ4_CONVERSION = r"""
+import sys
+from sciceapp.engine import catalogue, index
+from sciceapp.engine.collection import CollectionOptions
+from sciceapp.engine.library import Library
+data, folder, point = sys.argv[1:4]
+options = CollectionOptions(batch_size=64, checkpoint_s=0)
+collection = Library(data).open_collection("k", options)
+real_train, real_commit = index.train_ivf, catalogue.commit_saved
+
+def stall(what):
+    print(what, flush=True)
+    sys.stdin.readline()
+
+def train(ivf, reduced, cancel):
+    if point == "training":
+        stall(f"training {type(ivf).__name__} on {len(reduced)}")
+    real_train(ivf, reduced, cancel)
+
+def commit(conn, collection_id, gen, state=None, *args, **kwargs):
+    if point == "commit" and state is not None and state.kind_used == "twostage":
+        stall(f"committing {state.kind_used}")
+    real_commit(conn, collection_id, gen, state, *args, **kwargs)
+
+index.train_ivf = train
+catalogue.commit_saved = commit
+collection.add([folder])
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "said"),
+    [("training", "training IndexIVFPQFastScan on 640"), ("commit", "committing twostage")],
+)
+def test_kill_during_a_pq4_conversion_loses_nothing_and_the_next_add_converts(
+    data_dir: Path, toy_model: Path, make_photos, point: str, said: str
+):
+    create(data_dir, toy_model, "k", "--code", "pq4")
+    photos = make_photos(SMALL_PQ4_MIN + 16)  # 10 batches of 64: the tenth save converts
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            KILLED_IN_PQ4_CONVERSION,
+            str(data_dir),
+            str(photos[0].parent),
+            point,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line == f"{said}\n", line
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+    reopened = Library(data_dir).open_collection("k")
+    written = list(reopened.folder.glob("index-*.faiss"))  # by the killed run, not committed
+    assert len(written) == (1 if point == "commit" else 0)
+    summary = reopened.summary()
+    assert (summary.index_kind_used, summary.indexed) == ("flat", 576)  # the last exact save
+    assert reopened.index().kind == "flat" and reopened.index().ntotal == 576
+    assert_consistent(reopened)
+    report = reopened.add([photos[0].parent])
+    assert (report.added, report.unchanged) == (64, 576)
+    assert sorted(r.path for r in reopened.photos()) == sorted(str(p) for p in photos)
+    summary = reopened.summary()
+    assert summary.index_kind_used == "twostage" and summary.index_recall_at_10 is not None
+    assert_pq4(reopened)  # one index file: what the killed run wrote was cleared
+    assert_consistent(reopened)
+    reopened.index().store.verify()
+    assert_found_first(reopened, photos)
+
+
+@pytest.mark.slow
+def test_shards_imported_into_a_pq4_collection_and_exported_back_keep_every_photo(
+    data_dir: Path, toy_model: Path, make_photos, tmp_path: Path, capsys
+):
+    photos = make_photos(SMALL_PQ4_MIN + 6)
+    library = Library(data_dir)
+    source = library.create_collection("src", toy_model, local_features=False)  # exact
+    source.add([photos[0].parent])
+    out, back = tmp_path / "out", tmp_path / "back"
+    cli(data_dir, "export-shards", "src", str(out), "--rows-per-shard", "200", "-q")
+    create(data_dir, toy_model, "city", "--code", "pq4")
+    capsys.readouterr()
+    cli(data_dir, "import", "city", str(out), "-q")
+    assert "added 630, updated 0, removed 0, unchanged 0, skipped 0" in capsys.readouterr().out
+    city = library.open_collection("city")
+    assert_pq4(city)  # the import reached 624 photos and converted
+    assert_consistent(city)
+    _same(_by_path(source), _by_path(city))
+    assert_found_first(city, photos)
+    cli(data_dir, "import", "city", str(out), "-q")  # again: nothing changes
+    assert "added 0, updated 0, removed 0, unchanged 630" in capsys.readouterr().out
+
+    # A shard that describes some photos anew replaces them in the fast-scan lists.
+    table = pq.read_table(sorted(out.glob("*.parquet"))[0])
+    rows = table.to_pylist()[:40:4]
+    rng = np.random.default_rng(7)
+    for row in rows:
+        vector = rng.standard_normal(city.descriptor_dim).astype(np.float32)
+        row["sha256"], row["descriptor"] = "1" * 64, list(vector / np.linalg.norm(vector))
+    changed = tmp_path / "changed" / "shard.parquet"
+    changed.parent.mkdir()
+    pq.write_table(type(table).from_pylist(rows, schema=table.schema), changed)
+    old_ids = {r.id for r in city.photos() if r.path in {row["path"] for row in rows}}
+    report = city.import_shards([changed])
+    assert (report.added, report.updated) == (0, len(rows))
+    assert_consistent(city)
+    new_vectors = np.array([row["descriptor"] for row in rows], np.float32)
+    for row, hits in zip(rows, city.search(new_vectors, k=3), strict=True):
+        assert hits[0][0].path == row["path"] and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert not set(city.index().ids().tolist()) & old_ids
+
+    cli(data_dir, "export-shards", "city", str(back), "-q")
+    create(data_dir, toy_model, "copy", "--code", "pq4")
+    cli(data_dir, "import", "copy", str(back), "-q")
+    copy = library.open_collection("copy")
+    assert_pq4(copy)
+    assert_consistent(copy)
+    _same(_by_path(city), _by_path(copy))
+    unchanged = [p for p in photos if str(p) not in {row["path"] for row in rows}]
+    assert_found_first(copy, unchanged)
+    for row, hits in zip(rows, copy.search(new_vectors, k=3), strict=True):
+        assert hits[0][0].path == row["path"]
