@@ -68,6 +68,7 @@ def test_small_settings_need_624_photos():
     assert IndexParams().code == "pq4"  # the default these tests are about
 
 
+@pytest.mark.slow
 def test_cli_pq4_collection_converts_shows_its_codes_and_finds_each_photo_first(
     data_dir: Path, toy_model: Path, make_photos, capsys
 ):
@@ -102,6 +103,15 @@ def test_cli_pq4_collection_converts_shows_its_codes_and_finds_each_photo_first(
     assert 0.0 < recall < 1.0  # a shortlist of 4 for a top-10 cannot hold all of it
     assert f"recall@10 against exact search {recall:.3f}, measured on this collection" in text
     assert_found_first(reopened, first + more)
+    # One query alone: its lists are searched in parts over the cores (search_in_parts).
+    for photo in first[::20] + more[-1:]:
+        assert_found_first(reopened, [photo])
+    capsys.readouterr()
+    queries = [str(first[100]), str(more[0])]
+    cli_args = ["--data-dir", str(data_dir), "locate", *queries, "-c", "city"]
+    assert main([*cli_args, "--json", "--top-k", "3", "--include-self", "-q"]) == 0
+    located = json.loads(capsys.readouterr().out)
+    assert [r["matches"][0]["path"] for r in located] == queries
 
 
 def test_removed_changed_and_added_photos_after_a_pq4_conversion(
@@ -292,3 +302,46 @@ def test_shards_imported_into_a_pq4_collection_and_exported_back_keep_every_phot
     assert_found_first(copy, unchanged)
     for row, hits in zip(rows, copy.search(new_vectors, k=3), strict=True):
         assert hits[0][0].path == row["path"]
+
+
+def odd_model(path: Path) -> Path:
+    """A pooling model of 27 values (3 x 3 x 3): a size pq4's codes of 2 values cannot divide."""
+    from onnx import helper
+    from toy_models import save_model, toy_metadata
+
+    nodes = [
+        helper.make_node(
+            "AveragePool", ["images"], ["pooled"], kernel_shape=[10, 10], strides=[10, 10]
+        ),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("LpNormalization", ["flat"], ["descriptors"], axis=1, p=2),
+    ]
+    meta = toy_metadata(**{"sciceapp.descriptor_dim": "27", "sciceapp.image_size": "30"})
+    meta["sciceapp.config"] = json.dumps({"grid": 3})
+    return save_model(path, nodes, 30, 27, meta)
+
+
+def test_a_model_pq4_cannot_divide_stays_exact_under_auto_and_twostage_is_refused(
+    data_dir: Path, tmp_path: Path, make_photos, capsys, monkeypatch
+):
+    from sciceapp.engine import conversion
+
+    model = odd_model(tmp_path / "odd.onnx")
+    monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", 4)  # these photos would cross it
+    dd = ["--data-dir", str(data_dir)]
+    create = [*dd, "collection", "create", "odd", "--model", str(model), "--local-features", "off"]
+    assert main([*create, "--index-kind", "twostage"]) != 0
+    assert "pq4 code needs a reduced size divisible by 2, got 27" in capsys.readouterr().err
+    assert main(create) == 0  # auto
+    photos = make_photos(6)
+    cli(data_dir, "add", "odd", str(photos[0].parent), "-q")
+    capsys.readouterr()
+    cli(data_dir, "show", "odd", "--json")
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["index_kind"], shown["index_kind_used"], shown["indexed"]) == ("auto", "flat", 6)
+    reason = shown["index_flat_reason"]
+    assert "cannot be built for this model's 27-value descriptors" in reason
+    assert "pq4 code needs a reduced size divisible by 2" in reason
+    collection = Library(data_dir).open_collection("odd")
+    assert collection.index().kind == "flat" and not list(collection.folder.glob("index-*"))
+    assert_found_first(collection, photos)
