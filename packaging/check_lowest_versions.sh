@@ -56,6 +56,8 @@ if [ "${TOOLKIT:-0}" = 1 ]; then
     tests/engine/test_exif.py tests/engine/test_geotag_writer.py tests/engine/test_geotag_gpx.py \
     tests/engine/test_verification.py tests/engine/test_labels.py tests/engine/test_shards.py \
     tests/engine/test_index.py tests/engine/test_index_codes.py tests/engine/test_store.py \
+    tests/engine/test_index_fastscan.py tests/engine/test_open_index.py \
+    tests/engine/test_library_index_kinds.py \
     tests/engine/test_review.py tests/doctor \
     tests/ui/test_errors_and_first_run.py tests/ui/test_main_flow.py)
   (cd "$ROOT" && PYTHONPATH="$ROOT" QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest \

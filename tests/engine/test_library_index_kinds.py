@@ -37,6 +37,25 @@ def own_descriptors(collection, photos: list[Path]) -> np.ndarray:
     return collection.embedder().embed(batch)
 
 
+def recall_against_exact(collection, photos: list[Path]) -> float:
+    """recall@10 of ``collection``'s index against exact search with ``photos``' own
+    descriptors as queries, each photo left out of its own results (both find it first):
+    what a conversion measures and stores, when ``photos`` are all the collection has."""
+    records = {r.path: r.id for r in collection.photos()}
+    every = own_descriptors(collection, photos)
+    ids = np.array([records[str(p)] for p in photos])
+    exact = VectorIndex(every.shape[1])
+    exact.add(ids, every)
+
+    def top10_of_others(index):
+        rows = index.search(every, 11)[1]
+        return np.array(
+            [[i for i in row if i != own][:10] for row, own in zip(rows, ids, strict=True)]
+        )
+
+    return recall_at_k(top10_of_others(collection.index()), top10_of_others(exact))
+
+
 def test_default_thresholds_are_the_training_rule():
     # The base model's descriptor: PCA to 1024 needs 1024 photos; ivfpq's 256 lists need 9984.
     assert min_training_vectors("pca", 10752) == 1024
@@ -82,19 +101,7 @@ def test_cli_ivfpq_collection_converts_searches_and_reports_recall(
     assert_consistent(reopened)
     # The stored recall is what this index scores against exact search on every photo, each
     # photo left out of its own results (it would be found first by both).
-    records = {r.path: r.id for r in reopened.photos()}
-    every = own_descriptors(reopened, first + more)
-    ids = np.array([records[str(p)] for p in first + more])
-    exact = VectorIndex(every.shape[1])
-    exact.add(ids, every)
-
-    def top10_of_others(index):
-        rows = index.search(every, 11)[1]
-        return np.array(
-            [[i for i in row if i != own][:10] for row, own in zip(rows, ids, strict=True)]
-        )
-
-    recall = recall_at_k(top10_of_others(reopened.index()), top10_of_others(exact))
+    recall = recall_against_exact(reopened, first + more)
     assert shown["index_recall_at_10"] == pytest.approx(recall, abs=1e-6)
     queries = [first[3], first[77], more[5]]
     results = reopened.search(own_descriptors(reopened, queries), k=10)

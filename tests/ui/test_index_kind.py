@@ -11,6 +11,7 @@ from ui_helpers import WAIT_MS
 from sciceapp.engine.defaults import AUTO_TWOSTAGE_FROM
 from sciceapp.engine.index import IndexParams, min_training_vectors
 from sciceapp.engine.library import Library
+from sciceapp.ui.new_collection_dialog import index_kind_help
 
 TINY_DIM = 1344  # the tiny test model's descriptor size
 
@@ -32,6 +33,10 @@ def test_new_collection_dialog_creates_the_chosen_index_kind(
     assert f"once it has {needed_ivfpq} photos" in dialog.kind_help["ivfpq"].text()
     assert f"once it has {needed_pca} photos" in dialog.kind_help["pca"].text()
     assert f"{4 * TINY_DIM / 1000:.0f} KB per photo" in dialog.kind_help["flat"].text()
+    twostage = dialog.kind_help["twostage"].text()
+    needed_twostage = min_training_vectors("twostage", TINY_DIM)
+    assert "about 256 bytes per photo" in twostage  # pq4: a 1024-d PCA in 512 4-bit codes
+    assert f"once it has {needed_twostage} photos" in twostage and "shortlist of 1024" in twostage
     assert dialog.index_kind() == "auto"  # exact until two-stage is the faster
     assert f"up to {AUTO_TWOSTAGE_FROM:,} photos" in dialog.kind_help["auto"].text()
 
@@ -80,3 +85,13 @@ def test_details_show_exact_and_a_converted_index_with_its_recall(
     window.collections.select(gps_collection)  # created with the default kind, auto
     assert "Index: exact (chosen automatically: below" in window.collections.details.text()
     assert "recall@10" not in window.collections.details.text()
+
+
+def test_two_stage_help_gives_the_pq4_codes_bytes_per_photo():
+    # The default 1024-d PCA in 4-bit codes of 2 values: 256 bytes, for the base model
+    # (D = 10752) and before the model is known; a model of fewer values reduces to fewer.
+    for dim in (10752, None):
+        text = index_kind_help("twostage", dim)
+        assert "about 256 bytes per photo" in text, text
+    assert "once it has 9984 photos" in index_kind_help("twostage", 10752)
+    assert "about 24 bytes per photo" in index_kind_help("twostage", 96)
