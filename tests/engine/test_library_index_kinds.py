@@ -244,16 +244,20 @@ def test_a_save_clears_temp_files_that_crashed_saves_left(
     assert names == ["notes.tmp", "store"]  # a flat collection has no index file
 
 
+@pytest.mark.parametrize("code", ["sq8", pytest.param("pq4", marks=pytest.mark.slow)])
 def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
-    data_dir: Path, toy_model: Path, make_photos, monkeypatch
+    data_dir: Path, toy_model: Path, make_photos, monkeypatch, code: str
 ):
+    import dataclasses
+
     from sciceapp.engine import index_faiss
     from sciceapp.errors import CancelledError
     from sciceapp.progress import CancelToken
 
+    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, code=code)
+    needed = min_training_vectors("twostage", 48, params)  # sq8: 78; pq4: 624 (16 x 39)
     # A shortlist as long as the collection: the exact re-rank must then give exact's answers.
-    params = IndexParams(pca_dim=8, nlist=2, pq_m=4, pq_bits=1, shortlist=78, code="sq8")
-    needed = min_training_vectors("twostage", 48, params)  # 78
+    params = dataclasses.replace(params, shortlist=needed)
     collection = Library(data_dir).create_collection("t", toy_model, "twostage", params)
     photos = make_photos(needed)
     token = CancelToken()
@@ -277,6 +281,7 @@ def test_cancel_while_faiss_trains_keeps_exact_search_and_every_photo(
     assert collection.update().unchanged == needed  # converts now, nothing re-embedded
     summary = collection.summary()
     assert summary.index_kind_used == "twostage"
+    assert collection.index().index.params.code == code  # what the saved file holds
     assert summary.index_recall_at_10 == pytest.approx(1.0)
     (hits,) = collection.search(own_descriptors(collection, [photos[7]]), k=3)
     assert hits[0][0].path == str(photos[7]) and hits[0][1] == pytest.approx(1.0, abs=1e-4)
