@@ -345,3 +345,27 @@ def test_a_model_pq4_cannot_divide_stays_exact_under_auto_and_twostage_is_refuse
     collection = Library(data_dir).open_collection("odd")
     assert collection.index().kind == "flat" and not list(collection.folder.glob("index-*"))
     assert_found_first(collection, photos)
+
+
+@pytest.mark.slow
+def test_a_damaged_pq4_index_file_is_refused_and_rebuild_converts_again(
+    data_dir: Path, toy_model: Path, make_photos, capsys
+):
+    from sciceapp.errors import CollectionError
+
+    create(data_dir, toy_model, "c", "--code", "pq4")
+    photos = make_photos(SMALL_PQ4_MIN + 6)
+    cli(data_dir, "add", "c", str(photos[0].parent), "-q")
+    library = Library(data_dir)
+    (saved,) = library.open_collection("c").folder.glob("index-*.faiss")
+    saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])  # cut short
+    with pytest.raises(CollectionError, match="rebuild c"):
+        library.open_collection("c").index()
+    capsys.readouterr()
+    cli(data_dir, "rebuild", "c", "-q")
+    assert f"updated {len(photos)}" in capsys.readouterr().out  # every photo embedded again
+    rebuilt = library.open_collection("c")
+    assert_pq4(rebuilt)  # trained anew: one complete file
+    assert_consistent(rebuilt)
+    assert rebuilt.summary().index_recall_at_10 is not None
+    assert_found_first(rebuilt, photos)
