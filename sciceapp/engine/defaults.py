@@ -32,10 +32,9 @@ DEFAULT_VERIFY_TOP_K = 20
 AUTO_TWOSTAGE_FROM = 10_000
 """Photos from which a collection of index kind ``auto`` converts to ``twostage``: the size
 where exact search (streaming the whole store per query) becomes slower than the two-stage
-kind (a shortlist from the sq8 codes plus the re-rank of ``shortlist`` rows). Measured at the
-base size with the sq8 codes (benchmarks/RESULTS.md, "Collections at scale", third session,
-"Crossover": bench_twostage.py crossover, load 9-10): exact search over a float32 store took
-252 ms a query at 10 000 photos and 502 ms at 20 000, the two-stage kind 129 and 142 ms, with
-recall@10 against exact search 1.000 and 0.990 (the old PQ codes: 0.89-0.90). The two are
-already apart at 10 000, which is about what the two-stage kind needs to train (9 984 with
-256 lists), so the crossover is that training minimum."""
+kind. Measured at the base size with the pq4 defaults (benchmarks/RESULTS.md, "Collections at
+scale", fourth session, bench_twostage.py crossover, load 0.3): exact search over a float32
+store took 33.9 ms a query at 10 000 photos and 65.4 ms at 20 000, the two-stage kind 25.3 and
+28.3 ms, recall@10 against exact search 1.000 at both. The two-stage kind is already the faster
+at 10 000, which is about what it needs to train (9 984 with 256 lists), so the crossover is
+that training minimum."""
