@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
 _LOCK = threading.Lock()
 
 
@@ -27,9 +28,11 @@ def cores() -> int:
 
 
 def pool() -> ThreadPoolExecutor:
-    """The process's search threads (one per core), started on first use."""
-    global _POOL
+    """The process's search threads (one per core), started on first use (and again in a
+    forked child, which inherits the pool but not its threads)."""
+    global _POOL, _POOL_PID
     with _LOCK:
-        if _POOL is None:
+        if _POOL is None or os.getpid() != _POOL_PID:
             _POOL = ThreadPoolExecutor(cores(), thread_name_prefix="search")
+            _POOL_PID = os.getpid()
         return _POOL

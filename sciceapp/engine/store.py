@@ -100,14 +100,17 @@ so that each block is scored while it is still in the cache it was copied throug
 def top_of_rows(
     vectors: np.ndarray, rows: np.ndarray, query: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_inner_products` of ``vectors[rows]`` (one query ``[1, dim]``; positions
+    """:func:`top_inner_products` of ``vectors[rows]`` (``query``: ``[Q, dim]``; positions
     into ``rows``). float16 rows are copied straight into the code buffer of a faiss
     half-precision scanner kept per thread, one block (:data:`RERANK_BLOCK_BYTES`) at a time.
     Measured on 1024 base-size rows in the page cache, one core: copying them into a new
     array and that into a new scanner (what :func:`top_inner_products` must do) 32 ms, into
     the kept scanner at once 11-13 ms, by blocks of 128 rows 7-8 ms (RESULTS.md, "Fourth
     session")."""
-    if vectors.dtype != np.float16 or not len(rows):
+    if not len(rows):
+        empty = (len(np.atleast_2d(query)), 0)
+        return np.empty(empty, np.float32), np.empty(empty, np.int64)
+    if vectors.dtype != np.float16:
         return top_inner_products(vectors[rows], query, k)
     dim = vectors.shape[1]
     scanner = getattr(_SCANNER, "index", None)
@@ -127,11 +130,12 @@ def top_of_rows(
         codes = faiss.rev_swig_ptr(scanner.codes.data(), size)
         codes.view(np.float16).reshape(len(part), dim)[:] = vectors[part]
         scores, top = scanner.search(query, min(k, len(part)))
-        found_s.append(scores[0])
-        found_at.append(np.where(top[0] >= 0, top[0] + start, -1))
-    scores, at = np.concatenate(found_s), np.concatenate(found_at)
-    best = np.argsort(-np.where(at >= 0, scores, MISSING_SCORE), kind="stable")[:k]
-    return scores[best][None, :], at[best][None, :].astype(np.int64)
+        found_s.append(scores)
+        found_at.append(np.where(top >= 0, top + start, -1))
+    scores, at = np.concatenate(found_s, axis=1), np.concatenate(found_at, axis=1)
+    scores = np.where(at >= 0, scores, MISSING_SCORE).astype(np.float32)
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, best, 1), np.take_along_axis(at, best, 1).astype(np.int64)
 
 
 class DescriptorStore(StoreFiles):
@@ -212,10 +216,15 @@ class DescriptorStore(StoreFiles):
         best_r = np.full((len(queries), k), -1, np.int64)
         step = max(1, CHUNK_BYTES // self.row_bytes)
         for start in range(0, self.rows, step):
-            block = self.vectors[start : start + step]  # as stored: faiss scans float16
+            block = self.vectors[start : start + step]
             live = self.live[start : start + len(block)]
-            scores, pos = top_inner_products(block, queries, k, live)
-            rows = np.where(pos >= 0, pos + start, -1)
+            if block.dtype == np.float16:  # faiss' scanner, a cache-sized block at a time
+                held = np.flatnonzero(live) + start
+                scores, pos = top_of_rows(self.vectors, held, queries, k)
+                rows = np.where(pos >= 0, held[np.maximum(pos, 0)], -1)
+            else:
+                scores, pos = top_inner_products(block, queries, k, live)
+                rows = np.where(pos >= 0, pos + start, -1)
             all_s = np.concatenate([best_s, scores], axis=1)
             all_r = np.concatenate([best_r, rows], axis=1)
             top = np.argpartition(-all_s, min(k, all_s.shape[1]) - 1, axis=1)[:, :k]

@@ -180,3 +180,20 @@ def test_rerank_split_over_the_cores_gives_the_exact_order(tmp_path, cores, monk
             order = np.argsort(-exact, kind="stable")[:4]
             assert ids[q].tolist() == [live[i] for i in order]
             assert np.allclose(scores[q], exact[order], atol=1e-5)
+
+
+def test_float16_search_skips_a_chunk_whose_rows_are_all_deleted(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 5 * DIM * 2)  # 5 float16 rows a chunk
+    segments, vectors = _write(tmp_path, "float16")
+    writer = StoreWriter(tmp_path, DIM, "float16", segments)
+    writer.delete(list(range(100, 105)))  # the whole first chunk
+    segments.append(writer.flush(3))
+    writer.close()
+    store = DescriptorStore(tmp_path, DIM, "float16", segments)
+    queries = _unit(3, 4)
+    scores, ids = store.search(queries, 4)
+    expected = queries @ vectors.astype(np.float16).astype(np.float32).T
+    expected[:, :5] = -np.inf
+    top = np.argsort(-expected, axis=1)[:, :4]
+    assert np.array_equal(ids, top + 100)
+    assert np.allclose(scores, np.take_along_axis(expected, top, 1), atol=1e-5)
