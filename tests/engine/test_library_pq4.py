@@ -369,3 +369,30 @@ def test_a_damaged_pq4_index_file_is_refused_and_rebuild_converts_again(
     assert_consistent(rebuilt)
     assert rebuilt.summary().index_recall_at_10 is not None
     assert_found_first(rebuilt, photos)
+
+
+def test_auto_converts_to_pq4_codes_at_the_crossover(
+    data_dir: Path, toy_model: Path, make_photos, capsys, monkeypatch
+):
+    from sciceapp.engine import conversion
+
+    crossover = SMALL_PQ4_MIN + 6  # the measured 10 000, set just above what pq4 can train on
+    monkeypatch.setattr(conversion, "AUTO_TWOSTAGE_FROM", crossover)
+    command = ["--data-dir", str(data_dir), "collection", "create", "town"]
+    command += ["--model", str(toy_model), "--local-features", "off"]
+    assert main([*command, *SMALL_PQ4]) == 0  # auto, the default code
+    first = make_photos(SMALL_PQ4_MIN + 2)  # enough to train pq4, below the crossover
+    cli(data_dir, "add", "town", str(first[0].parent), "-q")
+    assert Library(data_dir).open_collection("town").summary().index_kind_used == "flat"
+    more = make_photos(4, folder="more", start=900)
+    cli(data_dir, "add", "town", str(more[0].parent), "-q")
+    capsys.readouterr()
+    cli(data_dir, "show", "town")
+    shown = capsys.readouterr().out
+    assert "Index:      twostage (a shortlist of 4 from 4-bit fast-scan PQ codes" in shown
+    assert f"chosen automatically: from {crossover} photos the two-stage kind is faster" in shown
+    town = Library(data_dir).open_collection("town")
+    assert town.summary().index_kind == "auto"
+    assert_pq4(town)
+    assert_consistent(town)
+    assert_found_first(town, first + more)
