@@ -163,7 +163,7 @@ def test_rows_scored_in_the_reused_buffer_match_a_fresh_scan_in_every_thread(
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 8])
-def test_rerank_split_over_the_cores_gives_the_exact_order(tmp_path, cores, monkeypatch):
+def test_rerank_gives_the_exact_order_whatever_the_number_of_cores(tmp_path, cores, monkeypatch):
     from sciceapp.engine import parallel
 
     segments, vectors = _write(tmp_path, "float16", batches=((40, 0), (30, 1)))
@@ -172,7 +172,7 @@ def test_rerank_split_over_the_cores_gives_the_exact_order(tmp_path, cores, monk
     monkeypatch.setattr(parallel, "cores", lambda: cores)
     queries = _unit(2, 9)
     wanted = np.array([[169, 100, 133, 101, 150, 102, 160, 3, -1], list(range(100, 109))])
-    for batch in (queries[:1], queries):  # one query (its rows split), then two
+    for batch in (queries[:1], queries):  # one query, then two (one per core)
         scores, ids = store.rerank(batch, wanted[: len(batch)], 4)
         for q in range(len(batch)):
             live = [i for i in wanted[q] if i >= 100]
