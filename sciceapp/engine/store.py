@@ -242,8 +242,10 @@ class DescriptorStore(StoreFiles):
         """Exact scores of each query against its ``shortlist`` ids ``[Q, S]`` (-1 ignored),
         the best ``k`` kept: ``(scores [Q, k], ids [Q, k])`` as :meth:`search`.
 
-        The rows of every query are asked of the kernel at once first (:meth:`prefetch`), so
-        that a cold store reads them in parallel instead of one page fault at a time."""
+        The rows are asked of the kernel before they are read (:meth:`prefetch`), so that a
+        cold store reads them in parallel instead of one page fault at a time: all at once for
+        one query; for a batch, those of the first queries at once, the rest while the first
+        are scored."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         out_s = np.full((len(queries), k), MISSING_SCORE, np.float32)
         out_i = np.full((len(queries), k), -1, np.int64)
@@ -251,7 +253,6 @@ class DescriptorStore(StoreFiles):
         for wanted in shortlist:
             rows = self.rows_of(wanted[wanted >= 0])
             wanted_rows.append(np.unique(rows[rows >= 0]))  # sorted: read the file forwards
-        self.prefetch(np.unique(np.concatenate(wanted_rows)) if wanted_rows else [])
 
         def score(q: int) -> None:
             rows = wanted_rows[q]
@@ -262,10 +263,22 @@ class DescriptorStore(StoreFiles):
             out_s[q, : found.sum()] = scores[0][found]
             out_i[q, : found.sum()] = self.ids[rows[top[0][found]]]
 
-        if len(queries) == 1:
-            score(0)
-        else:  # each query's rows on a core of its own (engine/parallel.py)
-            list(parallel.pool().map(score, range(len(queries))))
+        every = np.unique(np.concatenate(wanted_rows)) if wanted_rows else np.empty(0, np.int64)
+        cores = parallel.cores()
+        if len(queries) == 1 or cores < 2:
+            self.prefetch(every)
+            for q in range(len(queries)):
+                score(q)
+            return out_s, out_i
+        # Each query's rows on a core of its own (engine/parallel.py). The rows of the queries
+        # scored first are asked for first; the others' requests (about 2 us a row even when
+        # cached: 15-30 ms for 8 x 1024 rows) are made while those are scored.
+        first = np.unique(np.concatenate(wanted_rows[:cores]))
+        self.prefetch(first)
+        scoring = [parallel.pool().submit(score, q) for q in range(len(queries))]
+        self.prefetch(np.setdiff1d(every, first, assume_unique=True))
+        for done in scoring:
+            done.result()
         return out_s, out_i
 
     def prefetch(self, rows: np.ndarray) -> None:

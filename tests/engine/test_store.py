@@ -197,3 +197,31 @@ def test_float16_search_skips_a_chunk_whose_rows_are_all_deleted(tmp_path, monke
     top = np.argsort(-expected, axis=1)[:, :4]
     assert np.array_equal(ids, top + 100)
     assert np.allclose(scores, np.take_along_axis(expected, top, 1), atol=1e-5)
+
+
+def test_a_batch_asks_for_its_first_queries_rows_before_scoring_and_every_row_once(
+    tmp_path, monkeypatch
+):
+    from sciceapp.engine import parallel
+
+    segments, vectors = _write(tmp_path, "float16", batches=((40, 0), (30, 1)))
+    store = DescriptorStore(tmp_path, DIM, "float16", segments)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    events = []
+    real_prefetch, real_top = store.prefetch, store_module.top_of_rows
+    monkeypatch.setattr(store, "prefetch", lambda rows: (events.append(("ask", list(rows))),
+                                                         real_prefetch(rows)))  # fmt: skip
+    monkeypatch.setattr(
+        store_module,
+        "top_of_rows",
+        lambda v, rows, q, k: (events.append(("score", list(rows))), real_top(v, rows, q, k))[1],
+    )
+    wanted = np.array([[100, 101, 150], [120, 121, 101], [160, 161, 162], [169, 105, 100]])
+    scores, ids = store.rerank(_unit(4, 2), wanted, 2)
+    asks = [rows for kind, rows in events if kind == "ask"]
+    assert asks[0] == [0, 1, 20, 21, 50]  # the first two queries' rows, before any scoring
+    assert events[0] == ("ask", [0, 1, 20, 21, 50])  # nothing scored before it
+    assert sorted(sum(asks, [])) == sorted({r for row in wanted for r in (row - 100)})
+    for q, row in enumerate(wanted):
+        exact = vectors.astype(np.float16).astype(np.float32)[row - 100] @ _unit(4, 2)[q]
+        assert ids[q].tolist() == [row[i] for i in np.argsort(-exact, kind="stable")[:2]]
