@@ -64,7 +64,6 @@ from sciceapp.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
-HASH_BLOCK = 2**20
 REBUILD_HINT = (
     "Rebuild it with `sciceapp collection rebuild NAME` (the catalogue keeps every photo)."
 )
@@ -207,7 +206,7 @@ class VectorIndex:
         ids = _as_ids(ids)
         if len(ids) == 0 or self.ntotal == 0:
             return 0
-        if self.kind == "twostage" and self.params.code == "pq4":
+        if self.params.uses_pq4(self.kind):
             removed = index_fastscan.remove_ids(self._ivf, ids)  # not faiss': see there
             self._index.ntotal = self._ivf.ntotal
             return removed

@@ -124,7 +124,7 @@ def new_faiss_index(dim: int, kind: str, params: IndexParams) -> tuple[faiss.Ind
         pca = faiss.PCAMatrix(dim, reduced)
         return faiss.IndexIDMap2(faiss.IndexPreTransform(pca, faiss.IndexFlatL2(reduced))), (pca,)
     quantizer = faiss.IndexFlatL2(reduced)
-    if kind == "twostage" and params.code == "pq4":
+    if params.uses_pq4(kind):
         pca = faiss.PCAMatrix(dim, reduced, 0, True)  # rotated, as for pq (below)
         ivf = index_fastscan.new_ivf(quantizer, reduced, params.nlist)
     elif params.uses_pq(kind):

@@ -57,13 +57,17 @@ class IndexParams:
         """Whether ``kind`` with these settings stores product-quantisation codes."""
         return kind == "ivfpq" or (kind == "twostage" and self.code == "pq")
 
+    def uses_pq4(self, kind: str) -> bool:
+        """Whether ``kind`` with these settings stores 4-bit fast-scan codes."""
+        return kind == "twostage" and self.code == "pq4"
+
 
 def code_bytes(kind: str, dim: int, params: IndexParams) -> int:
     """Bytes per photo of a trained ``kind``'s codes (ids and fixed parts not counted)."""
     reduced = params.effective_pca_dim(dim)
     if params.uses_pq(kind):
         return params.pq_m * params.pq_bits // 8
-    if kind == "twostage" and params.code == "pq4":
+    if params.uses_pq4(kind):
         return reduced // PQ4_VALUES_PER_CODE // 2
     return reduced if kind == "twostage" else 4 * reduced
 
@@ -75,7 +79,7 @@ def describe(kind: str, dim: int, params: IndexParams) -> str:
         return f"{reduced}-d PCA, searched exactly"
     if params.uses_pq(kind):
         code = f"{params.pq_m}-byte PQ codes of a rotated {reduced}-d PCA"
-    elif kind == "twostage" and params.code == "pq4":
+    elif params.uses_pq4(kind):
         size = code_bytes(kind, dim, params)
         code = f"4-bit fast-scan PQ codes of a rotated {reduced}-d PCA ({size} bytes per photo)"
     else:
@@ -103,7 +107,7 @@ def check_params(kind: str, dim: int, params: IndexParams) -> IndexParams:
     reduced = params.effective_pca_dim(dim)
     if params.uses_pq(kind) and reduced % params.pq_m:
         raise ValueError(f"pq_m={params.pq_m} must divide the reduced size {reduced}.")
-    if kind == "twostage" and params.code == "pq4" and reduced % PQ4_VALUES_PER_CODE:
+    if params.uses_pq4(kind) and reduced % PQ4_VALUES_PER_CODE:
         raise ValueError(
             f"The pq4 code needs a reduced size divisible by {PQ4_VALUES_PER_CODE}, got {reduced}."
         )
@@ -134,7 +138,7 @@ def min_training_vectors(kind: str, dim: int, params: IndexParams | None = None)
     needed = [KMEANS_POINTS_PER_CENTROID * params.nlist, pca_dim]  # ivfpq and twostage
     if params.uses_pq(kind):
         needed.append(KMEANS_POINTS_PER_CENTROID * 2**params.pq_bits)
-    elif kind == "twostage" and params.code == "pq4":
+    elif params.uses_pq4(kind):
         needed.append(KMEANS_POINTS_PER_CENTROID * 2**4)
     return max(needed)
 

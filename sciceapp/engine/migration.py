@@ -28,8 +28,9 @@ import faiss
 
 from sciceapp.atomic import TEMP_SUFFIX, temp_prefix
 from sciceapp.engine import catalogue
-from sciceapp.engine.index import HASH_BLOCK, IndexParams, VectorIndex, params_from_dict
+from sciceapp.engine.index import IndexParams, VectorIndex, params_from_dict
 from sciceapp.engine.store import StoreWriter
+from sciceapp.engine.store_files import HASH_BLOCK
 from sciceapp.errors import CollectionError
 
 CHUNK_ROWS = 4096

@@ -5,9 +5,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from photo_fixtures import write_photo
 from toy_models import TOY_DIM, TOY_GRID, TOY_SIZE, build_toy_model, toy_metadata  # noqa: F401
 
 
@@ -96,18 +95,6 @@ def gps_ifd(lat: float, lon: float, alt: float | None = None) -> dict:
         entries[5] = ("byte", 1 if alt < 0 else 0)
         entries[6] = ("rational", [(round(abs(alt) * 100), 100)])
     return entries
-
-
-def write_photo(
-    path: Path, seed: int, exif: bytes | None = None, size: tuple[int, int] = (96, 72)
-) -> Path:
-    """A distinct, smooth-ish random JPEG (blocks of colour, so pooling tells them apart)."""
-    rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    image = Image.fromarray(blocks).resize(size, Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, "JPEG", quality=90, **({"exif": exif} if exif else {}))
-    return path
 
 
 @pytest.fixture

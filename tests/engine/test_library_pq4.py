@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_photo
+from photo_fixtures import write_photo
 from test_library_index_kinds import assert_consistent, own_descriptors, recall_against_exact
 from test_shards import _by_path, _same
 
